@@ -1,0 +1,95 @@
+"""The ``modadd-interp`` command line: train, analyze (and more as they land).
+
+Example:
+    $ modadd-interp analyze --json
+    $ modadd-interp train runs/p113 --p 113 --steps 10000
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import ModAddError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Read the grokking circuit out of modular-arithmetic transformers.")
+
+
+def _fail(error: ModAddError) -> None:
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def analyze(
+    source: Optional[str] = typer.Argument(None, help="Checkpoint file or run directory; default: the shipped model."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    p: Optional[int] = typer.Option(None, help="Expected modulus; a mismatch is an error."),
+    n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of a bare TransformerBridge state dict."),
+) -> None:
+    """Analyze a model: accuracy, losses, key frequencies, circuit claims."""
+    from .analysis import analyze as run_analysis
+    from .loading import load
+
+    try:
+        model, task = load(source, p=p, n_heads=n_heads)
+        result = run_analysis(model, task)
+    except ModAddError as e:
+        _fail(e)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        typer.echo(format_summary(result))
+
+
+def format_summary(result: dict) -> str:
+    """A short human-readable summary of :func:`analysis.analyze`'s output."""
+    lines = [f"task: ({result['op']}) mod p={result['p']}"]
+    lines.append(
+        f"accuracy {result['accuracy']:.4%}  train loss {result['train_loss']:.3g}  "
+        f"test loss {result['test_loss']:.3g}"
+    )
+    for key, value in result.items():
+        if key not in ("p", "op", "accuracy", "train_loss", "test_loss"):
+            lines.append(f"{key}: {json.dumps(value)}")
+    return "\n".join(lines)
+
+
+@app.command()
+def train(
+    out_dir: Path = typer.Argument(..., help="Run directory (resumed if it exists)."),
+    p: int = typer.Option(113, help="Modulus."),
+    frac_train: float = typer.Option(0.3, help="Training fraction of the grid."),
+    data_seed: int = typer.Option(0, help="Seed of the train/test split."),
+    split: str = typer.Option("paper", help="'paper' (random.shuffle) or 'randperm' (TL demo)."),
+    steps: int = typer.Option(10_000, help="Total full-batch steps."),
+    init_seed: int = typer.Option(0, help="Seed of the paper initialisation."),
+    checkpoint_every: int = typer.Option(100, help="Steps between checkpoints."),
+    lr: float = typer.Option(1e-3),
+    weight_decay: float = typer.Option(1.0),
+) -> None:
+    """Train with the paper's recipe; checkpointed and resumable."""
+    from .task import ModularTask
+    from .train import train as run_train
+
+    try:
+        task = ModularTask(p=p, frac_train=frac_train, seed=data_seed, split=split)
+        run_train(task, out_dir, steps=steps, init_seed=init_seed, lr=lr,
+                  weight_decay=weight_decay, checkpoint_every=checkpoint_every)
+    except ModAddError as e:
+        _fail(e)
+    typer.echo(f"run written to {out_dir}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="modadd-interp")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Forward passes over the full ``(a, b)`` grid, chunked so memory stays bounded.
+
+Example:
+    >>> logits = grid_logits(model, task)            # doctest: +SKIP
+    >>> logits.shape                                  # [p*p, d_vocab_out], final position
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from . import tl_adapter
+from .config import ModelConfig
+from .errors import ArchitectureError, InvalidWeightsError, TaskMismatchError
+from .task import ModularTask
+
+DEFAULT_CHUNK = 16_384  # inputs per forward pass; p=113 is one chunk
+
+
+def check_compatible(model, task: ModularTask) -> ModelConfig:
+    """Raise a clear error unless ``model`` can be analysed on ``task``."""
+    cfg = tl_adapter.model_config(model)
+    if cfg.n_layers != 1:
+        raise ArchitectureError(
+            f"the model has {cfg.n_layers} layers; the probes read a one-layer circuit."
+        )
+    if cfg.n_ctx < 3:
+        raise ArchitectureError(f"n_ctx={cfg.n_ctx}; the task needs 3 positions (a, b, '=').")
+    if cfg.d_vocab != task.p + 1 or cfg.d_vocab_out not in (task.p, task.p + 1):
+        raise TaskMismatchError(
+            f"the model has d_vocab={cfg.d_vocab}, d_vocab_out={cfg.d_vocab_out}, but p={task.p} "
+            f"needs d_vocab={task.p + 1} and d_vocab_out={task.p} (or {task.p + 1})."
+        )
+    return cfg
+
+
+@torch.no_grad()
+def grid_run(
+    model, task: ModularTask, names: Sequence[str] = (), chunk: int = DEFAULT_CHUNK,
+    fwd_hooks: Sequence = (), positions: dict[str, int] | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Final-position logits ``[p*p, d_vocab_out]`` and activations for ``names`` over the grid.
+
+    Args:
+        names: hook names to record; each activation keeps all positions unless
+            ``positions[name]`` picks one (e.g. ``{"blocks.0.mlp.hook_post": -1}``).
+        fwd_hooks: interventions applied during the pass, as in :func:`tl_adapter.hooked`.
+    """
+    check_compatible(model, task)
+    positions = positions or {}
+    logits_parts, acts = [], {n: [] for n in names}
+    for start in range(0, task.n_inputs, chunk):
+        tokens = task.inputs[start : start + chunk]
+        logits, store = tl_adapter.run_with_activations(model, tokens, names, fwd_hooks)
+        logits_parts.append(logits[:, -1])
+        for n in names:
+            a = store[n]
+            acts[n].append(a[:, positions[n]] if n in positions else a)
+    logits = torch.cat(logits_parts)
+    if not torch.isfinite(logits).all():
+        raise InvalidWeightsError("the model produced NaN/inf logits; its weights are corrupt.")
+    return logits, {n: torch.cat(v) for n, v in acts.items()}
+
+
+def grid_logits(model, task: ModularTask, chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
+    """Final-position logits ``[p*p, d_vocab_out]`` over the grid."""
+    return grid_run(model, task, chunk=chunk)[0]
+
+
+def evaluate(model, task: ModularTask) -> dict[str, float]:
+    """Accuracy and float64 losses of ``model`` on the full grid, train and test."""
+    logits = grid_logits(model, task)
+    return {
+        "accuracy": task.accuracy(logits),
+        "train_accuracy": task.accuracy(logits, "train"),
+        "test_accuracy": task.accuracy(logits, "test"),
+        "train_loss": task.loss(logits, "train"),
+        "test_loss": task.loss(logits, "test"),
+        "loss": task.loss(logits, "all"),
+    }

@@ -1,0 +1,301 @@
+"""The one place that knows TransformerLens versions.
+
+TransformerLens <= 3.x gives us ``HookedTransformer``; 4.x removed it and builds
+small models with ``TransformerBridge.boot_native``. Both expose the same hook
+names (``hook_embed``, ``blocks.0.mlp.hook_post``, ...) and weight properties
+(``W_E``, ``blocks[0].attn.W_Q``, ...). This module builds either from canonical
+weights (see :mod:`modadd_interp.config`), reads canonical weights back, and runs
+hooked forward passes that never leave a hook behind.
+
+Traps handled here (checked on TL 4.3):
+    * inside a hook, ``hook.name`` is the bridge's canonical name: we key on the
+      name we registered, never on ``hook.name``;
+    * the bridge's ``W_Q``/``W_K``/``W_V``/``W_O`` are computed tensors: we read them
+      (detached) and write weights only through ``load_state_dict``;
+    * ``boot_native`` returns a model in training mode: :func:`build_model` returns eval mode;
+    * the bridge installs two internal pre-hooks on its first forward pass; they are
+      part of the model, so leak checks compare hook counts before and after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+
+from .config import ModelConfig, check_weights
+from .errors import ArchitectureError
+
+TL_VERSION = importlib.metadata.version("transformer-lens")
+TL_MAJOR = int(TL_VERSION.split(".")[0])
+HAS_HOOKED_TRANSFORMER = TL_MAJOR < 4
+
+HookFn = Callable[[torch.Tensor], torch.Tensor | None]
+
+
+def _bridge_classes():
+    import transformer_lens.model_bridge.sources.native  # noqa: F401  (registers boot_native)
+    from transformer_lens.config import TransformerBridgeConfig
+    from transformer_lens.model_bridge import TransformerBridge
+
+    return TransformerBridge, TransformerBridgeConfig
+
+
+def is_bridge(model: object) -> bool:
+    """True for a TL 4 ``TransformerBridge`` (or TL 3.x's early bridge)."""
+    return type(model).__name__ == "TransformerBridge"
+
+
+def is_hooked_transformer(model: object) -> bool:
+    """True for a TL <= 3 ``HookedTransformer``."""
+    return any(cls.__name__ == "HookedTransformer" for cls in type(model).__mro__)
+
+
+def backend_name(model: object) -> str:
+    """``"bridge"`` or ``"hooked_transformer"``."""
+    if is_bridge(model):
+        return "bridge"
+    if is_hooked_transformer(model):
+        return "hooked_transformer"
+    raise ArchitectureError(
+        f"expected a TransformerLens HookedTransformer or TransformerBridge, got {type(model).__name__}."
+    )
+
+
+# ------------------------------------------------------------------ building
+def build_model(cfg: ModelConfig, weights: dict[str, torch.Tensor], backend: str | None = None):
+    """Build a hooked model in eval mode holding exactly ``weights`` (canonical layout).
+
+    Args:
+        cfg: the architecture.
+        weights: canonical weights, as :func:`modadd_interp.config.check_weights` accepts.
+        backend: ``"hooked_transformer"`` (TL <= 3 only) or ``"bridge"``; default: the
+            installed TL's native choice (HookedTransformer on 3.x, the bridge on 4.x).
+    """
+    weights = check_weights(cfg, weights)
+    backend = backend or ("hooked_transformer" if HAS_HOOKED_TRANSFORMER else "bridge")
+    if backend == "hooked_transformer":
+        model = _build_hooked_transformer(cfg, weights)
+    elif backend == "bridge":
+        model = _build_bridge(cfg, weights)
+    else:
+        raise ValueError(f"unknown backend {backend!r}")
+    model.eval()
+    return model
+
+
+def _build_hooked_transformer(cfg: ModelConfig, weights: dict[str, torch.Tensor]):
+    if not HAS_HOOKED_TRANSFORMER:
+        raise ArchitectureError(
+            f"HookedTransformer does not exist in transformer-lens {TL_VERSION}; use the bridge."
+        )
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    tl_cfg = HookedTransformerConfig(
+        n_layers=cfg.n_layers, d_model=cfg.d_model, d_head=cfg.d_head, n_heads=cfg.n_heads,
+        d_mlp=cfg.d_mlp, d_vocab=cfg.d_vocab, d_vocab_out=cfg.d_vocab_out, n_ctx=cfg.n_ctx,
+        act_fn=cfg.act_fn, normalization_type=None, device="cpu", seed=None,
+    )
+    model = HookedTransformer(tl_cfg)
+    state = model.state_dict()
+    state.update(weights)
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def _build_bridge(cfg: ModelConfig, weights: dict[str, torch.Tensor]):
+    bridge_cls, bridge_cfg_cls = _bridge_classes()
+    tl_cfg = bridge_cfg_cls(
+        n_layers=cfg.n_layers, n_heads=cfg.n_heads, d_model=cfg.d_model, d_head=cfg.d_head,
+        d_mlp=cfg.d_mlp, act_fn=cfg.act_fn, normalization_type=None, d_vocab=cfg.d_vocab,
+        d_vocab_out=cfg.d_vocab_out, n_ctx=cfg.n_ctx, seed=0,
+    )
+    model = bridge_cls.boot_native(tl_cfg)
+    model.load_state_dict(canonical_to_bridge(cfg, weights), strict=True)
+    return model
+
+
+def canonical_to_bridge(cfg: ModelConfig, w: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Canonical weights -> a ``boot_native`` bridge state dict (``nn.Linear`` layout)."""
+    h, dh, dm = cfg.n_heads, cfg.d_head, cfg.d_model
+    out = {"embed.weight": w["embed.W_E"], "pos_embed.weight": w["pos_embed.W_pos"]}
+    for layer in range(cfg.n_layers):
+        c, n = f"blocks.{layer}.attn", f"blocks.{layer}.attn"
+        for x in "QKV":
+            # q.weight rows h*d_head..(h+1)*d_head hold W_Q[h].T
+            out[f"{n}.{x.lower()}.weight"] = w[f"{c}.W_{x}"].permute(0, 2, 1).reshape(h * dh, dm)
+            out[f"{n}.{x.lower()}.bias"] = w[f"{c}.b_{x}"].reshape(h * dh)
+        out[f"{n}.o.weight"] = w[f"{c}.W_O"].reshape(h * dh, dm).T
+        out[f"{n}.o.bias"] = w[f"{c}.b_O"]
+        m = f"blocks.{layer}.mlp"
+        out[f"{m}.in.weight"] = w[f"{m}.W_in"].T
+        out[f"{m}.in.bias"] = w[f"{m}.b_in"]
+        out[f"{m}.out.weight"] = w[f"{m}.W_out"].T
+        out[f"{m}.out.bias"] = w[f"{m}.b_out"]
+    out["unembed.weight"] = w["unembed.W_U"].T
+    out["unembed.bias"] = w["unembed.b_U"]
+    return {k: v.contiguous() for k, v in out.items()}
+
+
+def bridge_to_canonical(state: dict[str, torch.Tensor], n_heads: int) -> tuple[ModelConfig, dict]:
+    """A ``boot_native`` bridge state dict -> (config, canonical weights).
+
+    A bridge state dict does not record the head count, so the caller gives ``n_heads``.
+    """
+    d_vocab, d_model = state["embed.weight"].shape
+    n_layers = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
+    hd = state["blocks.0.attn.q.weight"].shape[0]
+    if hd % n_heads:
+        raise ArchitectureError(
+            f"n_heads={n_heads} does not divide the attention width {hd}; pass the right n_heads."
+        )
+    cfg = ModelConfig(
+        d_vocab=d_vocab, d_vocab_out=state["unembed.weight"].shape[0],
+        n_ctx=state["pos_embed.weight"].shape[0], d_model=d_model, n_heads=n_heads,
+        d_head=hd // n_heads, d_mlp=state["blocks.0.mlp.in.weight"].shape[0], n_layers=n_layers,
+    )
+    h, dh = n_heads, hd // n_heads
+    w = {"embed.W_E": state["embed.weight"], "pos_embed.W_pos": state["pos_embed.weight"]}
+    for layer in range(n_layers):
+        n = f"blocks.{layer}.attn"
+        for x in "QKV":
+            w[f"{n}.W_{x}"] = state[f"{n}.{x.lower()}.weight"].reshape(h, dh, d_model).permute(0, 2, 1)
+            w[f"{n}.b_{x}"] = state[f"{n}.{x.lower()}.bias"].reshape(h, dh)
+        w[f"{n}.W_O"] = state[f"{n}.o.weight"].T.reshape(h, dh, d_model)
+        w[f"{n}.b_O"] = state[f"{n}.o.bias"]
+        m = f"blocks.{layer}.mlp"
+        w[f"{m}.W_in"] = state[f"{m}.in.weight"].T
+        w[f"{m}.b_in"] = state[f"{m}.in.bias"]
+        w[f"{m}.W_out"] = state[f"{m}.out.weight"].T
+        w[f"{m}.b_out"] = state[f"{m}.out.bias"]
+    w["unembed.W_U"] = state["unembed.weight"].T
+    w["unembed.b_U"] = state.get("unembed.bias", torch.zeros(cfg.d_vocab_out))
+    return cfg, {k: v.contiguous() for k, v in w.items()}
+
+
+# ------------------------------------------------------------------- reading
+def model_config(model) -> ModelConfig:
+    """The :class:`ModelConfig` of a live model; refuses architectures we cannot analyse.
+
+    Raises:
+        ArchitectureError: LayerNorm, a non-ReLU activation, attention-only or gated MLPs,
+            or positional schemes other than learned absolute embeddings.
+    """
+    backend_name(model)
+    c = model.cfg
+    problems = []
+    if getattr(c, "normalization_type", None) is not None:
+        problems.append(f"normalization_type={c.normalization_type!r} (LayerNorm is not supported)")
+    if getattr(c, "attn_only", False):
+        problems.append("attn_only=True (the circuit needs an MLP)")
+    if getattr(c, "gated_mlp", False):
+        problems.append("gated_mlp=True")
+    if getattr(c, "positional_embedding_type", "standard") != "standard":
+        problems.append(f"positional_embedding_type={c.positional_embedding_type!r}")
+    if getattr(c, "parallel_attn_mlp", False):
+        problems.append("parallel_attn_mlp=True")
+    if c.act_fn != "relu":
+        problems.append(f"act_fn={c.act_fn!r} (the probes assume ReLU)")
+    if problems:
+        raise ArchitectureError(
+            "this model's architecture is not supported: " + "; ".join(problems)
+            + ". modadd_interp analyses one-layer attention + ReLU-MLP transformers without LayerNorm."
+        )
+    return ModelConfig(
+        d_vocab=c.d_vocab, d_vocab_out=c.d_vocab_out, n_ctx=c.n_ctx, d_model=c.d_model,
+        n_heads=c.n_heads, d_head=c.d_head, d_mlp=c.d_mlp, n_layers=c.n_layers, act_fn=c.act_fn,
+    )
+
+
+@torch.no_grad()
+def canonical_weights(model) -> dict[str, torch.Tensor]:
+    """Detached float32 copies of a live model's weights, in canonical layout."""
+    cfg = model_config(model)
+    if is_bridge(model):
+        # read the stored tensors: the bridge's W_Q... are computed, and TL 3.9's bridge lacks W_pos
+        _, w = bridge_to_canonical(model.state_dict(), n_heads=cfg.n_heads)
+    else:
+        w = {k: v for k, v in model.state_dict().items() if k in cfg.shapes()}
+    return {k: v.detach().to(torch.float32).clone() for k, v in w.items()}
+
+
+def canonical_parameters(model) -> dict[str, torch.nn.Parameter]:
+    """The live trainable parameters, keyed by the canonical weight each one holds.
+
+    Used by training; a parameter absent here (the bridge's unembed bias) is a buffer.
+    """
+    if is_hooked_transformer(model):
+        return dict(model.named_parameters())
+    native = model.state_dict(keep_vars=True)
+    params = {id(p) for p in model.parameters()}
+    cfg = model_config(model)
+    names = {
+        "embed.weight": "embed.W_E", "pos_embed.weight": "pos_embed.W_pos",
+        "unembed.weight": "unembed.W_U", "unembed.bias": "unembed.b_U",
+    }
+    for layer in range(cfg.n_layers):
+        a, m = f"blocks.{layer}.attn", f"blocks.{layer}.mlp"
+        for x in "QKVO":
+            names[f"{a}.{x.lower()}.weight"] = f"{a}.W_{x}"
+            names[f"{a}.{x.lower()}.bias"] = f"{a}.b_{x}"
+        names.update({f"{m}.in.weight": f"{m}.W_in", f"{m}.in.bias": f"{m}.b_in",
+                      f"{m}.out.weight": f"{m}.W_out", f"{m}.out.bias": f"{m}.b_out"})
+    return {names[k]: v for k, v in native.items() if id(v) in params}
+
+
+# --------------------------------------------------------------------- hooks
+def hook_count(model) -> int:
+    """Total forward/backward hooks on every submodule (for leak checks)."""
+    return sum(
+        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+        for m in model.modules()
+    )
+
+
+@contextlib.contextmanager
+def hooked(model, fwd_hooks: Sequence[tuple[str, HookFn]]) -> Iterator[None]:
+    """Attach ``(hook_name, fn(activation) -> activation | None)`` pairs for the block's duration.
+
+    ``fn`` receives only the activation: results are keyed by the name you registered,
+    never by TL's ``hook.name`` (which is canonical on the bridge). Hooks are removed on exit,
+    even on error.
+    """
+    wrapped = [(name, _strip_hook_arg(fn)) for name, fn in fwd_hooks]
+    with model.hooks(fwd_hooks=wrapped):
+        yield
+
+
+def _strip_hook_arg(fn: HookFn):
+    def hook(activation, hook):  # noqa: ARG001 - TL passes the HookPoint
+        return fn(activation)
+
+    return hook
+
+
+@torch.no_grad()
+def run_with_activations(
+    model, tokens: torch.Tensor, names: Sequence[str],
+    fwd_hooks: Sequence[tuple[str, HookFn]] = (),
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One forward pass returning ``(logits, {name: activation})`` for the given hook names.
+
+    Extra ``fwd_hooks`` (interventions) run before the activations are recorded.
+    Nothing stays attached to the model afterwards.
+    """
+    store: dict[str, torch.Tensor] = {}
+
+    def recorder(name: str) -> HookFn:
+        def record(activation: torch.Tensor) -> None:
+            store[name] = activation.detach()
+
+        return record
+
+    hooks = list(fwd_hooks) + [(name, recorder(name)) for name in names]
+    with hooked(model, hooks):
+        logits = model(tokens)
+    missing = [n for n in names if n not in store]
+    if missing:
+        raise ArchitectureError(f"hook points {missing} did not fire on this model.")
+    return logits.detach(), store
