@@ -29,3 +29,11 @@ class TaskMismatchError(ModAddError):
 
 class InvalidWeightsError(ModAddError):
     """The weights contain NaN or inf, or have inconsistent shapes."""
+
+
+class VizError(ModAddError):
+    """A figure, view or page could not be built (e.g. an incompatible circuitsvis)."""
+
+
+class BrowserNotFoundError(VizError):
+    """Static image export needs a Chromium-family browser and none was found."""
