@@ -7,7 +7,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -39,25 +39,25 @@ def check_compatible(model, task: ModularTask) -> ModelConfig:
 @torch.no_grad()
 def grid_run(
     model, task: ModularTask, names: Sequence[str] = (), chunk: int = DEFAULT_CHUNK,
-    fwd_hooks: Sequence = (), positions: dict[str, int] | None = None,
+    fwd_hooks: Sequence = (), select: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Final-position logits ``[p*p, d_vocab_out]`` and activations for ``names`` over the grid.
 
     Args:
-        names: hook names to record; each activation keeps all positions unless
-            ``positions[name]`` picks one (e.g. ``{"blocks.0.mlp.hook_post": -1}``).
+        names: hook names to record; each activation is kept whole unless ``select[name]``
+            slices it per chunk (e.g. ``{"blocks.0.mlp.hook_post": lambda a: a[:, -1]}``),
+            which keeps memory bounded for large p.
         fwd_hooks: interventions applied during the pass, as in :func:`tl_adapter.hooked`.
     """
     check_compatible(model, task)
-    positions = positions or {}
+    select = select or {}
     logits_parts, acts = [], {n: [] for n in names}
     for start in range(0, task.n_inputs, chunk):
         tokens = task.inputs[start : start + chunk]
         logits, store = tl_adapter.run_with_activations(model, tokens, names, fwd_hooks)
         logits_parts.append(logits[:, -1])
         for n in names:
-            a = store[n]
-            acts[n].append(a[:, positions[n]] if n in positions else a)
+            acts[n].append(select[n](store[n]) if n in select else store[n])
     logits = torch.cat(logits_parts)
     if not torch.isfinite(logits).all():
         raise InvalidWeightsError("the model produced NaN/inf logits; its weights are corrupt.")

@@ -1,0 +1,127 @@
+"""The embedding probe: how W_E (and W_U) spread over the Fourier frequencies.
+
+Example:
+    >>> probe = probe_embedding(model, task)            # doctest: +SKIP
+    >>> probe.fraction_in_key, probe.to_frame().head()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import torch
+
+from ..fourier import fourier_transform, frequency_energy, gini
+from ..task import ModularTask
+from .cache import GridCache, grid_cache
+
+
+def embedding_energy(w_e: torch.Tensor, p: int) -> tuple[torch.Tensor, float]:
+    """Squared Fourier norm of the number tokens' embedding per frequency.
+
+    Args:
+        w_e: ``[d_vocab, d_model]`` (rows ``0..p-1`` are the numbers).
+
+    Returns:
+        ``([p//2] energy per frequency, constant-row energy)``.
+    """
+    coeffs = fourier_transform(w_e[:p].double(), dim=0)  # [p, d_model]
+    return frequency_energy(coeffs, dim=0).sum(-1), float((coeffs[0] ** 2).sum())
+
+
+def unembedding_energy(w_u: torch.Tensor, p: int) -> tuple[torch.Tensor, float]:
+    """Like :func:`embedding_energy` for ``W_U`` ``[d_model, d_vocab_out]`` over the answers."""
+    return embedding_energy(w_u[:, :p].T, p)
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddingProbe:
+    """Per-frequency norms of W_E and W_U in the Fourier basis.
+
+    Attributes:
+        p: the modulus.
+        we_energy: ``[p//2]`` squared norm of W_E's coefficients per frequency ``k = 1..p//2``.
+        wu_energy: ``[p//2]`` the same for W_U (over the answers).
+        we_const, wu_const: squared norm on the constant row.
+        key_freqs: the key frequencies the fractions refer to.
+    """
+
+    p: int
+    we_energy: torch.Tensor
+    wu_energy: torch.Tensor
+    we_const: float
+    wu_const: float
+    key_freqs: tuple[int, ...]
+
+    @property
+    def we_norms(self) -> torch.Tensor:
+        """``[p//2]`` Fourier norm of W_E per frequency."""
+        return self.we_energy.sqrt()
+
+    @property
+    def fraction_in_key(self) -> float:
+        """Fraction of W_E's squared norm (constant row included) on the key frequencies."""
+        return _fraction(self.we_energy, self.we_const, self.key_freqs)
+
+    @property
+    def wu_fraction_in_key(self) -> float:
+        """Fraction of W_U's squared norm on the key frequencies."""
+        return _fraction(self.wu_energy, self.wu_const, self.key_freqs)
+
+    @property
+    def gini(self) -> float:
+        """Gini coefficient of W_E's per-frequency norms (sparsity in the Fourier basis)."""
+        return gini(self.we_norms)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per frequency: norms, fractions and whether it is key."""
+        total_e = float(self.we_energy.sum()) + self.we_const
+        total_u = float(self.wu_energy.sum()) + self.wu_const
+        k = range(1, len(self.we_energy) + 1)
+        return pd.DataFrame({
+            "freq": list(k),
+            "we_norm": self.we_norms.tolist(),
+            "we_fraction": (self.we_energy / total_e).tolist(),
+            "wu_norm": self.wu_energy.sqrt().tolist(),
+            "wu_fraction": (self.wu_energy / total_u).tolist(),
+            "is_key": [f in self.key_freqs for f in k],
+        })
+
+    def to_dict(self) -> dict:
+        """JSON-safe summary."""
+        return {"p": self.p, "key_freqs": list(self.key_freqs), "fraction_in_key": self.fraction_in_key,
+                "wu_fraction_in_key": self.wu_fraction_in_key, "gini": self.gini,
+                "we_norms": self.we_norms.tolist(), "wu_norms": self.wu_energy.sqrt().tolist()}
+
+    def plot(self):
+        """Bar chart of W_E's Fourier norms per frequency, key frequencies marked."""
+        from ..viz.figures import embedding_figure
+
+        return embedding_figure(self)
+
+
+def _fraction(energy: torch.Tensor, const: float, freqs: tuple[int, ...]) -> float:
+    total = float(energy.sum()) + const
+    if total == 0:
+        return 0.0
+    return float(energy[[k - 1 for k in freqs]].sum()) / total
+
+
+def probe_embedding(
+    model, task: ModularTask, key_freqs: tuple[int, ...] | None = None, cache: GridCache | None = None
+) -> EmbeddingProbe:
+    """Fourier norms of ``W_E`` and ``W_U`` per frequency and their fraction in the key frequencies.
+
+    Args:
+        key_freqs: default: :func:`key_frequencies` of the model.
+        cache: a :class:`GridCache` to reuse (saves the forward pass).
+    """
+    cache = cache or grid_cache(model, task)
+    if key_freqs is None:
+        from .key_frequencies import key_frequencies
+
+        key_freqs = key_frequencies(model, task, cache=cache).freqs
+    we, we_c = embedding_energy(cache.weights["embed.W_E"], task.p)
+    wu, wu_c = unembedding_energy(cache.weights["unembed.W_U"], task.p)
+    return EmbeddingProbe(task.p, we, wu, we_c, wu_c, tuple(key_freqs))

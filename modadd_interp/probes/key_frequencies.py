@@ -1,0 +1,173 @@
+"""Which frequencies does the model use? One documented rule over all the evidence.
+
+The evidence, per frequency ``k = 1..p//2``:
+
+* ``logit_share``: the share of the logits' (output-centered) energy along
+  ``cos/sin(w_k(a+b))`` over the grid, among all frequencies — what the model *outputs*;
+* ``excluded_delta``: how much the training loss rises when those components are
+  removed from the logits (the paper's per-frequency excluded loss) — *causal*;
+* ``wl_share``: the share of ``W_L = W_out W_U``'s Fourier energy;
+* ``embed_share``: the share of ``W_E``'s Fourier energy;
+* ``cluster_size``: neurons whose variance is >= 85% in that frequency.
+
+The rule:
+
+1. **Candidates (downstream).** Sort ``logit_share`` in decreasing order and cut at the
+   largest ratio between consecutive shares among the top half. The shares above the cut
+   are candidates when that ratio is at least :data:`MIN_SHARE_GAP`.
+2. **Necessity (causal).** A candidate is kept only if removing it raises the training
+   loss by more than :data:`NECESSITY_RATIO` times the largest rise from removing any
+   non-candidate frequency.
+3. **Sufficiency.** The kept set is the answer (confidence ``"high"``) only if the logits
+   restricted to it still answer :data:`SUFFICIENT_ACCURACY` of the grid. Otherwise the
+   result has confidence ``"low"``, ``freqs`` is empty and the set is reported as
+   ``candidates``; with no candidates the confidence is ``"none"``.
+
+Embedding shares and neuron clusters are reported beside each frequency but never add
+one: the paper shows an embedding frequency that nothing downstream uses, and a few
+stray neurons do not make a circuit. W_L shares are reported too; the logits include
+the direct and attention paths that W_L misses, so they decide.
+
+Example:
+    >>> kf = key_frequencies(model, task)    # doctest: +SKIP
+    >>> kf.freqs, kf.confidence
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import torch
+
+from ..readout import accuracy, cross_entropy, per_frequency_excluded_loss, restricted_logits, sum_direction_energy
+from ..task import ModularTask
+from .cache import GridCache, grid_cache
+from .embedding import embedding_energy
+from .logits import w_logit_energy
+from .neurons import CLUSTER_THRESHOLD, check_threshold, neuron_spectrum
+
+MIN_SHARE_GAP = 3.0
+"""Consecutive-share ratio that separates used from unused frequencies. Measured: a random
+init's largest ratio is ~1.2; the paper's grokked checkpoints have cuts of 4.7x-54x."""
+
+NECESSITY_RATIO = 10.0
+"""A key frequency's removal must hurt 10x more than removing any non-candidate. Measured on
+the paper's checkpoints the separation is 80x to 10^5x."""
+
+SUFFICIENT_ACCURACY = 0.5
+"""The key frequencies alone (restricted logits) must answer half the grid. Grokked models
+reach 1.0; memorizing checkpoints of a p=113 run reach <= 0.06 with their top frequency."""
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyFrequencies:
+    """The key frequencies and the evidence for every frequency.
+
+    Attributes:
+        freqs: sorted key frequencies (empty unless ``confidence == "high"``).
+        confidence: ``"high"``, ``"low"`` (candidates that are not sufficient) or ``"none"``.
+        candidates: the frequencies that passed steps 1-2 of the rule.
+        evidence: ``{name: [p//2] tensor}`` for ``logit_share``, ``excluded_delta``,
+            ``wl_share``, ``embed_share``, ``cluster_size``.
+        base_train_loss: the model's training loss.
+        restricted_accuracy: accuracy of the logits restricted to ``candidates``.
+        reason: one sentence saying what decided.
+    """
+
+    freqs: tuple[int, ...]
+    confidence: str
+    candidates: tuple[int, ...]
+    evidence: dict[str, torch.Tensor]
+    base_train_loss: float
+    restricted_accuracy: float
+    reason: str
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per frequency with every kind of evidence."""
+        n = len(self.evidence["logit_share"])
+        frame = pd.DataFrame({"freq": range(1, n + 1)})
+        for name, values in self.evidence.items():
+            frame[name] = values.tolist()
+        frame["is_candidate"] = frame["freq"].isin(self.candidates)
+        frame["is_key"] = frame["freq"].isin(self.freqs)
+        return frame
+
+    def to_dict(self) -> dict:
+        """JSON-safe summary with the evidence of the candidates."""
+        frame = self.to_frame()
+        rows = frame[frame["is_candidate"]].drop(columns=["is_candidate"])
+        return {
+            "freqs": list(self.freqs), "confidence": self.confidence, "candidates": list(self.candidates),
+            "base_train_loss": self.base_train_loss, "restricted_accuracy": self.restricted_accuracy,
+            "reason": self.reason, "evidence": rows.to_dict(orient="records"),
+        }
+
+    def plot(self):
+        """The evidence per frequency, key frequencies marked."""
+        from ..viz.figures import key_frequency_figure
+
+        return key_frequency_figure(self)
+
+
+def key_frequencies(
+    model, task: ModularTask, cache: GridCache | None = None, cluster_threshold: float = CLUSTER_THRESHOLD
+) -> KeyFrequencies:
+    """Find the key frequencies of ``model`` by the rule in this module's docstring."""
+    check_threshold(cluster_threshold)
+    cache = cache or grid_cache(model, task)
+    p = task.p
+    logits = cache.answer_logits
+    labels, train = task.labels, task.train_mask
+    base = cross_entropy(logits, labels, train)
+    shares, _, variance = neuron_spectrum(cache.neuron_grid)
+    best = shares.argmax(1) + 1
+    clustered = (shares.max(1).values >= cluster_threshold) & (variance > 0)
+    evidence = {
+        "logit_share": _normalise(sum_direction_energy(logits)),
+        "excluded_delta": per_frequency_excluded_loss(logits, labels, train) - base,
+        "wl_share": _normalise(w_logit_energy(cache.w_logit)[0]),
+        "embed_share": _normalise(embedding_energy(cache.weights["embed.W_E"], p)[0]),
+        "cluster_size": torch.bincount(best[clustered], minlength=p // 2 + 1)[1:],
+    }
+    candidates, reason = _candidates(evidence)
+    if not candidates:
+        return KeyFrequencies((), "none", (), evidence, base, float("nan"), reason)
+    restricted_acc = accuracy(restricted_logits(logits, list(candidates)), labels)
+    if restricted_acc < SUFFICIENT_ACCURACY:
+        reason = (f"the candidates {list(candidates)} alone answer only {restricted_acc:.1%} of the grid "
+                  f"(< {SUFFICIENT_ACCURACY:.0%}): not a working Fourier circuit")
+        return KeyFrequencies((), "low", candidates, evidence, base, restricted_acc, reason)
+    return KeyFrequencies(candidates, "high", candidates, evidence, base, restricted_acc, reason)
+
+
+def _normalise(energy: torch.Tensor) -> torch.Tensor:
+    total = float(energy.sum())
+    return energy / total if total > 0 else torch.zeros_like(energy)
+
+
+def _candidates(evidence: dict[str, torch.Tensor]) -> tuple[tuple[int, ...], str]:
+    share = evidence["logit_share"]
+    if float(share.sum()) == 0:
+        return (), "the logits have no component along any cos/sin(w(a+b)) direction"
+    ordered = share.sort(descending=True)
+    top = max(1, len(share) // 2)
+    ratios = ordered.values[:top] / ordered.values[1 : top + 1].clamp_min(1e-300)
+    cut = int(ratios.argmax())
+    gap = float(ratios[cut])
+    if gap < MIN_SHARE_GAP:
+        return (), (f"no frequency stands out in the logits (largest share ratio {gap:.2f} "
+                    f"< {MIN_SHARE_GAP}): no Fourier structure")
+    chosen = ordered.indices[: cut + 1]
+    delta = evidence["excluded_delta"]
+    others = torch.ones_like(delta, dtype=torch.bool)
+    others[chosen] = False
+    floor = max(0.0, float(delta[others].max())) if others.any() else 0.0
+    kept = sorted(int(i) + 1 for i in chosen if float(delta[i]) > NECESSITY_RATIO * floor and float(delta[i]) > 0)
+    dropped = sorted(set(int(i) + 1 for i in chosen) - set(kept))
+    reason = (f"the top {cut + 1} logit shares stand {gap:.1f}x above the rest; "
+              f"removing each raises the training loss > {NECESSITY_RATIO:g}x the largest non-candidate rise "
+              f"({floor:.2g} nats)")
+    if dropped:
+        reason += f"; {dropped} dropped as causally unnecessary"
+    return tuple(kept), reason

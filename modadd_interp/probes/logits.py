@@ -1,0 +1,105 @@
+"""The logit probe: W_L = W_out W_U in the Fourier basis, and the cos(w(a+b-c)) readout.
+
+Example:
+    >>> probe = probe_logits(model, task)          # doctest: +SKIP
+    >>> probe.alpha, probe.fve, probe.fit_loss
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import torch
+
+from ..fourier import effective_rank, fourier_transform, frequency_energy
+from ..readout import cos_readout_fit, cross_entropy
+from ..task import ModularTask
+from .cache import GridCache, grid_cache
+
+
+def w_logit_energy(w_logit: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """``W_L`` ``[d_mlp, p]``'s squared Fourier norm over the answers, per frequency, and its const part."""
+    coeffs = fourier_transform(w_logit, dim=1)
+    return frequency_energy(coeffs, dim=1).sum(-1), float((coeffs[:, 0] ** 2).sum())
+
+
+@dataclasses.dataclass(frozen=True)
+class LogitProbe:
+    """How the logits read out the answer.
+
+    Attributes:
+        p: the modulus.
+        key_freqs: the frequencies of the fit.
+        wl_energy: ``[p//2]`` squared Fourier norm of ``W_L`` per frequency; ``wl_const`` its const part.
+        wl_effective_rank: Roy & Vetterli effective rank of ``W_L``.
+        alpha: ``[len(key_freqs)]`` coefficients of ``logits ~ sum_k alpha_k cos(w_k(a+b-c))``.
+        fve: fraction of the (output-centered) logit variance the fit explains.
+        fit_loss: float64 cross-entropy of the fitted logits on the full grid.
+        full_loss: the model's own cross-entropy on the full grid.
+    """
+
+    p: int
+    key_freqs: tuple[int, ...]
+    wl_energy: torch.Tensor
+    wl_const: float
+    wl_effective_rank: float
+    alpha: torch.Tensor
+    fve: float
+    fit_loss: float
+    full_loss: float
+
+    @property
+    def wl_fraction_in_key(self) -> float:
+        """Fraction of ``W_L``'s squared norm on the key frequencies (const included in the total)."""
+        total = float(self.wl_energy.sum()) + self.wl_const
+        return float(self.wl_energy[[k - 1 for k in self.key_freqs]].sum()) / total if total else 0.0
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per frequency: W_L norm and share; alpha for key frequencies."""
+        total = float(self.wl_energy.sum()) + self.wl_const
+        alpha = dict(zip(self.key_freqs, self.alpha.tolist(), strict=True))
+        k = range(1, len(self.wl_energy) + 1)
+        return pd.DataFrame({
+            "freq": list(k),
+            "wl_norm": self.wl_energy.sqrt().tolist(),
+            "wl_fraction": (self.wl_energy / total).tolist(),
+            "alpha": [alpha.get(f, float("nan")) for f in k],
+            "is_key": [f in self.key_freqs for f in k],
+        })
+
+    def to_dict(self) -> dict:
+        """JSON-safe summary."""
+        return {
+            "key_freqs": list(self.key_freqs), "alpha": self.alpha.tolist(), "fve": self.fve,
+            "fit_loss": self.fit_loss, "full_loss": self.full_loss,
+            "wl_fraction_in_key": self.wl_fraction_in_key, "wl_effective_rank": self.wl_effective_rank,
+        }
+
+    def plot(self):
+        """W_L's Fourier norms per frequency, with the key frequencies and alphas."""
+        from ..viz.figures import logit_figure
+
+        return logit_figure(self)
+
+
+def probe_logits(
+    model, task: ModularTask, key_freqs: tuple[int, ...] | None = None, cache: GridCache | None = None
+) -> LogitProbe:
+    """``W_L`` in the Fourier basis and the fit ``logits ~ sum_k alpha_k cos(w_k(a+b-c))``."""
+    cache = cache or grid_cache(model, task)
+    if key_freqs is None:
+        from .key_frequencies import key_frequencies
+
+        key_freqs = key_frequencies(model, task, cache=cache).freqs
+    w_logit = cache.w_logit
+    energy, const = w_logit_energy(w_logit)
+    logits = cache.answer_logits
+    alpha, fitted = cos_readout_fit(logits, list(key_freqs))
+    centered = logits - logits.mean(-1, keepdim=True)
+    fve = float((fitted**2).sum() / (centered**2).sum()) if float((centered**2).sum()) else 0.0
+    return LogitProbe(
+        p=task.p, key_freqs=tuple(key_freqs), wl_energy=energy, wl_const=const,
+        wl_effective_rank=effective_rank(w_logit), alpha=alpha, fve=fve,
+        fit_loss=cross_entropy(fitted, task.labels), full_loss=cross_entropy(logits, task.labels),
+    )
