@@ -37,3 +37,11 @@ class VizError(ModAddError):
 
 class BrowserNotFoundError(VizError):
     """Static image export needs a Chromium-family browser and none was found."""
+
+
+class RecipeError(ModAddError, ValueError):
+    """A training recipe value is invalid (e.g. ``steps=0`` or an unknown field)."""
+
+
+class RunLockedError(ModAddError):
+    """Another process is already training in the same run directory."""

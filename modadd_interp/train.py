@@ -3,9 +3,10 @@
 A run directory holds ``run.json`` (task, architecture, recipe) and
 ``checkpoints/step_XXXXXXX.safetensors``. Each checkpoint holds the canonical
 weights (``model.*``), the AdamW state (``optim.*``) and the loss history
-(``history.*``), and is written atomically. Training resumes from the newest
-readable checkpoint; a corrupt newest checkpoint falls back to the one before,
-with a warning.
+(``history.*``), and is written atomically with a checksum. Training resumes
+from the newest readable checkpoint, to bit-identical results; a corrupt newest
+checkpoint falls back to the one before, with a warning. A lock file
+(``.lock``) keeps two processes from training the same run at once.
 
 Example:
     >>> task = ModularTask(p=23, frac_train=0.5)
@@ -14,10 +15,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import math
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -25,8 +29,8 @@ from tqdm.auto import tqdm
 
 from . import tl_adapter
 from .config import ModelConfig, frozen_biases, paper_init
-from .errors import CheckpointError, TaskMismatchError
-from .storage import load_tensors, save_tensors
+from .errors import CheckpointError, RecipeError, RunLockedError, TaskMismatchError
+from .storage import atomic_write_bytes, load_tensors, save_tensors
 from .task import ModularTask
 
 RUN_FORMAT = "modadd_interp.run/1"
@@ -46,10 +50,46 @@ class Recipe:
     checkpoint_every: int = 100
     eval_every: int = 10
 
+    def __post_init__(self) -> None:
+        for name in ("steps", "checkpoint_every", "eval_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise RecipeError(f"{name} must be a positive integer, got {value!r}.")
+        for name in ("warmup_steps", "init_seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise RecipeError(f"{name} must be a non-negative integer, got {value!r}.")
+        if not _is_real(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
+            raise RecipeError(f"lr must be a positive number, got {self.lr!r}.")
+        if not _is_real(self.weight_decay) or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+            raise RecipeError(f"weight_decay must be a non-negative number, got {self.weight_decay!r}.")
+        betas = tuple(self.betas) if isinstance(self.betas, (tuple, list)) else ()
+        if len(betas) != 2 or not all(_is_real(b) and 0 <= b < 1 for b in betas):
+            raise RecipeError(f"betas must be two numbers in [0, 1), got {self.betas!r}.")
+        object.__setattr__(self, "betas", betas)
+
+    @classmethod
+    def from_kwargs(cls, **fields: object) -> Recipe:
+        """``Recipe(**fields)``, naming unknown fields instead of a bare TypeError.
+
+        Example:
+            >>> Recipe.from_kwargs(steps=200).steps
+            200
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise RecipeError(f"unknown recipe fields {unknown}; the recipe has {sorted(known)}.")
+        return cls(**fields)  # type: ignore[arg-type]
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)
         return d
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def checkpoint_paths(run_dir: Path) -> list[tuple[int, Path]]:
@@ -69,10 +109,14 @@ def read_run_info(run_dir: Path) -> dict:
     path = Path(run_dir) / "run.json"
     try:
         info = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path} is missing or not valid JSON: {e}") from e
-    if info.get("format") != RUN_FORMAT:
-        raise CheckpointError(f"{path} is not a modadd_interp run (format {info.get('format')!r}).")
+    if not isinstance(info, dict) or info.get("format") != RUN_FORMAT:
+        found = info.get("format") if isinstance(info, dict) else type(info).__name__
+        raise CheckpointError(f"{path} is not a modadd_interp run (format {found!r}, expected {RUN_FORMAT!r}).")
+    missing = sorted({"task", "config", "recipe"} - set(info))
+    if missing:
+        raise CheckpointError(f"{path} lacks the entries {missing}; it is damaged. Start a new run.")
     return info
 
 
@@ -111,10 +155,17 @@ def train(
 
     Full-batch AdamW on the float64 cross-entropy at the final position, the paper's
     init, and a linear LR warmup; attention and unembed biases stay zero (the paper's
-    model has none). Deterministic for a given task, recipe and thread count.
+    model has none). Deterministic for a given task, recipe and thread count: a run
+    killed at any point and resumed ends bit-identical to an uninterrupted one.
+
+    Raises:
+        RecipeError: a recipe field is unknown or out of range.
+        TaskMismatchError: ``out_dir`` holds a run with another task, architecture or recipe.
+        RunLockedError: another process is training in ``out_dir``.
+        CheckpointError: the run's files are unreadable or inconsistent.
     """
     out_dir = Path(out_dir)
-    recipe_obj = Recipe(**recipe)  # type: ignore[arg-type]
+    recipe_obj = Recipe.from_kwargs(**recipe)
     config = config or ModelConfig.paper(task.p)
     if config.p != task.p:
         raise TaskMismatchError(f"the architecture's d_vocab is for p={config.p}, the task has p={task.p}.")
@@ -122,8 +173,14 @@ def train(
         "format": RUN_FORMAT, "task": task.to_dict(), "config": config.to_dict(),
         "recipe": recipe_obj.to_dict(),
     }
-    _check_or_write_run_info(out_dir, run_info)
+    with _run_lock(out_dir):
+        _check_or_write_run_info(out_dir, run_info)
+        _remove_stale_temp_files(out_dir)
+        _train_locked(task, out_dir, config, recipe_obj, run_info, backend, progress)
+    return out_dir
 
+
+def _train_locked(task, out_dir, config, recipe_obj, run_info, backend, progress) -> None:
     resumed = latest_checkpoint(out_dir)
     if resumed is None:
         start, weights = 0, paper_init(config, recipe_obj.init_seed)
@@ -140,6 +197,17 @@ def train(
         weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
         history = {k[8:]: v.tolist() for k, v in tensors.items() if k.startswith("history.")}
         optim_state = {k[6:]: v for k, v in tensors.items() if k.startswith("optim.")}
+        if len(history.get("train_loss", ())) != start or not optim_state:
+            raise CheckpointError(
+                f"the checkpoint of step {start} in {out_dir} is inconsistent (its loss history has "
+                f"{len(history.get('train_loss', ()))} steps, optimizer state: {bool(optim_state)}); "
+                "it was not written by modadd_interp.train. Remove it to resume from the one before."
+            )
+        if start > recipe_obj.steps:
+            warnings.warn(
+                f"{out_dir} is already trained to step {start}, past steps={recipe_obj.steps}; "
+                "nothing to do (its latest checkpoint is kept).", stacklevel=3,
+            )
 
     model = tl_adapter.build_model(config, weights, backend=backend)
     model.train()
@@ -177,7 +245,6 @@ def train(
         if done % recipe_obj.checkpoint_every == 0 or done == recipe_obj.steps:
             _write_checkpoint(out_dir, done, model, optimizer, list(params), history, run_info)
     bar.close()
-    return out_dir
 
 
 def _final_position_loss(logits: torch.Tensor, labels: torch.Tensor, p: int) -> torch.Tensor:
@@ -202,9 +269,35 @@ def _check_or_write_run_info(out_dir: Path, run_info: dict) -> None:
                 f"{out_dir} was trained with recipe {existing['recipe']}; resuming with a different "
                 "recipe would not reproduce it. Use the same recipe (only `steps` may change)."
             )
-    from .storage import atomic_write_bytes
-
     atomic_write_bytes(path, json.dumps(run_info, indent=2, sort_keys=True).encode())
+
+
+@contextlib.contextmanager
+def _run_lock(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out_dir/.lock``; the OS releases it if the process dies."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        yield
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / ".lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunLockedError(
+                f"another process is training in {out_dir}; wait for it to finish, or use another out_dir."
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _remove_stale_temp_files(out_dir: Path) -> None:
+    """Delete half-written checkpoint temp files left by a killed run (we hold the run lock)."""
+    for tmp in (out_dir / "checkpoints").glob(".step_*.safetensors.*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def _write_checkpoint(out_dir, step, model, optimizer, names, history, run_info) -> None:
