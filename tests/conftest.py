@@ -36,3 +36,28 @@ def random_weights(cfg: ModelConfig, seed: int = 0) -> dict[str, torch.Tensor]:
 def backend(request) -> str:
     """Every backend the installed TransformerLens offers."""
     return request.param
+
+
+def model_snapshot(model) -> dict:
+    """Everything an analysis must leave unchanged: weights, mode, requires_grad, hooks, RNG, grad mode."""
+    return {
+        "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "training": [m.training for m in model.modules()],
+        "requires_grad": [p.requires_grad for p in model.parameters()],
+        "hooks": tl_adapter.hook_count(model),
+        "rng": torch.get_rng_state(),
+        "grad_enabled": torch.is_grad_enabled(),
+    }
+
+
+def assert_unchanged(model, before: dict) -> None:
+    """Assert :func:`model_snapshot` is bit-identical to ``before``."""
+    after = model_snapshot(model)
+    assert after["hooks"] == before["hooks"], "a hook was left on the model"
+    assert after["training"] == before["training"], "train/eval mode changed"
+    assert after["requires_grad"] == before["requires_grad"], "requires_grad changed"
+    assert after["state"].keys() == before["state"].keys()
+    for k, v in before["state"].items():
+        assert torch.equal(after["state"][k], v), f"weight {k} changed"
+    assert torch.equal(after["rng"], before["rng"]), "the global torch RNG state changed"
+    assert after["grad_enabled"] == before["grad_enabled"], "grad mode changed"

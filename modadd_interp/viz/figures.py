@@ -1,0 +1,165 @@
+"""Plotly figures for every probe result (the ``.plot()`` of each result).
+
+Each function takes a result (or a :class:`GridCache`) and returns a ``plotly.graph_objects.Figure``.
+Key frequencies are marked in one colour throughout.
+
+Example:
+    >>> fig = embedding_figure(probe_embedding(model, task))   # doctest: +SKIP
+    >>> fig.show()
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from ..fourier import basis_names, fourier_transform, fourier_transform_2d
+
+KEY_COLOR = "#d62728"
+OTHER_COLOR = "#8c9db5"
+TEMPLATE = "plotly_white"
+
+
+def _bar_colors(n: int, key: tuple[int, ...]) -> list[str]:
+    return [KEY_COLOR if k in key else OTHER_COLOR for k in range(1, n + 1)]
+
+
+def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
+    fig.update_layout(title=title, template=TEMPLATE, margin=dict(l=60, r=20, t=60, b=50), **kw)
+    return fig
+
+
+def embedding_figure(probe) -> go.Figure:
+    """W_E and W_U Fourier norms per frequency, key frequencies in red."""
+    n = len(probe.we_energy)
+    freqs = list(range(1, n + 1))
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("W_E (embedding)", "W_U (unembedding)"))
+    fig.add_bar(x=freqs, y=probe.we_norms.tolist(), marker_color=_bar_colors(n, probe.key_freqs),
+                name="W_E", row=1, col=1)
+    fig.add_bar(x=freqs, y=probe.wu_energy.sqrt().tolist(), marker_color=_bar_colors(n, probe.key_freqs),
+                name="W_U", row=2, col=1)
+    fig.update_xaxes(title_text="frequency k", row=2, col=1)
+    fig.update_yaxes(title_text="Fourier norm")
+    return _layout(fig, f"Embedding norms per frequency (key in red: {list(probe.key_freqs)}; "
+                        f"{probe.fraction_in_key:.0%} of W_E in key)", showlegend=False, height=520)
+
+
+def neuron_heatmap_figure(probe) -> go.Figure:
+    """Neuron x frequency share of variance, neurons sorted by cluster then share."""
+    cluster = probe.cluster_of
+    order = sorted(range(len(cluster)), key=lambda i: (cluster[i] == 0, int(cluster[i]),
+                                                       -float(probe.frac_explained[i])))
+    shares = probe.shares[order]
+    labels = [f"n{i} (k={int(cluster[i])})" if cluster[i] else f"n{i}" for i in order]
+    fig = go.Figure(go.Heatmap(z=shares.T.tolist(), x=labels, y=list(range(1, shares.shape[1] + 1)),
+                               colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="share")))
+    fig.update_xaxes(title_text="neuron (sorted by cluster)", showticklabels=False)
+    fig.update_yaxes(title_text="frequency k")
+    sizes = probe.cluster_sizes()
+    return _layout(fig, f"Neuron variance by frequency (threshold {probe.threshold:.2f}; clusters {sizes})",
+                   height=480)
+
+
+def neuron_activation_figure(cache, neurons: list[int], cols: int = 4) -> go.Figure:
+    """Activations over the (a, b) grid for the given neurons."""
+    rows = max(1, -(-len(neurons) // cols))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"neuron {n}" for n in neurons],
+                        horizontal_spacing=0.04, vertical_spacing=0.08)
+    grid = cache.neuron_grid
+    for i, n in enumerate(neurons):
+        fig.add_trace(go.Heatmap(z=grid[:, :, n].tolist(), colorscale="Viridis", showscale=False),
+                      row=i // cols + 1, col=i % cols + 1)
+    fig.update_xaxes(title_text="b", showticklabels=False)
+    fig.update_yaxes(title_text="a", showticklabels=False, autorange="reversed")
+    return _layout(fig, "Neuron activations over the (a, b) grid", height=260 * rows)
+
+
+def neuron_spectrum_figure(cache, neuron: int) -> go.Figure:
+    """The 2D Fourier spectrum (|coefficient|) of one neuron's centered activation."""
+    acts = cache.neuron_grid[:, :, neuron].double()
+    coeffs = fourier_transform_2d(acts - acts.mean()).abs()
+    names = basis_names(cache.task.p)
+    fig = go.Figure(go.Heatmap(z=coeffs.tolist(), x=names, y=names, colorscale="Blues",
+                               colorbar=dict(title="|coef|")))
+    fig.update_xaxes(title_text="b component")
+    fig.update_yaxes(title_text="a component", autorange="reversed")
+    return _layout(fig, f"2D Fourier spectrum of neuron {neuron}", height=560)
+
+
+def attention_figure(probe) -> go.Figure:
+    """Attention from '=' to a over the grid, one panel per head."""
+    heads = probe.to_a.shape[0]
+    titles = [f"head {h}: k={k}, FVE {f:.2f}" for h, (k, f) in enumerate(zip(probe.dominant_freq, probe.fve,
+                                                                              strict=True))]
+    fig = make_subplots(rows=1, cols=heads, subplot_titles=titles, horizontal_spacing=0.03)
+    for h in range(heads):
+        fig.add_trace(go.Heatmap(z=probe.to_a[h].tolist(), colorscale="Viridis", zmin=0, zmax=1,
+                                 showscale=h == heads - 1, colorbar=dict(title="to a")), row=1, col=h + 1)
+    fig.update_xaxes(title_text="b", showticklabels=False)
+    fig.update_yaxes(showticklabels=False, autorange="reversed")
+    fig.update_yaxes(title_text="a", row=1, col=1)
+    return _layout(fig, "Attention from '=' to a, over the grid", height=330)
+
+
+def logit_figure(probe) -> go.Figure:
+    """W_L's Fourier norm per frequency, with the fitted alphas."""
+    n = len(probe.wl_energy)
+    fig = go.Figure(go.Bar(x=list(range(1, n + 1)), y=probe.wl_energy.sqrt().tolist(),
+                           marker_color=_bar_colors(n, probe.key_freqs), name="W_L norm"))
+    fig.update_xaxes(title_text="frequency k (over the answer c)")
+    fig.update_yaxes(title_text="Fourier norm of W_L")
+    alphas = ", ".join(f"α{k}={a:.2f}" for k, a in zip(probe.key_freqs, probe.alpha.tolist(), strict=True))
+    return _layout(fig, f"W_L = W_out·W_U by frequency; logits ≈ Σ α_k cos(w_k(a+b−c)): {alphas} "
+                        f"(FVE {probe.fve:.2f})", showlegend=False, height=380)
+
+
+def wl_fourier_figure(cache, key_freqs: tuple[int, ...] = ()) -> go.Figure:
+    """W_L in the Fourier basis over the answers: neurons x basis rows (|coef|)."""
+    coeffs = fourier_transform(cache.w_logit, dim=1).abs()
+    names = basis_names(cache.task.p)
+    order = torch.argsort(coeffs.argmax(1))
+    fig = go.Figure(go.Heatmap(z=coeffs[order].T.tolist(), y=names, colorscale="Blues",
+                               colorbar=dict(title="|coef|")))
+    fig.update_xaxes(title_text="neuron (sorted by strongest component)", showticklabels=False)
+    fig.update_yaxes(title_text="basis row over c", autorange="reversed")
+    marked = f" (key: {list(key_freqs)})" if key_freqs else ""
+    return _layout(fig, f"W_L in the Fourier basis{marked}", height=560)
+
+
+def logit_fit_figure(cache, probe, pairs: list[tuple[int, int]] | None = None) -> go.Figure:
+    """Logits over the answer c for a few (a, b), beside the fit Σ α_k cos(w_k(a+b−c))."""
+    p = cache.task.p
+    pairs = pairs or [(1, 2), (p // 3, p // 2), (p - 1, p - 1)]
+    logits = cache.answer_logits
+    c = torch.arange(p, dtype=torch.float64)
+    fig = make_subplots(rows=1, cols=len(pairs), subplot_titles=[f"a={a}, b={b}" for a, b in pairs])
+    for i, (a, b) in enumerate(pairs):
+        row = logits[a * p + b]
+        fit = sum(alpha * torch.cos(2 * torch.pi * k * (a + b - c) / p)
+                  for k, alpha in zip(probe.key_freqs, probe.alpha.tolist(), strict=True))
+        fit = fit + row.mean() if probe.key_freqs else torch.full_like(c, float(row.mean()))
+        fig.add_scatter(x=c.tolist(), y=row.tolist(), mode="lines", name="model", line=dict(color="#1f77b4"),
+                        showlegend=i == 0, row=1, col=i + 1)
+        fig.add_scatter(x=c.tolist(), y=fit.tolist(), mode="lines", name="Σ α cos(w(a+b−c))",
+                        line=dict(color=KEY_COLOR, dash="dot"), showlegend=i == 0, row=1, col=i + 1)
+    fig.update_xaxes(title_text="answer c")
+    fig.update_yaxes(title_text="logit", row=1, col=1)
+    return _layout(fig, "The readout: logits peak at c = a+b by constructive interference", height=360)
+
+
+def key_frequency_figure(kf) -> go.Figure:
+    """Evidence per frequency: logit, W_L and embedding shares; key frequencies marked."""
+    ev = kf.evidence
+    n = len(ev["logit_share"])
+    freqs = list(range(1, n + 1))
+    fig = go.Figure()
+    for name, color in (("logit_share", KEY_COLOR), ("wl_share", "#ff7f0e"), ("embed_share", "#1f77b4")):
+        fig.add_bar(x=freqs, y=ev[name].tolist(), name=name, marker_color=color)
+    for k in kf.freqs:
+        fig.add_vline(x=k, line=dict(color="#444", width=1, dash="dot"))
+    fig.update_xaxes(title_text="frequency k")
+    fig.update_yaxes(title_text="share of energy")
+    return _layout(fig, f"Key-frequency evidence: {list(kf.freqs) or 'none'} ({kf.confidence} confidence)",
+                   barmode="group", height=380)
