@@ -94,7 +94,8 @@ def test_cos_readout_fit_recovers_alphas():
     p = 19
     s = (torch.arange(p).repeat_interleave(p) + torch.arange(p).repeat(p)).double()
     c = torch.arange(p, dtype=torch.float64)
-    logits = 3.0 * torch.cos(2 * math.pi * 2 * (s[:, None] - c) / p) + 0.5 * torch.cos(2 * math.pi * 7 * (s[:, None] - c) / p)
+    angle = 2 * math.pi * (s[:, None] - c) / p
+    logits = 3.0 * torch.cos(2 * angle) + 0.5 * torch.cos(7 * angle)
     alpha, fitted = cos_readout_fit(logits + 4.0, [2, 7, 9])
     torch.testing.assert_close(alpha, torch.tensor([3.0, 0.5, 0.0], dtype=torch.float64), atol=1e-10, rtol=0)
     torch.testing.assert_close(fitted, logits, atol=1e-10, rtol=0)
