@@ -15,6 +15,7 @@ import os
 import pickle
 import pickletools
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -147,7 +148,9 @@ def torch_load_safely(path: Path):
     if size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes); the checkpoint was not written.")
     try:
-        return torch.load(path, weights_only=True, map_location="cpu")
+        with warnings.catch_warnings():  # we report a raw pickle ourselves, below
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as e:
         unsafe = _unsafe_globals(path, str(e))
         if unsafe:
