@@ -304,7 +304,8 @@ def _from_bridge(state: dict, n_heads: int | None) -> Checkpoint:
     if width % heads:
         raise ArchitectureError(
             f"n_heads={heads} does not divide the attention width {width} of this TransformerBridge "
-            "state dict (which does not record its head count); pass the right n_heads."
+            "state dict (which does not record its head count); pass the right n_heads, one of "
+            f"{[h for h in range(1, width + 1) if width % h == 0][:12]}."
         )
     config, weights = tl_adapter.bridge_to_canonical(state, heads)
     config = _checked_config(config)
