@@ -178,7 +178,7 @@ def read_paper_series(obj: Mapping, n_heads: int | None = None) -> list[Checkpoi
         except ModAddError as e:
             raise type(e)(f"state_dicts[{index}] (epoch {epoch}): {e}") from e
         if out:
-            _check_same_run(out[0], 0, ckpt, index)
+            _check_same_run(out[0], ckpt, index)
         out.append(dataclasses.replace(ckpt, step=epoch))
     task = _paper_task(obj.get("config"), out[0].config)
     return [dataclasses.replace(c, task=task) for c in out]
@@ -511,17 +511,18 @@ def _series_epochs(epochs: object, count: int) -> list[int]:
     return out
 
 
-def _check_same_run(first: Checkpoint, i0: int, other: Checkpoint, index: int) -> None:
+def _check_same_run(first: Checkpoint, other: Checkpoint, index: int) -> None:
+    """Raise unless ``other`` (``state_dicts[index]``) has the architecture of ``state_dicts[0]``."""
     if other.config.p != first.config.p:
         raise TaskMismatchError(
-            f"the series mixes moduli: state_dicts[{i0}] is for p={first.config.p} but "
+            f"the series mixes moduli: state_dicts[0] is for p={first.config.p} but "
             f"state_dicts[{index}] is for p={other.config.p}; a series must hold checkpoints of one run."
         )
     if other.config != first.config:
         diff = {k: (v, getattr(other.config, k)) for k, v in first.config.to_dict().items()
                 if getattr(other.config, k) != v}
         raise ArchitectureError(
-            f"the series mixes architectures: state_dicts[{index}] differs from state_dicts[{i0}] in "
+            f"the series mixes architectures: state_dicts[{index}] differs from state_dicts[0] in "
             f"{diff}; a series must hold checkpoints of one run."
         )
 
