@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+from .causal import verify_circuit
 from .probes import (
     grid_cache,
     key_frequencies,
@@ -42,4 +43,18 @@ def analyze(model, task: ModularTask) -> dict:
         "attention": probe_attention(model, task, cache=cache).to_dict(),
         "logits": probe_logits(model, task, key_freqs=kf.freqs, cache=cache).to_dict(),
     }
+    report = verify_circuit(model, task, cache=cache)
+    losses = report.losses
+    result.update({
+        "restricted_loss": losses.restricted.test_loss,
+        "restricted": losses.restricted.to_dict(),
+        "excluded_loss": {str(k): m.train_loss for k, m in losses.excluded.items()},
+        "excluded_all": losses.excluded_all.to_dict(),
+        "claims": [{"name": c.name, "passed": c.passed, "metric": c.after, "threshold": c.threshold,
+                    "comparison": c.comparison, "intervention": c.intervention, "before": c.before,
+                    "detail": c.detail} for c in report.claims],
+        "circuit_confirmed": report.passed,
+        "ablation_table": report.table.to_dict()["rows"],
+        "patching": report.patching.to_dict(),
+    })
     return result

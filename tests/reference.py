@@ -8,19 +8,28 @@ from __future__ import annotations
 import torch
 
 
-def canonical_forward(w: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
-    """TransformerLens-layout weights (``W_E`` [vocab, d_model], ``W_Q`` [h, d_model, d_head])."""
-    x = w["embed.W_E"][tokens] + w["pos_embed.W_pos"][: tokens.shape[1]]
+def canonical_forward(w: dict[str, torch.Tensor], tokens: torch.Tensor, edits: dict | None = None) -> torch.Tensor:
+    """TransformerLens-layout weights (``W_E`` [vocab, d_model], ``W_Q`` [h, d_model, d_head]).
+
+    ``edits`` maps ``"embed"``, ``"z"``, ``"attn_out"``, ``"post"``, ``"mlp_out"`` to functions
+    applied to that activation (``attn_out`` and ``mlp_out`` also receive the residual they add to).
+    """
+    edits = edits or {}
+    ident = lambda a, *_: a  # noqa: E731
+    embed = edits.get("embed", ident)(w["embed.W_E"][tokens])
+    x = embed + w["pos_embed.W_pos"][: tokens.shape[1]]
     q = torch.einsum("bpd,hde->bphe", x, w["blocks.0.attn.W_Q"]) + w["blocks.0.attn.b_Q"]
     k = torch.einsum("bpd,hde->bphe", x, w["blocks.0.attn.W_K"]) + w["blocks.0.attn.b_K"]
     v = torch.einsum("bpd,hde->bphe", x, w["blocks.0.attn.W_V"]) + w["blocks.0.attn.b_V"]
     scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / q.shape[-1] ** 0.5
     n = tokens.shape[1]
     scores = scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), float("-inf"))
-    z = torch.einsum("bhqk,bkhe->bqhe", scores.softmax(-1), v)
-    x = x + torch.einsum("bqhe,hed->bqd", z, w["blocks.0.attn.W_O"]) + w["blocks.0.attn.b_O"]
-    h = torch.relu(x @ w["blocks.0.mlp.W_in"] + w["blocks.0.mlp.b_in"])
-    x = x + h @ w["blocks.0.mlp.W_out"] + w["blocks.0.mlp.b_out"]
+    z = edits.get("z", ident)(torch.einsum("bhqk,bkhe->bqhe", scores.softmax(-1), v))
+    attn_out = torch.einsum("bqhe,hed->bqd", z, w["blocks.0.attn.W_O"]) + w["blocks.0.attn.b_O"]
+    x = x + edits.get("attn_out", ident)(attn_out, x)
+    h = edits.get("post", ident)(torch.relu(x @ w["blocks.0.mlp.W_in"] + w["blocks.0.mlp.b_in"]))
+    mlp_out = h @ w["blocks.0.mlp.W_out"] + w["blocks.0.mlp.b_out"]
+    x = x + edits.get("mlp_out", ident)(mlp_out, x)
     return x @ w["unembed.W_U"] + w["unembed.b_U"]
 
 

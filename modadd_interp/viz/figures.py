@@ -163,3 +163,49 @@ def key_frequency_figure(kf) -> go.Figure:
     fig.update_yaxes(title_text="share of energy")
     return _layout(fig, f"Key-frequency evidence: {list(kf.freqs) or 'none'} ({kf.confidence} confidence)",
                    barmode="group", height=380)
+
+
+def ablation_figure(table) -> go.Figure:
+    """Test loss under each intervention of the paper's ablation table (log scale)."""
+    frame = table.to_frame()
+    colors = [KEY_COLOR if loss > table.uniform_loss else "#2ca02c" if loss <= 2 * frame.test_loss[0] + 1e-3
+              else OTHER_COLOR for loss in frame.test_loss]
+    fig = go.Figure(go.Bar(x=frame.test_loss.clip(lower=1e-12).tolist(), y=frame.intervention.tolist(),
+                           orientation="h", marker_color=colors,
+                           customdata=frame[["accuracy", "description"]].values.tolist(),
+                           hovertemplate="%{y}<br>test loss %{x:.3g}<br>accuracy %{customdata[0]:.4f}"
+                                         "<br>%{customdata[1]}<extra></extra>"))
+    fig.add_vline(x=table.uniform_loss, line=dict(color="#444", dash="dash"),
+                  annotation_text=f"uniform guess (log p = {table.uniform_loss:.2f})")
+    fig.update_xaxes(type="log", title_text="test loss (float64 cross-entropy)")
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, "The ablation table: loss under each intervention", height=120 + 32 * len(frame),
+                   margin=dict(l=280, r=20, t=60, b=50))
+
+
+def patching_figure(result) -> go.Figure:
+    """Fraction of the logit difference restored by patching each component."""
+    frame = result.to_frame()
+    fig = go.Figure()
+    for corrupt, color in (("a", "#1f77b4"), ("b", "#ff7f0e")):
+        fig.add_bar(x=frame.component.tolist(), y=frame[corrupt].tolist(), name=f"corrupt {corrupt} → {corrupt}'",
+                    marker_color=color)
+    fig.add_hline(y=1.0, line=dict(color="#444", dash="dot"))
+    fig.update_yaxes(title_text="fraction of logit difference restored")
+    return _layout(fig, f"Activation patching ({result.n_pairs} input pairs per corruption)", barmode="group",
+                   height=400)
+
+
+def claims_figure(report) -> go.Figure:
+    """Each claim's verdict as a coloured table."""
+    frame = report.to_frame()
+    colors = [["#e8f5e9" if ok else "#fdecea" for ok in frame.passed]] * 5
+    fig = go.Figure(go.Table(
+        header=dict(values=["claim", "intervention", "after", "threshold", "verdict"], fill_color="#eee",
+                    align="left"),
+        cells=dict(values=[frame.name, frame.intervention, [f"{v:.3g}" for v in frame.after],
+                           [f"{c} {t:.3g}" for c, t in zip(frame.comparison, frame.threshold, strict=True)],
+                           ["PASS" if ok else "FAIL" for ok in frame.passed]],
+                   fill_color=colors, align="left")))
+    return _layout(fig, f"Circuit claims: {'confirmed' if report.passed else 'NOT confirmed'}",
+                   height=120 + 45 * len(frame))

@@ -1,0 +1,23 @@
+"""Causal checks: interventions, Fourier losses, the ablation table, patching and the claims."""
+
+from .claims import CircuitReport, Claim, verify_circuit
+from .interventions import (
+    ablate_heads,
+    ablate_mlp,
+    ablate_neurons,
+    ablate_skip,
+    project,
+    remove_embedding_frequencies,
+    replace_activations,
+)
+from .losses import FourierLosses, fourier_losses
+from .measure import Measurement, activation_means, measure
+from .patching import PatchingResult, activation_patching
+from .table import AblationTable, ablation_table
+
+__all__ = [
+    "AblationTable", "CircuitReport", "Claim", "FourierLosses", "Measurement", "PatchingResult",
+    "ablate_heads", "ablate_mlp", "ablate_neurons", "ablate_skip", "ablation_table", "activation_means",
+    "activation_patching", "fourier_losses", "measure", "project", "remove_embedding_frequencies",
+    "replace_activations", "verify_circuit",
+]

@@ -1,0 +1,228 @@
+"""``verify_circuit``: every claim of the Fourier-circuit story, tested by an intervention.
+
+Each :class:`Claim` names its intervention, the metric before and after it, the threshold
+and the verdict. The thresholds are the named constants below, each with its reason.
+Claims about the key frequencies fail when the model has none.
+
+Example:
+    >>> report = verify_circuit(model, task)       # doctest: +SKIP
+    >>> report.passed, report.to_frame()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pandas as pd
+import torch
+
+from ..fourier import n_freqs
+from ..probes import grid_cache, key_frequencies, probe_embedding, probe_logits, probe_neurons
+from ..readout import cross_entropy
+from ..task import ModularTask
+from .interventions import remove_embedding_frequencies
+from .losses import FourierLosses, fourier_losses
+from .measure import Measurement, answer_logits
+from .patching import PatchingResult, activation_patching
+from .table import AblationTable, ablation_table
+
+EMBED_KEY_FRACTION = 0.5
+"""The key frequencies hold at least half of W_E's squared norm: 'sparse' means most of the
+embedding lives on a few circles (a uniform spread puts |key|/(p//2), e.g. 9% for 5 of 56)."""
+
+NEURON_KEY_VARIANCE = 0.5
+"""At least half of all neuron variance lies in the key frequencies' 3x3 blocks."""
+
+SUFFICIENT_LOSS_FACTOR = 2.0
+LOSS_FLOOR = 1e-3
+"""The paper's loss comparisons (restricted loss, the cos readout) pass when the test loss is at
+most 2x the full model's, or below 1e-3 nats (a model at 1e-8 is not failed for reaching 2e-8)."""
+
+NECESSARY_LOSS_FACTOR = 10.0
+"""Removing a key frequency must raise the training loss at least 10x (plus 1e-9 nats): it
+contributes. One frequency's removal seldom flips answers, as the rest still peak at a+b."""
+
+KEEP_ACCURACY = 0.99
+"""Removing what the circuit does not use must keep >= 99% of the grid answered correctly."""
+
+BROKEN_ACCURACY = 0.5
+"""An intervention 'breaks the model' when accuracy on the full grid falls below 50%."""
+
+PATCH_RESTORED = 0.9
+"""Patching a component on the main path restores at least 90% of the logit difference."""
+
+PATH_COMPONENTS = ("embed", "attention out (=)", "all neurons (=)", "MLP out (=)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One claim and its verdict.
+
+    Attributes:
+        name: the claim.
+        intervention: what was done to test it.
+        metric: what was measured.
+        before: the metric on the unmodified model (None for claims read off weights).
+        after: the metric under the intervention (or the measured value).
+        threshold: the bound ``after`` must meet.
+        comparison: ``">="`` or ``"<="``.
+        passed: the verdict.
+        detail: the numbers behind it, in words.
+    """
+
+    name: str
+    intervention: str
+    metric: str
+    before: float | None
+    after: float
+    threshold: float
+    comparison: str
+    passed: bool
+    detail: str = ""
+
+    def to_dict(self) -> dict:
+        """JSON-safe fields."""
+        return dataclasses.asdict(self)
+
+
+def _claim(name, intervention, metric, before, after, threshold, comparison, detail="", needs_key=None) -> Claim:
+    """Build a claim; ``needs_key=()`` (an empty key set) fails it with the reason in ``detail``."""
+    ok = after >= threshold if comparison == ">=" else after <= threshold
+    if math.isnan(float(after)):
+        ok = False
+    if needs_key is not None and not needs_key:
+        ok, detail = False, "no key frequencies were found"
+    return Claim(name, intervention, metric, before, float(after), float(threshold), comparison, bool(ok), detail)
+
+
+@dataclasses.dataclass(frozen=True)
+class CircuitReport:
+    """Every claim, plus the evidence they were computed from."""
+
+    key_freqs: tuple[int, ...]
+    claims: list[Claim]
+    losses: FourierLosses
+    table: AblationTable
+    patching: PatchingResult
+
+    @property
+    def passed(self) -> bool:
+        """True when every claim passed."""
+        return all(c.passed for c in self.claims)
+
+    @property
+    def failed(self) -> list[str]:
+        """Names of the claims that failed."""
+        return [c.name for c in self.claims if not c.passed]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per claim."""
+        return pd.DataFrame([c.to_dict() for c in self.claims])
+
+    def to_dict(self) -> dict:
+        """JSON-safe report."""
+        return {"key_freqs": list(self.key_freqs), "passed": self.passed, "failed": self.failed,
+                "claims": [c.to_dict() for c in self.claims], "losses": self.losses.to_dict(),
+                "ablation_table": self.table.to_dict(), "patching": self.patching.to_dict()}
+
+    def plot(self):
+        """The claims as a pass/fail chart of each metric against its threshold."""
+        from ..viz.figures import claims_figure
+
+        return claims_figure(self)
+
+
+def verify_circuit(model, task: ModularTask, cache=None) -> CircuitReport:
+    """Test every claim of the circuit on ``model`` (see the module docstring)."""
+    cache = cache or grid_cache(model, task)
+    kf = key_frequencies(model, task, cache=cache)
+    key = tuple(kf.freqs)
+    neurons = probe_neurons(model, task, cache=cache)
+    embedding = probe_embedding(model, task, key_freqs=key, cache=cache)
+    logit_probe = probe_logits(model, task, key_freqs=key, cache=cache)
+    losses = fourier_losses(model, task, key_freqs=key, cache=cache, neurons=neurons)
+    table = ablation_table(model, task, key_freqs=key, cache=cache, neurons=neurons)
+    clusters = {k: v for k, v in neurons.clusters().items() if k in key}
+    patching = activation_patching(model, task, clusters=clusters)
+    full = losses.full
+    keeps = max(SUFFICIENT_LOSS_FACTOR * full.test_loss, LOSS_FLOOR)
+    claims = [
+        _claim("the embedding is sparse in the Fourier basis", "none: W_E read in the Fourier basis",
+               "fraction of W_E's squared norm in the key frequencies", None, embedding.fraction_in_key,
+               EMBED_KEY_FRACTION, ">=", f"{len(key)} of {n_freqs(task.p)} frequencies; Gini {embedding.gini:.2f}",
+               needs_key=key),
+        _neuron_claim(neurons, key),
+        _claim("the neurons compute with their key-frequency components",
+               "every neuron's activation replaced by its mean + key-frequency 3x3 blocks", "accuracy",
+               full.accuracy, losses.key_only_neurons.accuracy, KEEP_ACCURACY, ">=",
+               f"test loss {full.test_loss:.3g} -> {losses.key_only_neurons.test_loss:.3g}", needs_key=key),
+        _claim("the logits are carried by cos(w_k(a+b-c))",
+               "logits replaced by the fit sum_k alpha_k cos(w_k(a+b-c))", "test loss",
+               full.test_loss, cross_entropy(_fitted(cache, logit_probe), task.labels, task.test_mask), keeps, "<=",
+               f"alphas {[round(a, 2) for a in logit_probe.alpha.tolist()]}; FVE {logit_probe.fve:.2f}", needs_key=key),
+        _claim("the key frequencies suffice (restricted loss)",
+               "logits restricted to the mean + key cos/sin(w_k(a+b)) components", "test loss",
+               full.test_loss, losses.restricted.test_loss, keeps, "<=",
+               f"train {losses.restricted.train_loss:.3g}, all {losses.restricted.loss:.3g}", needs_key=key),
+        _necessity_claim(losses, key),
+        _claim("removing all key frequencies breaks the model (excluded loss)",
+               "key cos/sin(w_k(a+b)) components removed from the logits", "accuracy",
+               full.accuracy, losses.excluded_all.accuracy, BROKEN_ACCURACY, "<=",
+               f"training loss {full.train_loss:.3g} -> {losses.excluded_all.train_loss:.3g}", needs_key=key),
+        _nonkey_claim(model, task, key, full),
+        _claim("the attention heads are necessary", "every head's output zero-ablated", "accuracy",
+               full.accuracy, table.rows["all heads zero-ablated"].accuracy, BROKEN_ACCURACY, "<="),
+        _patching_claim(patching),
+    ]
+    return CircuitReport(key, claims, losses, table, patching)
+
+
+def _fitted(cache, logit_probe) -> torch.Tensor:
+    from ..readout import cos_readout_fit
+
+    return cos_readout_fit(cache.answer_logits, list(logit_probe.key_freqs))[1]
+
+
+def _neuron_claim(neurons, key: tuple[int, ...]) -> Claim:
+    weights = neurons.variance
+    in_key = neurons.shares[:, [k - 1 for k in key]].sum(1) if key else torch.zeros_like(weights)
+    fraction = float((in_key * weights).sum() / weights.sum()) if float(weights.sum()) else 0.0
+    sizes = neurons.cluster_sizes()
+    return _claim("the neurons cluster by the key frequencies", "none: 2D Fourier transform of each neuron",
+                  "variance-weighted fraction of neuron variance in key-frequency blocks", None, fraction,
+                  NEURON_KEY_VARIANCE, ">=", f"clusters at threshold {neurons.threshold}: {sizes}", needs_key=key)
+
+
+def _necessity_claim(losses: FourierLosses, key: tuple[int, ...]) -> Claim:
+    base = losses.full.train_loss
+    if not key:
+        return _claim("each key frequency is necessary", "one key frequency removed from the logits",
+                      "smallest excluded training loss", base, float("nan"), NECESSARY_LOSS_FACTOR * base + 1e-9,
+                      ">=", "no key frequencies were found")
+    per = {k: m.train_loss for k, m in losses.excluded.items()}
+    weakest = min(per, key=per.get)
+    return _claim("each key frequency is necessary", "one key frequency removed from the logits (each in turn)",
+                  "smallest excluded training loss", base, per[weakest], NECESSARY_LOSS_FACTOR * base + 1e-9, ">=",
+                  "excluded training loss per frequency: " + ", ".join(f"{k}: {v:.3g}" for k, v in per.items()))
+
+
+def _nonkey_claim(model, task, key, full: Measurement) -> Claim:
+    others = [k for k in range(1, n_freqs(task.p) + 1) if k not in key]
+    if not key:
+        return _claim("the non-key frequencies are unnecessary", "non-key frequencies removed from the embedding",
+                      "accuracy", full.accuracy, float("nan"), KEEP_ACCURACY, ">=", "no key frequencies were found")
+    with remove_embedding_frequencies(model, others, task.p):
+        after = Measurement.of(answer_logits(model, task), task)
+    return _claim("the non-key frequencies are unnecessary",
+                  f"all {len(others)} non-key frequencies removed from the embedding", "accuracy",
+                  full.accuracy, after.accuracy, KEEP_ACCURACY, ">=",
+                  f"test loss {full.test_loss:.3g} -> {after.test_loss:.3g}")
+
+
+def _patching_claim(result: PatchingResult) -> Claim:
+    worst = min((result.restored[c][name], f"{name} ({c}')") for c in result.restored for name in PATH_COMPONENTS)
+    return _claim("patching each component on the path restores the answer",
+                  "clean activations patched into corrupted runs (a' and b')",
+                  "smallest fraction of logit difference restored on the path", None, worst[0], PATCH_RESTORED, ">=",
+                  f"weakest: {worst[1]}; path: {', '.join(PATH_COMPONENTS)}")
