@@ -203,5 +203,5 @@ def test_random_init_fails_the_claims_by_name():
     assert not report.passed
     assert "the embedding is sparse in the Fourier basis" in report.failed
     assert "each key frequency is necessary" in report.failed
-    assert all(c.detail == "no key frequencies were found" for c in report.claims
-               if c.name in ("the key frequencies suffice (restricted loss)", "the neurons cluster by the key frequencies"))
+    named = ("the key frequencies suffice (restricted loss)", "the neurons cluster by the key frequencies")
+    assert all(c.detail == "no key frequencies were found" for c in report.claims if c.name in named)
