@@ -36,7 +36,58 @@ def check_compatible(model, task: ModularTask) -> ModelConfig:
     return cfg
 
 
-@torch.no_grad()
+class GridRecorder:
+    """Hooks attached once, then any number of chunked grid passes (e.g. over checkpoints).
+
+    Example:
+        >>> with GridRecorder(model, ["blocks.0.mlp.hook_post"]) as rec:      # doctest: +SKIP
+        ...     for weights in series:
+        ...         tl_adapter.set_weights(model, weights)
+        ...         logits, acts = rec.run(task)
+    """
+
+    def __init__(
+        self, model, names: Sequence[str] = (), fwd_hooks: Sequence = (),
+        select: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+    ) -> None:
+        self.model, self.names, self.select = model, list(names), select or {}
+        self._store: dict[str, torch.Tensor] = {}
+        recorders = [(n, self._recorder(n)) for n in self.names]
+        self._hooks = tl_adapter.hooked(model, list(fwd_hooks) + recorders)
+
+    def _recorder(self, name: str):
+        def record(activation: torch.Tensor) -> None:
+            self._store[name] = activation.detach()
+
+        return record
+
+    def __enter__(self) -> GridRecorder:
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._hooks.__exit__(*exc)
+
+    @torch.no_grad()
+    def run(self, task: ModularTask, chunk: int = DEFAULT_CHUNK) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Final-position logits ``[p*p, d_vocab_out]`` and the recorded activations over the grid."""
+        check_compatible(self.model, task)
+        logits_parts, acts = [], {n: [] for n in self.names}
+        for start in range(0, task.n_inputs, chunk):
+            self._store.clear()
+            logits_parts.append(self.model(task.inputs[start : start + chunk])[:, -1].detach())
+            missing = [n for n in self.names if n not in self._store]
+            if missing:
+                raise ArchitectureError(f"hook points {missing} did not fire on this model.")
+            for n in self.names:
+                acts[n].append(self.select[n](self._store[n]) if n in self.select else self._store[n])
+        self._store.clear()
+        logits = torch.cat(logits_parts)
+        if not torch.isfinite(logits).all():
+            raise InvalidWeightsError("the model produced NaN/inf logits; its weights are corrupt.")
+        return logits, {n: torch.cat(v) for n, v in acts.items()}
+
+
 def grid_run(
     model, task: ModularTask, names: Sequence[str] = (), chunk: int = DEFAULT_CHUNK,
     fwd_hooks: Sequence = (), select: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
@@ -50,18 +101,8 @@ def grid_run(
         fwd_hooks: interventions applied during the pass, as in :func:`tl_adapter.hooked`.
     """
     check_compatible(model, task)
-    select = select or {}
-    logits_parts, acts = [], {n: [] for n in names}
-    for start in range(0, task.n_inputs, chunk):
-        tokens = task.inputs[start : start + chunk]
-        logits, store = tl_adapter.run_with_activations(model, tokens, names, fwd_hooks)
-        logits_parts.append(logits[:, -1])
-        for n in names:
-            acts[n].append(select[n](store[n]) if n in select else store[n])
-    logits = torch.cat(logits_parts)
-    if not torch.isfinite(logits).all():
-        raise InvalidWeightsError("the model produced NaN/inf logits; its weights are corrupt.")
-    return logits, {n: torch.cat(v) for n, v in acts.items()}
+    with GridRecorder(model, names, fwd_hooks, select) as recorder:
+        return recorder.run(task, chunk)
 
 
 def grid_logits(model, task: ModularTask, chunk: int = DEFAULT_CHUNK) -> torch.Tensor:

@@ -275,27 +275,10 @@ def _strip_hook_arg(fn: HookFn):
 
 
 @torch.no_grad()
-def run_with_activations(
-    model, tokens: torch.Tensor, names: Sequence[str],
-    fwd_hooks: Sequence[tuple[str, HookFn]] = (),
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """One forward pass returning ``(logits, {name: activation})`` for the given hook names.
-
-    Extra ``fwd_hooks`` (interventions) run before the activations are recorded.
-    Nothing stays attached to the model afterwards.
-    """
-    store: dict[str, torch.Tensor] = {}
-
-    def recorder(name: str) -> HookFn:
-        def record(activation: torch.Tensor) -> None:
-            store[name] = activation.detach()
-
-        return record
-
-    hooks = list(fwd_hooks) + [(name, recorder(name)) for name in names]
-    with hooked(model, hooks):
-        logits = model(tokens)
-    missing = [n for n in names if n not in store]
-    if missing:
-        raise ArchitectureError(f"hook points {missing} did not fire on this model.")
-    return logits.detach(), store
+def set_weights(model, cfg: ModelConfig, weights: dict[str, torch.Tensor]) -> None:
+    """Load canonical ``weights`` into a model built by :func:`build_model` (ours, never a user's)."""
+    weights = check_weights(cfg, weights)
+    if is_bridge(model):
+        model.load_state_dict(canonical_to_bridge(cfg, weights), strict=True)
+    else:
+        model.load_state_dict(weights, strict=False)

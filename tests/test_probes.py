@@ -10,6 +10,7 @@ from synthetic import planted_model
 import modadd_interp as mi
 from modadd_interp import tl_adapter
 from modadd_interp.config import ModelConfig, paper_init
+from modadd_interp.grid import grid_run
 from modadd_interp.probes import (
     grid_cache,
     key_frequencies,
@@ -116,8 +117,7 @@ def test_no_hook_left_when_a_forward_pass_raises(backend):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        tl_adapter.run_with_activations(model, task.inputs[:4], ["blocks.0.mlp.hook_post"],
-                                        fwd_hooks=[("blocks.0.attn.hook_z", explode)])
+        grid_run(model, task, ["blocks.0.mlp.hook_post"], fwd_hooks=[("blocks.0.attn.hook_z", explode)])
     assert_unchanged(model, before)
 
 
