@@ -61,6 +61,33 @@ def format_summary(result: dict) -> str:
 
 
 @app.command()
+def progress(
+    run: str = typer.Argument(..., help="Run directory, series file, or paper-style series (.pth)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (rows, phases, key frequencies)."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the measures to this CSV file."),
+    n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of bare TransformerBridge state dicts."),
+) -> None:
+    """Progress measures over a run's checkpoints, and its phases."""
+    from .progress import progress_measures
+    from .runs import load_run
+
+    try:
+        frame = progress_measures(load_run(run, n_heads=n_heads), progress=not as_json)
+    except ModAddError as e:
+        _fail(e)
+    if csv is not None:
+        frame.to_csv(csv, index=False)
+    if as_json:
+        typer.echo(json.dumps({"key_freqs": frame.attrs["key_freqs"], "key_freqs_source": frame.attrs["key_freqs_source"],
+                               "phases": frame.attrs["phases"], "phase_checks": frame.attrs["phase_checks"],
+                               "rows": frame.to_dict(orient="records")}, indent=2))
+    else:
+        typer.echo(frame.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+        typer.echo(f"key frequencies {frame.attrs['key_freqs']} ({frame.attrs['key_freqs_source']})")
+        typer.echo(f"phases: {json.dumps(frame.attrs['phases'])}")
+
+
+@app.command()
 def train(
     out_dir: Path = typer.Argument(..., help="Run directory (resumed if it exists)."),
     p: int = typer.Option(113, help="Modulus."),

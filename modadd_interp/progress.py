@@ -1,0 +1,197 @@
+"""Progress measures over training, and the phases found from them.
+
+:func:`progress_measures` maps the probes and losses over a checkpoint series. Every
+checkpoint is measured with one model whose hooks are attached once; each checkpoint's
+weights are loaded into it in turn and the grid runs in bounded chunks.
+
+The phase rule (:func:`detect_phases`), on the measured frame:
+
+* **memorization ends** at the first checkpoint whose training accuracy reaches
+  :data:`TRAIN_FIT_ACCURACY`;
+* the run **groks** when its final test accuracy reaches :data:`GROKKED_TEST_ACCURACY` and its
+  test loss falls at least :data:`MIN_FALL_DECADES` decades below its peak after memorization;
+* **circuit formation ends** (cleanup starts) at the first checkpoint after the peak whose
+  log test loss has fallen :data:`FALL_START` of the way from the peak to the final value;
+* **cleanup ends** where it has fallen :data:`FALL_END` of the way.
+
+Without grokking, circuit formation and cleanup are reported as absent (None).
+
+Example:
+    >>> frame = progress_measures(mi.shipped_run(), task)     # doctest: +SKIP
+    >>> frame.attrs["phases"]
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import tl_adapter
+from .fourier import gini
+from .grid import GridRecorder
+from .probes import key_frequencies
+from .probes.cache import NEURONS, grid_cache
+from .probes.embedding import embedding_energy
+from .probes.logits import w_logit_energy
+from .probes.neurons import CLUSTER_THRESHOLD, neuron_spectrum
+from .readout import accuracy, cross_entropy, excluded_logits, restricted_logits
+from .runs import Run, load_run
+from .task import ModularTask
+
+TRAIN_FIT_ACCURACY = 0.99
+GROKKED_TEST_ACCURACY = 0.99
+MIN_FALL_DECADES = 1.0
+FALL_START = 0.1
+FALL_END = 0.9
+
+
+def progress_measures(
+    run: object, task: ModularTask | None = None, key_freqs: tuple[int, ...] | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """One row per checkpoint: losses, accuracies, restricted/excluded loss, Ginis, weight norm, clusters.
+
+    Args:
+        run: a :class:`Run`, a run directory, a series file, a paper-style series dict, or a
+            list of ``(step, model or state dict)`` pairs.
+        task: the task; default: the one the run records (else the paper's default split).
+        key_freqs: default: the key frequencies of the final checkpoint.
+        progress: show a tqdm bar over checkpoints.
+
+    Returns:
+        A DataFrame indexed by row with a ``step`` column. ``attrs`` holds ``key_freqs``,
+        ``key_freqs_source``, ``phases`` (see :func:`detect_phases`) and ``phase_checks``.
+    """
+    run = load_run(run, task=task)
+    task = run.task or _default_task(run)
+    model = tl_adapter.build_model(run.config, run.weights[-1])
+    if key_freqs is None:
+        kf = key_frequencies(model, task, cache=grid_cache(model, task))
+        key_freqs, source = kf.freqs, f"final checkpoint (step {run.steps[-1]}, confidence {kf.confidence})"
+    else:
+        key_freqs, source = tuple(key_freqs), "given"
+    rows = []
+    with GridRecorder(model, [NEURONS], select={NEURONS: lambda a: a[:, -1]}) as recorder:
+        for step, weights in tqdm(list(zip(run.steps, run.weights, strict=True)), disable=not progress,
+                                  desc="progress measures", dynamic_ncols=True):
+            tl_adapter.set_weights(model, run.config, weights)
+            logits, acts = recorder.run(task)
+            rows.append({"step": step, **checkpoint_measures(task, weights, task.final_logits(logits),
+                                                             acts[NEURONS], key_freqs)})
+    frame = pd.DataFrame(rows)
+    frame.attrs["key_freqs"] = list(key_freqs)
+    frame.attrs["key_freqs_source"] = source
+    frame.attrs["phases"] = detect_phases(frame)
+    frame.attrs["phase_checks"] = phase_checks(frame, frame.attrs["phases"])
+    return frame
+
+
+def checkpoint_measures(
+    task: ModularTask, weights: dict[str, torch.Tensor], logits: torch.Tensor, neurons: torch.Tensor,
+    key_freqs: tuple[int, ...],
+) -> dict[str, float]:
+    """The measures of one checkpoint (pure): ``logits`` ``[p*p, p]``, ``neurons`` ``[p*p, d_mlp]``."""
+    y, train, test = task.labels, task.train_mask, task.test_mask
+    p = task.p
+    keys = list(key_freqs)
+    restricted = restricted_logits(logits, keys)
+    excluded = excluded_logits(logits, keys)
+    w_logit = (weights["blocks.0.mlp.W_out"].double() @ weights["unembed.W_U"].double())[:, :p]
+    row = {
+        "train_loss": cross_entropy(logits, y, train), "test_loss": cross_entropy(logits, y, test),
+        "train_accuracy": accuracy(logits, y, train), "test_accuracy": accuracy(logits, y, test),
+        "restricted_loss": cross_entropy(restricted, y, test),
+        "restricted_train_loss": cross_entropy(restricted, y, train),
+        "excluded_loss": cross_entropy(excluded, y, train),
+        "gini_we": gini(embedding_energy(weights["embed.W_E"], p)[0].sqrt()),
+        "gini_wl": gini(w_logit_energy(w_logit)[0].sqrt()),
+        "total_sq_weights": float(sum((w.double() ** 2).sum() for w in weights.values())),
+    }
+    shares, _, variance = neuron_spectrum(neurons.reshape(p, p, -1))
+    best = shares.argmax(1) + 1
+    clustered = (shares.max(1).values >= CLUSTER_THRESHOLD) & (variance > 0)
+    for k in key_freqs:
+        row[f"clustered_{k}"] = int((clustered & (best == k)).sum())
+    return row
+
+
+def fall_step(frame: pd.DataFrame, column: str, fraction: float, start: int = 0) -> int | None:
+    """First step, at or after row ``start``'s peak of ``column``, where its log10 has fallen ``fraction``
+    of the way from that peak to the final value (None when it does not fall)."""
+    values = frame[column].iloc[start:].clip(lower=1e-300).map(math.log10)
+    peak_pos = int(values.values.argmax())
+    peak, final = float(values.iloc[peak_pos]), float(values.iloc[-1])
+    if peak <= final:
+        return None
+    falling = values.iloc[peak_pos:]
+    reached = falling.index[((peak - falling) / (peak - final) >= fraction).values]
+    return int(frame.loc[reached[0], "step"])
+
+
+def detect_phases(frame: pd.DataFrame) -> dict:
+    """The phase boundaries (steps) by the rule in this module's docstring.
+
+    Returns:
+        ``{"memorization_end", "circuit_formation_end", "cleanup_end"}`` (steps or None),
+        ``"grokked"`` (bool) and ``"rule"`` (the rule in words, with the numbers it used).
+    """
+    fitted = frame.index[frame["train_accuracy"] >= TRAIN_FIT_ACCURACY].tolist()
+    phases = {"memorization_end": None, "circuit_formation_end": None, "cleanup_end": None, "grokked": False}
+    if not fitted:
+        phases["rule"] = f"the training accuracy never reaches {TRAIN_FIT_ACCURACY:.0%}: no memorization"
+        return phases
+    first = fitted[0]
+    phases["memorization_end"] = int(frame.loc[first, "step"])
+    log_loss = frame["test_loss"].iloc[first:].clip(lower=1e-300).map(math.log10)
+    peak, final = float(log_loss.max()), float(log_loss.iloc[-1])
+    final_acc = float(frame["test_accuracy"].iloc[-1])
+    if final_acc < GROKKED_TEST_ACCURACY or peak - final < MIN_FALL_DECADES:
+        phases["rule"] = (f"no grokking: final test accuracy {final_acc:.1%} (needs {GROKKED_TEST_ACCURACY:.0%}) "
+                          f"and test loss fell {peak - final:.2f} decades from its peak (needs {MIN_FALL_DECADES})")
+        return phases
+    phases.update(grokked=True, circuit_formation_end=fall_step(frame, "test_loss", FALL_START, first),
+                  cleanup_end=fall_step(frame, "test_loss", FALL_END, first),
+                  rule=(f"train accuracy >= {TRAIN_FIT_ACCURACY:.0%} at step {phases['memorization_end']}; "
+                        f"log10 test loss then falls from {peak:.2f} to {final:.2f}; {FALL_START:.0%} and "
+                        f"{FALL_END:.0%} of that fall end circuit formation and cleanup"))
+    return phases
+
+
+def phase_checks(frame: pd.DataFrame, phases: dict) -> dict:
+    """The measures at the phase boundaries, to check the phases against the paper's story."""
+    if not phases.get("grokked"):
+        return {}
+    at = frame.set_index("step")
+    m, c, e = phases["memorization_end"], phases["circuit_formation_end"], phases["cleanup_end"]
+    first = int(frame.index[frame["step"] == m][0])
+    restricted_falls = fall_step(frame, "restricted_loss", FALL_START, first)
+
+    def pair(column, a, b):
+        return [float(at.loc[a, column]), float(at.loc[b, column])]
+
+    checks = {
+        "train_loss_at_memorization_end": float(at.loc[m, "train_loss"]),
+        "test_loss_at_memorization_end": float(at.loc[m, "test_loss"]),
+        "excluded_loss_memorization_to_circuit": pair("excluded_loss", m, c),
+        "restricted_loss_memorization_to_circuit": pair("restricted_loss", m, c),
+        "restricted_loss_fall_step": restricted_falls,
+        "gini_we_circuit_to_cleanup": pair("gini_we", c, e),
+        "gini_wl_circuit_to_cleanup": pair("gini_wl", c, e),
+    }
+    checks["excluded_loss_rises_in_circuit_formation"] = bool(
+        checks["excluded_loss_memorization_to_circuit"][1] > checks["excluded_loss_memorization_to_circuit"][0])
+    checks["restricted_loss_falls_before_test_loss"] = restricted_falls is not None and restricted_falls < c
+    checks["gini_rises_in_cleanup"] = bool(
+        checks["gini_we_circuit_to_cleanup"][1] > checks["gini_we_circuit_to_cleanup"][0]
+        and checks["gini_wl_circuit_to_cleanup"][1] > checks["gini_wl_circuit_to_cleanup"][0])
+    return checks
+
+
+def _default_task(run: Run) -> ModularTask:
+    warnings.warn(f"the run does not record its split; assuming ModularTask(p={run.config.p}) (the paper's "
+                  "default). Pass task=... to set it.", stacklevel=3)
+    return ModularTask(p=run.config.p)
