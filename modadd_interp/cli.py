@@ -78,9 +78,9 @@ def progress(
     if csv is not None:
         frame.to_csv(csv, index=False)
     if as_json:
-        typer.echo(json.dumps({"key_freqs": frame.attrs["key_freqs"], "key_freqs_source": frame.attrs["key_freqs_source"],
-                               "phases": frame.attrs["phases"], "phase_checks": frame.attrs["phase_checks"],
-                               "rows": frame.to_dict(orient="records")}, indent=2))
+        payload = {key: frame.attrs[key] for key in ("key_freqs", "key_freqs_source", "phases", "phase_checks")}
+        payload["rows"] = frame.to_dict(orient="records")
+        typer.echo(json.dumps(payload, indent=2))
     else:
         typer.echo(frame.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
         typer.echo(f"key frequencies {frame.attrs['key_freqs']} ({frame.attrs['key_freqs_source']})")
