@@ -6,16 +6,31 @@ Example:
     >>> mi.key_frequencies(model, task).freqs    # doctest: +SKIP
 """
 
+from .analysis import analyze
+from .causal import CircuitReport, Claim, verify_circuit
 from .config import ModelConfig
 from .errors import (
     ArchitectureError,
+    BrowserNotFoundError,
     CheckpointError,
     InvalidWeightsError,
     ModAddError,
+    RecipeError,
+    RunLockedError,
     TaskMismatchError,
     UnsafeCheckpointError,
+    VizError,
 )
-from .loading import load
+from .loading import load, shipped_run
+from .probes import (
+    key_frequencies,
+    probe_attention,
+    probe_embedding,
+    probe_logits,
+    probe_neurons,
+)
+from .progress import progress_measures
+from .runs import Run, load_run
 from .task import ModularTask
 from .train import Recipe, train
 
@@ -23,14 +38,31 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArchitectureError",
+    "BrowserNotFoundError",
+    "CircuitReport",
+    "Claim",
+    "Run",
+    "analyze",
+    "key_frequencies",
+    "load_run",
+    "probe_attention",
+    "probe_embedding",
+    "probe_logits",
+    "probe_neurons",
+    "progress_measures",
+    "shipped_run",
+    "verify_circuit",
     "CheckpointError",
     "InvalidWeightsError",
     "ModAddError",
     "ModelConfig",
     "ModularTask",
     "Recipe",
+    "RecipeError",
+    "RunLockedError",
     "TaskMismatchError",
     "UnsafeCheckpointError",
+    "VizError",
     "load",
     "train",
 ]

@@ -65,6 +65,19 @@ def load(
     return source, resolve_task(config, task, p, origin=type(source).__name__)
 
 
+def shipped_run():
+    """The shipped model's thinned checkpoint series (a :class:`modadd_interp.runs.Run`).
+
+    Example:
+        >>> run = shipped_run()
+        >>> run.steps[0] < run.steps[-1]
+        True
+    """
+    from .runs import load_run
+
+    return load_run(data_path(SHIPPED_SERIES))
+
+
 def load_checkpoint(ckpt: Checkpoint, backend: str | None = None):
     """Build a live model from a :class:`Checkpoint`."""
     return tl_adapter.build_model(ckpt.config, ckpt.weights, backend=backend)
