@@ -224,7 +224,7 @@ class Page:
         if not isinstance(fig, go.Figure):
             raise VizError(f"figure() takes a plotly.graph_objects.Figure, got {type(fig).__name__}.")
         self._n_figures += 1
-        div_id = f"figure-{self._n_figures}"
+        div_id = f"fig_{self._n_figures}"  # "_" never occurs in section anchors
         h = int(height or fig.layout.height or DEFAULT_FIGURE_HEIGHT)
         w = f"{int(fig.layout.width)}px" if fig.layout.width else "100%"
         body = pio.to_html(
@@ -290,7 +290,7 @@ class Page:
         if not isinstance(view, AttentionView):
             raise VizError(f"attention() takes an AttentionView, got {type(view).__name__}.")
         self._n_views += 1
-        div_id = f"attention-{self._n_views}"
+        div_id = f"attention_{self._n_views}"
         block = f'<div id="{div_id}" class="cv-view"></div>\n<script>{view.render_script(div_id)}</script>'
         self._current.blocks.append(_figure_html(block, caption or view.title))
         return self
