@@ -129,26 +129,30 @@ def frequency_energy(coeffs: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return sq.reshape(n_freqs(p), 2, *c.shape[1:]).sum(1)
 
 
-def block_energy(coeffs_2d: torch.Tensor) -> torch.Tensor:
+def block_energy(grid: torch.Tensor) -> torch.Tensor:
     """Energy of each frequency's 3x3 block ``{const, cos k, sin k}^2`` minus ``(const, const)``.
 
+    Computed with a 2D FFT of the grid functions themselves (Parseval): for real ``x`` with
+    DFT ``X``, the block of ``k`` holds ``2(|X[k,k]|^2 + |X[k,-k]|^2 + |X[0,k]|^2 + |X[k,0]|^2) / p^2``
+    (halved at ``k = p/2``). It equals the dense-basis sum of squared 2D coefficients whose rows
+    and columns lie in ``{0, 2k-1, 2k}`` (tested against :func:`project_block`).
+
     Args:
-        coeffs_2d: ``[p, p, ...]`` 2D coefficients.
+        grid: ``[p, p, ...]`` grid functions (not coefficients).
 
     Returns:
-        ``[p//2, ...]``: for frequency ``k``, the sum of squared coefficients whose rows and
-        columns are in ``{0, 2k-1, 2k}``, excluding ``(0, 0)``. Blocks of different ``k``
-        are disjoint, so the energies add up (with the ``(0, 0)`` term) to at most the total.
+        ``[p//2, ...]`` float64. Blocks of different ``k`` are disjoint, so with the ``(0, 0)``
+        term they add up to at most the total energy.
     """
-    p = coeffs_2d.shape[0]
-    sq = coeffs_2d.to(DTYPE) ** 2
-    freq = row_freqs(p)
-    onehot = torch.zeros(p, n_freqs(p) + 1, dtype=DTYPE)
-    onehot[torch.arange(p), freq] = 1.0
-    # same-frequency (k, k) part of the block, plus (const, k) and (k, const) edges
-    inner = torch.einsum("ab...,ak,bk->k...", sq, onehot, onehot)[1:]
-    edges = torch.einsum("b...,bk->k...", sq[0], onehot)[1:] + torch.einsum("a...,ak->k...", sq[:, 0], onehot)[1:]
-    return inner + edges
+    p = grid.shape[0]
+    spectrum = torch.fft.fft2(grid.to(DTYPE), dim=(0, 1))
+    power = (spectrum.real**2 + spectrum.imag**2) / (p * p)
+    k = torch.arange(1, n_freqs(p) + 1)
+    nyquist = (2 * k == p).reshape(-1, *([1] * (grid.ndim - 2)))
+    # at k = p/2, -k is k: the four exponentials collapse to one
+    inner = power[k, k] + torch.where(nyquist, torch.zeros_like(power[k, k]), power[k, (-k) % p])
+    weight = torch.where(nyquist, torch.tensor(1.0, dtype=DTYPE), torch.tensor(2.0, dtype=DTYPE))
+    return weight * (inner + power[0, k] + power[k, 0])
 
 
 def project_block(coeffs_2d: torch.Tensor, k: int) -> torch.Tensor:
@@ -196,48 +200,53 @@ TRIG_TERM_NAMES = (
 )
 
 
-def trig_fit_from_coefficients(coeffs_2d: torch.Tensor, freqs: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
-    """Degree-2 trig coefficients of many grid functions, read off their 2D Fourier blocks.
+def frequency_block(grid: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+    """The 3x3 block of 2D coefficients of each grid function at its own frequency.
 
     Args:
-        coeffs_2d: ``[p, p, n]`` 2D coefficients of ``n`` centered grid functions.
-        freqs: ``[n]`` int64, the frequency ``k`` to fit for each function.
+        grid: ``[p, p, n]`` grid functions.
+        freqs: ``[n]`` int64 frequency of each function (1..p//2).
+
+    Returns:
+        ``[n, 3, 3]`` float64 coefficients on rows/columns ``(const, cos k, sin k)``; the sin
+        entries are 0 at ``k = p/2``.
+    """
+    p = grid.shape[0]
+    basis = fourier_basis(p)
+    nyquist_pad = torch.cat([basis, torch.zeros(1, p, dtype=DTYPE)])  # row p: zeros for the missing sin
+    sin_row = torch.where(2 * freqs == p, torch.full_like(freqs, p), 2 * freqs)
+    rows = torch.stack([torch.zeros_like(freqs), 2 * freqs - 1, sin_row], dim=1)  # [n, 3]
+    selected = nyquist_pad[rows]  # [n, 3, p]
+    half = torch.einsum("nra,abn->nrb", selected, grid.to(DTYPE))
+    return torch.einsum("nrb,nsb->nrs", half, selected)
+
+
+def trig_fit_from_block(block: torch.Tensor, freqs: torch.Tensor, mean: torch.Tensor, p: int) -> torch.Tensor:
+    """Degree-2 trig coefficients of grid functions from their 3x3 Fourier blocks.
+
+    Args:
+        block: ``[n, 3, 3]`` from :func:`frequency_block` of the *centered* functions.
+        freqs: ``[n]`` the frequency ``k`` of each block.
         mean: ``[n]`` the functions' means (the constant term).
 
     Returns:
         ``[n, 9]`` coefficients of :data:`TRIG_TERM_NAMES`, such that
-        ``f(a, b) ~ sum_j coef[j] * trig_terms(p, k)[:, j]``. This is the least-squares fit
-        (the terms span the 3x3 block, and the block is orthogonal to everything else). At
-        ``k = p/2`` (even p), ``a+b`` and ``a-b`` terms coincide; the fit reports them as ``a+b``.
+        ``f(a, b) ~ sum_j coef[j] * trig_terms(p, k)[:, j]``. This is the least-squares fit:
+        the terms span exactly the 3x3 block, which is orthogonal to the rest of the basis.
+        At ``k = p/2`` (even p) the ``a+b`` and ``a-b`` terms coincide and are reported as ``a+b``.
     """
-    p = coeffs_2d.shape[0]
-    n = coeffs_2d.shape[-1]
-    idx = torch.arange(n)
-    cos_row = 2 * freqs - 1
     nyquist = 2 * freqs == p
-    sin_row = torch.where(nyquist, cos_row, 2 * freqs)  # placeholder index, zeroed below
-    # row normalisations: basis row = norm * trig function
     n0 = 1 / math.sqrt(p)
-    nk = torch.where(nyquist, torch.full((n,), n0, dtype=DTYPE), torch.full((n,), math.sqrt(2 / p), dtype=DTYPE))
-    zero_sin = (~nyquist).to(DTYPE)
-
-    def c(r, s):
-        return coeffs_2d[r, s, idx].to(DTYPE)
-
-    c_c0, c_s0 = c(cos_row, 0), c(sin_row, 0) * zero_sin
-    c_0c, c_0s = c(0, cos_row), c(0, sin_row) * zero_sin
-    c_cc, c_ss = c(cos_row, cos_row), c(sin_row, sin_row) * zero_sin
-    c_cs, c_sc = c(cos_row, sin_row) * zero_sin, c(sin_row, cos_row) * zero_sin
+    nk = torch.where(nyquist, torch.tensor(n0, dtype=DTYPE), torch.tensor(math.sqrt(2 / p), dtype=DTYPE))
     edge, inner = n0 * nk, nk * nk
+    c_c0, c_s0, c_0c, c_0s = block[:, 1, 0], block[:, 2, 0], block[:, 0, 1], block[:, 0, 2]
+    c_cc, c_ss, c_cs, c_sc = block[:, 1, 1], block[:, 2, 2], block[:, 1, 2], block[:, 2, 1]
     # product-to-sum: cos a cos b = (cos(a+b) + cos(a-b))/2, sin a sin b = (cos(a-b) - cos(a+b))/2,
     # cos a sin b = (sin(a+b) - sin(a-b))/2, sin a cos b = (sin(a+b) + sin(a-b))/2
-    half = torch.where(nyquist, torch.ones(n, dtype=DTYPE), torch.full((n,), 0.5, dtype=DTYPE))
-    cos_sum = inner * (c_cc * half - c_ss / 2)
-    cos_diff = inner * (c_cc / 2 + c_ss / 2) * zero_sin
-    sin_sum = inner * (c_cs + c_sc) / 2
-    sin_diff = inner * (c_sc - c_cs) / 2
+    cos_sum = inner * torch.where(nyquist, c_cc, (c_cc - c_ss) / 2)
+    cos_diff = inner * torch.where(nyquist, torch.zeros_like(c_cc), (c_cc + c_ss) / 2)
     return torch.stack([mean.to(DTYPE), edge * c_c0, edge * c_s0, edge * c_0c, edge * c_0s,
-                        cos_sum, sin_sum, cos_diff, sin_diff], dim=1)
+                        cos_sum, inner * (c_cs + c_sc) / 2, cos_diff, inner * (c_sc - c_cs) / 2], dim=1)
 
 
 # ------------------------------------------------------------ summaries

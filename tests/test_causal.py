@@ -106,7 +106,7 @@ def test_remove_embedding_frequency_matches_reference(small):
     edited = w["embed.W_E"].clone()
     edited[:P] -= basis[rows].T @ (basis[rows] @ edited[:P])
     _check(model, w, task, remove_embedding_frequencies(model, [2, 5], P),
-           {"embed": lambda a, *_: edited[task.inputs]})
+           {"embed": lambda *_: edited[task.inputs]})
 
 
 def test_replace_activations_consumes_rows_in_order(small):

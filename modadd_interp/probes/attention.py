@@ -12,7 +12,7 @@ import dataclasses
 import pandas as pd
 import torch
 
-from ..fourier import block_energy, fourier_transform_2d
+from ..fourier import block_energy
 from ..task import ModularTask
 from .cache import GridCache, grid_cache
 
@@ -72,8 +72,7 @@ def probe_attention(model, task: ModularTask, cache: GridCache | None = None) ->
     pattern = cache.attention.double()  # [p*p, heads, n_ctx]
     to_a = pattern[:, :, 0].T.reshape(-1, p, p)
     to_b = pattern[:, :, 1].T.reshape(-1, p, p)
-    centered = to_a - to_a.mean((1, 2), keepdim=True)
-    coeffs = fourier_transform_2d(centered.permute(1, 2, 0))  # [p, p, heads]
-    total = (coeffs**2).sum((0, 1))
-    shares = (block_energy(coeffs) / total.clamp_min(1e-300)).T
+    centered = (to_a - to_a.mean((1, 2), keepdim=True)).permute(1, 2, 0)  # [p, p, heads]
+    total = (centered**2).sum((0, 1))
+    shares = (block_energy(centered) / total.clamp_min(1e-300)).T
     return AttentionProbe(p, to_a, to_b, shares)
