@@ -26,11 +26,13 @@ from modadd_interp.train import read_run_info
 
 EARLY = (100, 200, 300, 500, 700, 1000)
 EVERY = 500
+DENSE = (4400, 7200, 400)  # every 400 steps while the test loss falls, between the 500s
 
 
 def thin(steps: tuple[int, ...]) -> list[int]:
-    """The kept steps: a few early ones (memorization), then every 500, and the last."""
-    keep = {s for s in steps if s in EARLY or s % EVERY == 0}
+    """The kept steps: a few early ones (memorization), every 500, every 400 around grokking, the last."""
+    lo, hi, every = DENSE
+    keep = {s for s in steps if s in EARLY or s % EVERY == 0 or (lo <= s <= hi and s % every == 0)}
     keep.add(steps[-1])
     return sorted(keep)
 
