@@ -1,6 +1,6 @@
 """modadd_interp: read the grokking circuit out of modular-arithmetic transformers.
 
-Example:
+Examples:
     >>> import modadd_interp as mi
     >>> model, task = mi.load()                  # the grokked p=113 model shipped in the package
     >>> mi.key_frequencies(model, task).freqs    # doctest: +SKIP

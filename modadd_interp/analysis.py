@@ -1,6 +1,6 @@
 """``analyze``: every probe and check on one model, as one JSON-safe dict (the CLI's output).
 
-Example:
+Examples:
     >>> result = analyze(*mi.load())          # doctest: +SKIP
     >>> result["key_frequencies"], result["circuit_confirmed"]
 """
@@ -50,9 +50,10 @@ def analyze(model, task: ModularTask) -> dict:
         "restricted": losses.restricted.to_dict(),
         "excluded_loss": {str(k): m.train_loss for k, m in losses.excluded.items()},
         "excluded_all": losses.excluded_all.to_dict(),
+        # DESIGN.md's keys: "metric" is the measured value (Claim.after); "metric_name" says what it is
         "claims": [{"name": c.name, "passed": c.passed, "metric": c.after, "threshold": c.threshold,
-                    "comparison": c.comparison, "intervention": c.intervention, "before": c.before,
-                    "detail": c.detail} for c in report.claims],
+                    "comparison": c.comparison, "metric_name": c.metric, "intervention": c.intervention,
+                    "before": c.before, "detail": c.detail} for c in report.claims],
         "circuit_confirmed": report.passed,
         "ablation_table": report.table.to_dict()["rows"],
         "patching": report.patching.to_dict(),

@@ -12,7 +12,7 @@ Torch files load only with ``weights_only=True``; anything that needs arbitrary
 unpickling is refused before any of it runs. Every failure is a
 :class:`~modadd_interp.errors.ModAddError` whose message names the problem.
 
-Example:
+Examples:
     >>> ckpt = read_checkpoint("model.safetensors")  # doctest: +SKIP
     >>> ckpt.config.d_model, ckpt.task
 """
@@ -187,7 +187,7 @@ def read_paper_series(obj: Mapping, n_heads: int | None = None) -> list[Checkpoi
 def from_state_dict(state: Mapping, n_heads: int | None = None) -> Checkpoint:
     """Classify a state dict by its keys and shapes and convert it to canonical weights.
 
-    Example:
+    Examples:
         >>> ckpt = from_state_dict(torch.load("ht.pt", weights_only=True))  # doctest: +SKIP
         >>> ckpt.format, ckpt.config.p
         ('hooked_transformer', 113)

@@ -1,6 +1,6 @@
 """The ``modadd-interp`` command line: train, analyze (and more as they land).
 
-Example:
+Examples:
     $ modadd-interp analyze --json
     $ modadd-interp train runs/p113 --p 113 --steps 10000
 """

@@ -5,7 +5,7 @@ Canonical weights use TransformerLens ``HookedTransformer`` names and shapes
 ``[n_heads, d_model, d_head]``, ...). Every checkpoint format is converted to
 this layout, and :mod:`modadd_interp.tl_adapter` builds a live model from it.
 
-Example:
+Examples:
     >>> cfg = ModelConfig.paper(p=113)
     >>> weights = paper_init(cfg, seed=0)
     >>> weights["embed.W_E"].shape

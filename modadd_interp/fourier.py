@@ -7,7 +7,7 @@ is only the (alternating ``+-1``) cos row. Frequencies are reported as integers 
 
 Grid tensors are indexed ``[a, b, ...]`` (input ``i = a * p + b``).
 
-Example:
+Examples:
     >>> basis = fourier_basis(7)
     >>> torch.allclose(basis @ basis.T, torch.eye(7, dtype=basis.dtype))
     True
@@ -253,7 +253,7 @@ def trig_fit_from_block(block: torch.Tensor, freqs: torch.Tensor, mean: torch.Te
 def gini(x: torch.Tensor) -> float:
     """Gini coefficient of the non-negative values in ``x`` (0 = uniform, -> 1 = concentrated).
 
-    Example:
+    Examples:
         >>> gini(torch.tensor([1.0, 1.0, 1.0]))
         0.0
     """

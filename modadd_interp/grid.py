@@ -1,6 +1,6 @@
 """Forward passes over the full ``(a, b)`` grid, chunked so memory stays bounded.
 
-Example:
+Examples:
     >>> logits = grid_logits(model, task)            # doctest: +SKIP
     >>> logits.shape                                  # [p*p, d_vocab_out], final position
 """
@@ -39,7 +39,7 @@ def check_compatible(model, task: ModularTask) -> ModelConfig:
 class GridRecorder:
     """Hooks attached once, then any number of chunked grid passes (e.g. over checkpoints).
 
-    Example:
+    Examples:
         >>> with GridRecorder(model, ["blocks.0.mlp.hook_post"]) as rec:      # doctest: +SKIP
         ...     for weights in series:
         ...         tl_adapter.set_weights(model, weights)

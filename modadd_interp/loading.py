@@ -1,6 +1,6 @@
 """``mi.load``: one entry point for every model a user may bring, and the shipped model.
 
-Example:
+Examples:
     >>> import modadd_interp as mi
     >>> model, task = mi.load()          # the grokked p=113 model shipped in the package
     >>> task.p, model.cfg.d_model
@@ -16,7 +16,7 @@ from pathlib import Path
 from . import tl_adapter
 from .checkpoints import Checkpoint, read_checkpoint
 from .config import ModelConfig
-from .errors import TaskMismatchError
+from .errors import CheckpointError, TaskMismatchError
 from .task import ModularTask
 
 SHIPPED_MODEL = "grokked_p113.safetensors"
@@ -52,11 +52,17 @@ def load(
         ``(model, task)``: a hooked model in eval mode and its :class:`ModularTask`.
 
     Raises:
-        CheckpointError, UnsafeCheckpointError, InvalidWeightsError, ArchitectureError,
-        TaskMismatchError: with a message naming the problem.
+        CheckpointError: the file is missing, truncated, or not a checkpoint.
+        UnsafeCheckpointError: the file would need arbitrary unpickling; nothing was executed.
+        InvalidWeightsError: keys are missing or extra, shapes disagree, or values are NaN/inf.
+        ArchitectureError: the model is not a LayerNorm-free attention + ReLU-MLP transformer.
+        TaskMismatchError: ``p`` or ``task`` does not fit the model.
     """
     if source is None:
         source = data_path(SHIPPED_MODEL)
+        if not source.is_file():
+            raise CheckpointError(f"the shipped model is missing from the installed package ({source}); "
+                                  "reinstall modadd_interp, or pass a checkpoint path.")
     if isinstance(source, (str, Path)):
         ckpt = read_checkpoint(source, n_heads=n_heads)
         task = resolve_task(ckpt.config, task or ckpt.task, p, origin=str(source))
@@ -68,7 +74,7 @@ def load(
 def shipped_run():
     """The shipped model's thinned checkpoint series (a :class:`modadd_interp.runs.Run`).
 
-    Example:
+    Examples:
         >>> run = shipped_run()
         >>> run.steps[0] < run.steps[-1]
         True

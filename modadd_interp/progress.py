@@ -16,7 +16,7 @@ The phase rule (:func:`detect_phases`), on the measured frame:
 
 Without grokking, circuit formation and cleanup are reported as absent (None).
 
-Example:
+Examples:
     >>> frame = progress_measures(mi.shipped_run(), task)     # doctest: +SKIP
     >>> frame.attrs["phases"]
 """

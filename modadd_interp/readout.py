@@ -4,7 +4,7 @@
 order. The restricted and excluded logits are the paper's: keep (or remove) the
 components of each output's logit along ``cos/sin(w_k (a+b))`` over the grid.
 
-Example:
+Examples:
     >>> L = torch.randn(7 * 7, 7, dtype=torch.float64)
     >>> torch.allclose(restricted_logits(L, [1, 2, 3]) + excluded_logits(L, [1, 2, 3]) - L.mean(0), L)
     True

@@ -5,7 +5,7 @@ read from a run directory written by :func:`modadd_interp.train`, a paper-style 
 (``state_dicts``, ``epochs``, ...; a dict or a torch file), a series file of ours, or a list of
 ``(step, model or state dict)`` pairs.
 
-Example:
+Examples:
     >>> run = load_run("runs/p113")            # doctest: +SKIP
     >>> run.steps[:3], len(run)
 """

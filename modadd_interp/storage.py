@@ -54,7 +54,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def tensors_digest(tensors: dict[str, torch.Tensor], info_json: str) -> str:
     """SHA-256 (hex) of ``info_json`` and every tensor's name, dtype, shape and bytes.
 
-    Example:
+    Examples:
         >>> tensors_digest({"w": torch.zeros(2)}, "{}") == tensors_digest({"w": torch.zeros(2)}, "{}")
         True
     """

@@ -4,7 +4,7 @@ Grid order: input index ``i = a * p + b``; reshaping a per-input tensor to
 ``(p, p, ...)`` gives ``[a, b, ...]``. Every input is the token sequence
 ``(a, b, '=')`` with ``'='`` encoded as token ``p``.
 
-Example:
+Examples:
     >>> task = ModularTask(p=7, frac_train=0.3, seed=0)
     >>> task.inputs.shape, int(task.labels[3 * 7 + 5])
     (torch.Size([49, 3]), 1)

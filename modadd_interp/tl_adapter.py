@@ -14,7 +14,11 @@ Traps handled here (checked on TL 4.3):
       (detached) and write weights only through ``load_state_dict``;
     * ``boot_native`` returns a model in training mode: :func:`build_model` returns eval mode;
     * the bridge installs two internal pre-hooks on its first forward pass; they are
-      part of the model, so leak checks compare hook counts before and after.
+      part of the model, so leak checks compare hook counts before and after;
+    * an edit at ``blocks.0.hook_resid_mid`` reaches the MLP input but not the residual sum
+      on the bridge (on HookedTransformer it reaches both): interventions edit only output
+      hooks (``hook_embed``, ``attn.hook_z``, ``hook_attn_out``, ``mlp.hook_post``,
+      ``hook_mlp_out``), which behave the same on both (tests/test_hook_semantics.py).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from the newest readable checkpoint, to bit-identical results; a corrupt newest
 checkpoint falls back to the one before, with a warning. A lock file
 (``.lock``) keeps two processes from training the same run at once.
 
-Example:
+Examples:
     >>> task = ModularTask(p=23, frac_train=0.5)
     >>> run_dir = train(task, "runs/p23", steps=200)  # doctest: +SKIP
 """
@@ -72,7 +72,7 @@ class Recipe:
     def from_kwargs(cls, **fields: object) -> Recipe:
         """``Recipe(**fields)``, naming unknown fields instead of a bare TypeError.
 
-        Example:
+        Examples:
             >>> Recipe.from_kwargs(steps=200).steps
             200
         """

@@ -4,7 +4,7 @@ Each :class:`Claim` names its intervention, the metric before and after it, the 
 and the verdict. The thresholds are the named constants below, each with its reason.
 Claims about the key frequencies fail when the model has none.
 
-Example:
+Examples:
     >>> report = verify_circuit(model, task)       # doctest: +SKIP
     >>> report.passed, report.to_frame()
 """

@@ -9,7 +9,7 @@ on a TL 3 ``HookedTransformer`` and a TL 4 bridge. Residual-stream hooks do not:
 bridge, an edit at ``hook_resid_mid`` reaches the MLP input but not the residual sum.
 Skip-path ablations are therefore written as edits of the attention/MLP outputs.
 
-Example:
+Examples:
     >>> with ablate_heads(model, [0, 2]):                       # doctest: +SKIP
     ...     logits = grid_logits(model, task)
     >>> with project(model, NEURONS, directions, complement=True):   # doctest: +SKIP

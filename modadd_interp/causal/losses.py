@@ -8,7 +8,7 @@
 * **Key-only neurons**: replace every neuron's activation over the grid by its constant plus
   its key-frequency 3x3 Fourier blocks, dropping everything else.
 
-Example:
+Examples:
     >>> fl = fourier_losses(model, task)           # doctest: +SKIP
     >>> fl.restricted.test_loss, fl.excluded_all.train_loss
 """

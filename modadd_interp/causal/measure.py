@@ -1,6 +1,6 @@
 """Measure a model over the grid under interventions: logits, float64 losses, activation means.
 
-Example:
+Examples:
     >>> with ablate_heads(model, [0]):                         # doctest: +SKIP
     ...     m = measure(model, task)
     >>> m.test_loss

@@ -11,7 +11,7 @@ head's output (``attn_head_out_all_pos``), the attention output and MLP output a
 (``attn_out`` / ``mlp_out`` by position), all MLP neurons at '=' and each neuron cluster
 (``generic_activation_patch`` with a cluster setter).
 
-Example:
+Examples:
     >>> result = activation_patching(model, task, clusters={6: [1, 5], 23: [2]})  # doctest: +SKIP
     >>> result.to_frame()
 """

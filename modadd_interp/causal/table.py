@@ -10,7 +10,7 @@ Rows (each a :class:`Measurement` over the grid):
 * every clustered neuron replaced by its degree-2 trig fit at its cluster frequency;
 * the logits restricted to their ``cos/sin(w_k(a+b))`` key components (the restricted loss).
 
-Example:
+Examples:
     >>> table = ablation_table(model, task)        # doctest: +SKIP
     >>> table.to_frame()
 """

@@ -1,6 +1,6 @@
 """The attention probe: how much '=' attends to a vs b, as a function of (a, b), per head.
 
-Example:
+Examples:
     >>> probe = probe_attention(model, task)       # doctest: +SKIP
     >>> probe.dominant_freq, probe.fve
 """

@@ -1,6 +1,6 @@
 """One hooked forward pass over the full grid, shared by every probe.
 
-Example:
+Examples:
     >>> cache = grid_cache(model, task)               # doctest: +SKIP
     >>> cache.neurons.shape, cache.attention.shape    # [p*p, d_mlp], [p*p, n_heads, n_ctx]
 """

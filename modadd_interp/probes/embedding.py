@@ -1,6 +1,6 @@
 """The embedding probe: how W_E (and W_U) spread over the Fourier frequencies.
 
-Example:
+Examples:
     >>> probe = probe_embedding(model, task)            # doctest: +SKIP
     >>> probe.fraction_in_key, probe.to_frame().head()
 """

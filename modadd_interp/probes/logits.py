@@ -1,6 +1,6 @@
 """The logit probe: W_L = W_out W_U in the Fourier basis, and the cos(w(a+b-c)) readout.
 
-Example:
+Examples:
     >>> probe = probe_logits(model, task)          # doctest: +SKIP
     >>> probe.alpha, probe.fve, probe.fit_loss
 """

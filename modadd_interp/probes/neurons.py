@@ -7,7 +7,7 @@ frequency's cluster. Each neuron is also fitted by the degree-2 trig terms of it
 frequency; since those terms span exactly the 3x3 block, the fit is read off the
 coefficients, and its R^2 equals the best share.
 
-Example:
+Examples:
     >>> probe = probe_neurons(model, task)                 # doctest: +SKIP
     >>> probe.cluster_sizes(), probe.to_frame().head()
 """

@@ -3,7 +3,7 @@
 Nothing here runs a model or touches the network: figures come from plotly, views
 from cached attention patterns, and the JavaScript from the installed packages.
 
-Example:
+Examples:
     >>> import torch, plotly.express as px
     >>> from modadd_interp.viz import AttentionView, Page
     >>> cached = torch.full((7 * 7, 4, 3, 3), 1 / 3)     # blocks.0.attn.hook_pattern over the grid

@@ -10,7 +10,7 @@ says what is wrong when a circuitsvis release moves them.
 No model is run here: the views are built from attention patterns already cached
 (``blocks.0.attn.hook_pattern``, shape ``[batch, n_heads, n_ctx, n_ctx]``).
 
-Example:
+Examples:
     >>> import torch
     >>> view = AttentionView(torch.eye(3).repeat(4, 1, 1), ["12", "45", "="])
     >>> view.n_heads, view.tokens
@@ -47,7 +47,7 @@ def script_safe(js: str) -> str:
     strings, regexes and comments. A trailing ``sourceMappingURL`` comment is dropped,
     so that developer tools do not try to fetch a map file that is not there.
 
-    Example:
+    Examples:
         >>> script_safe('x = "</script>";')
         'x = "<\\\\/script>";'
     """
@@ -58,7 +58,7 @@ def script_safe(js: str) -> str:
 def json_for_script(props_json: str) -> str:
     """Escape ``<``, ``>`` and ``&`` in a JSON text so it can sit inside ``<script>``.
 
-    Example:
+    Examples:
         >>> json_for_script('{"t": "</script>"}')
         '{"t": "\\\\u003c/script\\\\u003e"}'
     """
@@ -79,7 +79,7 @@ def circuitsvis_bundle() -> str:
     Raises:
         VizError: circuitsvis is missing, or its bundle does not export what we use.
 
-    Example:
+    Examples:
         >>> "var CircuitsVis" in circuitsvis_bundle()
         True
     """
@@ -131,7 +131,7 @@ class AttentionView:
     Raises:
         VizError: the shapes do not fit, or the pattern holds NaN/inf.
 
-    Example:
+    Examples:
         >>> v = AttentionView([[[1.0, 0.0], [0.5, 0.5]]], ["7", "="], title="7 =")
         >>> v.pattern.shape, v.tokens, v.head_names
         ((1, 2, 2), ('7', '='), ('head 0',))
@@ -187,7 +187,7 @@ class AttentionView:
             equals_token: the label of the last position.
             head_names: labels for the heads.
 
-        Example:
+        Examples:
             >>> import torch
             >>> cached = torch.full((5 * 5, 2, 3, 3), 1 / 3)
             >>> v = AttentionView.from_grid(cached, p=5, a=3, b=4)
@@ -210,7 +210,7 @@ class AttentionView:
     def props_json(self) -> str:
         """The view's props as JSON that is safe inside an inline ``<script>``.
 
-        Example:
+        Examples:
             >>> AttentionView([[[1.0]]], ["<b>"]).props_json()[:52]
             '{"attention": [[[1.0]]], "tokens": ["\\\\u003cb\\\\u003e"]'
         """
@@ -239,7 +239,7 @@ class AttentionView:
         a file. The bundle is about 1.3 MB; a page with many views should use
         :class:`~modadd_interp.viz.page.Page`, which includes it once.
 
-        Example:
+        Examples:
             >>> fragment = AttentionView([[[1.0]]], ["="]).to_html()
             >>> fragment.count("CircuitsVis.render("), "<script src" in fragment
             (1, False)

@@ -12,7 +12,7 @@ environment variable (the same variable kaleido/choreographer honour), then
 ``chromium``, ``chromium-browser``, ``google-chrome``, ``google-chrome-stable``
 and ``chrome`` on ``PATH``, then ``/usr/bin/chromium``.
 
-Example:
+Examples:
     >>> import plotly.graph_objects as go
     >>> export_figure(go.Figure(go.Scatter(y=[1, 3, 2])), "curve.svg")  # doctest: +SKIP
     PosixPath('curve.svg')
@@ -57,7 +57,7 @@ def find_browser(browser: str | os.PathLike[str] | None = None) -> Path:
     Raises:
         BrowserNotFoundError: no usable executable was found (the message says what to install).
 
-    Example:
+    Examples:
         >>> find_browser()  # doctest: +SKIP
         PosixPath('/usr/bin/chromium')
     """
@@ -119,7 +119,7 @@ def export_figure(
         BrowserNotFoundError: no browser and ``fallback_html`` is false.
         VizError: unknown suffix, kaleido missing, or the render failed.
 
-    Example:
+    Examples:
         >>> import plotly.express as px
         >>> export_figure(px.imshow([[0, 1], [1, 0]]), "out/grid.png", scale=2)  # doctest: +SKIP
         PosixPath('out/grid.png')

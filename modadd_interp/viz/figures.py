@@ -3,7 +3,7 @@
 Each function takes a result (or a :class:`GridCache`) and returns a ``plotly.graph_objects.Figure``.
 Key frequencies are marked in one colour throughout.
 
-Example:
+Examples:
     >>> fig = embedding_figure(probe_embedding(model, task))   # doctest: +SKIP
     >>> fig.show()
 """

@@ -7,7 +7,7 @@ each included once, and only when the page uses them: inline by default, so that
 ``write(..., inline_assets=False)``. MathJax is never loaded; fonts are the
 system's own.
 
-Example:
+Examples:
     >>> import plotly.express as px
     >>> page = Page("Grokking report")
     >>> page.section("Embedding", "<p>Norms per frequency.</p>").figure(px.line(y=[3, 1, 2]), caption="W_E norms")
@@ -159,7 +159,7 @@ class Page:
         title: the page title and heading.
         subtitle: a line under the heading, e.g. the model and task.
 
-    Example:
+    Examples:
         >>> page = Page("Report", subtitle="p = 113").section("Summary").text("All claims pass.")
         >>> "<h1>Report</h1>" in page.render()
         True
@@ -200,7 +200,7 @@ class Page:
     def text(self, text: str) -> Page:
         """Add a paragraph of plain text (escaped; blank lines start new paragraphs).
 
-        Example:
+        Examples:
             >>> "&lt;b&gt;" in Page("t").text("<b> is not bold").render()
             True
         """
@@ -256,7 +256,7 @@ class Page:
         ``float_format``; NaN shows as an empty cell. A non-default DataFrame index
         becomes the first column. Rows beyond ``max_rows`` are cut, and the caption says so.
 
-        Example:
+        Examples:
             >>> page = Page("t").table([{"freq": 14, "fve": 0.9123}], caption="Key frequencies")
             >>> '<td class="num">0.9123</td>' in page.render()
             True
@@ -350,7 +350,7 @@ class Page:
     def write(self, out_dir: str | Path, *, inline_assets: bool = True) -> Path:
         """Write ``out_dir/index.html`` (and ``out_dir/assets/*.js`` when not inlined); return the HTML path.
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> Page("t").text("hello").write(tempfile.mkdtemp()).name
             'index.html'
