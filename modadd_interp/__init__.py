@@ -30,6 +30,7 @@ from .probes import (
     probe_neurons,
 )
 from .progress import progress_measures
+from .report import render_report
 from .runs import Run, load_run
 from .task import ModularTask
 from .train import Recipe, train
@@ -50,6 +51,7 @@ __all__ = [
     "probe_logits",
     "probe_neurons",
     "progress_measures",
+    "render_report",
     "shipped_run",
     "verify_circuit",
     "CheckpointError",

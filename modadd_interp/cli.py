@@ -61,6 +61,36 @@ def format_summary(result: dict) -> str:
 
 
 @app.command()
+def report(
+    source: Optional[str] = typer.Argument(None, help="Checkpoint file or run directory; default: the shipped model."),
+    out: Path = typer.Option(Path("report"), "--out", help="Output directory (index.html is written there)."),
+    run: Optional[str] = typer.Option(None, "--run", help="Checkpoint series for the progress section."),
+    n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of a bare TransformerBridge state dict."),
+) -> None:
+    """Write a self-contained offline HTML report of the circuit."""
+    from .loading import load, shipped_run
+    from .report import render_report
+
+    try:
+        model, task = load(source, n_heads=n_heads)
+        series = run if run is not None else (shipped_run() if source is None else _series_of(source))
+        path = render_report(model, task, out, run=series)
+    except ModAddError as e:
+        _fail(e)
+    typer.echo(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def _series_of(source: str):
+    """A run directory or a paper-style series file is its own checkpoint series; anything else has none."""
+    from .runs import load_run
+
+    try:
+        return load_run(source)
+    except ModAddError:
+        return None
+
+
+@app.command()
 def progress(
     run: str = typer.Argument(..., help="Run directory, series file, or paper-style series (.pth)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (rows, phases, key frequencies)."),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -219,3 +220,12 @@ def open_page(
         finally:
             browser.close()
     return report
+
+
+def external_refs(html_text: str) -> list[str]:
+    """``src``/``href`` values in the markup that point off the machine; script bodies are skipped
+    (plotly.js holds URL strings that are not page references)."""
+    markup = re.sub(r"(<script\b[^>]*>).*?</script\s*>", r"\1</script>", html_text, flags=re.S | re.I)
+    refs = re.findall(r"""\b(?:src|href)\s*=\s*["']?([^"'\s>]+)""", markup, flags=re.I)
+    assert refs or "<a" not in markup, "the attribute pattern found nothing where links exist"
+    return [r for r in refs if re.match(r"(?:[a-z][a-z0-9+.-]*:)?//", r, flags=re.I)]

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.express as px
 import pytest
 import torch
-from browser import CHROMIUM, is_local, open_page, requires_chromium, serve_directory
+from browser import CHROMIUM, external_refs, is_local, open_page, requires_chromium, serve_directory
 from plotly.offline import get_plotlyjs
 
 from modadd_interp.errors import BrowserNotFoundError, ModAddError, VizError
@@ -277,15 +277,6 @@ def test_export_without_a_browser(tmp_path: Path, monkeypatch) -> None:
 def test_export_rejects_unknown_suffix(tmp_path: Path) -> None:
     with pytest.raises(VizError, match="image format"):
         export_figure(px.line(y=[1, 2]), tmp_path / "x.gif")
-
-
-def external_refs(html_text: str) -> list[str]:
-    """``src``/``href`` values in the markup that point off the machine; script bodies are skipped
-    (plotly.js holds URL strings that are not page references)."""
-    markup = re.sub(r"(<script\b[^>]*>).*?</script\s*>", r"\1</script>", html_text, flags=re.S | re.I)
-    refs = re.findall(r"""\b(?:src|href)\s*=\s*["']?([^"'\s>]+)""", markup, flags=re.I)
-    assert refs or "<a" not in markup, "the attribute pattern found nothing where links exist"
-    return [r for r in refs if re.match(r"(?:[a-z][a-z0-9+.-]*:)?//", r, flags=re.I)]
 
 
 def png_size(path: Path) -> tuple[int, int]:

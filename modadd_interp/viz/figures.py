@@ -26,7 +26,8 @@ def _bar_colors(n: int, key: tuple[int, ...]) -> list[str]:
 
 
 def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
-    fig.update_layout(title=title, template=TEMPLATE, margin=dict(l=60, r=20, t=60, b=50), **kw)
+    kw.setdefault("margin", dict(l=60, r=20, t=60, b=50))
+    fig.update_layout(title=title, template=TEMPLATE, **kw)
     return fig
 
 
@@ -209,3 +210,62 @@ def claims_figure(report) -> go.Figure:
                    fill_color=colors, align="left")))
     return _layout(fig, f"Circuit claims: {'confirmed' if report.passed else 'NOT confirmed'}",
                    height=120 + 45 * len(frame))
+
+
+def embedding_circle_figure(cache, freqs: tuple[int, ...]) -> go.Figure:
+    """Each number's embedding projected on the plane of frequency ``k``: a circle, one panel per ``k``.
+
+    The plane is spanned by the two directions of W_E's ``cos k`` and ``sin k`` Fourier components.
+    """
+    p = cache.task.p
+    w_e = cache.weights["embed.W_E"][:p].double()
+    coeffs = fourier_transform(w_e, dim=0)  # [p, d_model]
+    freqs = tuple(freqs) or (1,)
+    fig = make_subplots(rows=1, cols=len(freqs), subplot_titles=[f"k = {k}" for k in freqs])
+    numbers = list(range(p))
+    for i, k in enumerate(freqs):
+        plane = coeffs[2 * k - 1 : 2 * k + 1]  # [2, d_model]
+        plane = plane / plane.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        xy = w_e @ plane.T
+        fig.add_scatter(x=xy[:, 0].tolist(), y=xy[:, 1].tolist(), mode="markers+text", text=numbers,
+                        textposition="top center", textfont=dict(size=8), showlegend=False,
+                        marker=dict(color=numbers, colorscale="HSV", size=7), row=1, col=i + 1)
+        fig.update_yaxes(scaleanchor=f"x{i + 1 if i else ''}", row=1, col=i + 1)
+    return _layout(fig, "The embedding places the numbers on circles (W_E on each key frequency's cos/sin plane)",
+                   height=380)
+
+
+PHASE_COLORS = {"memorization": "rgba(31,119,180,0.10)", "circuit formation": "rgba(255,127,14,0.12)",
+                "cleanup": "rgba(44,160,44,0.12)"}
+
+
+def progress_figure(frame) -> go.Figure:
+    """Progress measures over training with the detected phases shaded."""
+    steps = frame["step"].tolist()
+    fig = make_subplots(rows=2, cols=2, shared_xaxes=True, vertical_spacing=0.12, horizontal_spacing=0.08,
+                        subplot_titles=("losses (float64)", "Gini of Fourier norms",
+                                        "total sum of squared weights", "clustered neurons per key frequency"))
+    for column, color in (("train_loss", "#1f77b4"), ("test_loss", "#d62728"),
+                          ("restricted_loss", "#2ca02c"), ("excluded_loss", "#9467bd")):
+        fig.add_scatter(x=steps, y=frame[column].clip(lower=1e-12).tolist(), name=column, mode="lines",
+                        line=dict(color=color), row=1, col=1)
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.add_scatter(x=steps, y=frame["gini_we"].tolist(), name="Gini W_E", mode="lines", row=1, col=2)
+    fig.add_scatter(x=steps, y=frame["gini_wl"].tolist(), name="Gini W_L", mode="lines", row=1, col=2)
+    fig.add_scatter(x=steps, y=frame["total_sq_weights"].tolist(), name="Σ w²", mode="lines", row=2, col=1)
+    for column in [c for c in frame.columns if c.startswith("clustered_")]:
+        fig.add_scatter(x=steps, y=frame[column].tolist(), name=f"k = {column.split('_')[1]}", mode="lines",
+                        row=2, col=2)
+    phases = frame.attrs.get("phases", {})
+    bounds = [("memorization", steps[0], phases.get("memorization_end")),
+              ("circuit formation", phases.get("memorization_end"), phases.get("circuit_formation_end")),
+              ("cleanup", phases.get("circuit_formation_end"), phases.get("cleanup_end"))]
+    for name, start, end in bounds:
+        if start is not None and end is not None:
+            fig.add_vrect(x0=start, x1=end, fillcolor=PHASE_COLORS[name], line_width=0, row="all", col="all")
+            fig.add_annotation(x=(start + end) / 2, y=1.06, xref="x", yref="paper", text=name, showarrow=False,
+                               font=dict(size=11))
+    fig.update_xaxes(title_text="step", row=2)
+    verdict = "grokked" if phases.get("grokked") else "no grokking detected"
+    return _layout(fig, f"Progress measures over training ({verdict}; key frequencies {frame.attrs.get('key_freqs')})",
+                   height=640)
