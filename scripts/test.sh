@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The test suite: lint, all tests under transformer-lens 4.x, then the model-adapter
+# The test suite: lint, the strict docs build, all tests under transformer-lens 4.x, then the model-adapter
 # tests again under transformer-lens 3.9 (HookedTransformer). Sets up what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/setup.sh --tl3
 .venv/bin/ruff check modadd_interp tests benchmarks examples scripts
+bash scripts/docs.sh
 .venv/bin/python -m pytest -q "$@"
 .venv-tl3/bin/python -m pytest -q -m adapter "$@"
