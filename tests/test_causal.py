@@ -205,3 +205,24 @@ def test_random_init_fails_the_claims_by_name():
     assert "each key frequency is necessary" in report.failed
     named = ("the key frequencies suffice (restricted loss)", "the neurons cluster by the key frequencies")
     assert all(c.detail == "no key frequencies were found" for c in report.claims if c.name in named)
+
+
+def test_cache_readout_equals_hook_interventions(small):
+    """Neuron interventions evaluated from the cache match the same interventions run through hooks."""
+    from modadd_interp.probes import grid_cache
+
+    model, _, task = small
+    cache = grid_cache(model, task)
+    neurons = [1, 4, 7]
+    mean = activation_means(model, task, ["blocks.0.mlp.hook_post"])["blocks.0.mlp.hook_post"]
+    ablated = cache.neurons.clone()
+    ablated[:, neurons] = cache.neurons[:, neurons].mean(0)
+    with ablate_neurons(model, neurons, mode="mean", mean=mean):
+        hooked = task.final_logits(grid_logits(model, task))
+    torch.testing.assert_close(cache.logits_with_neurons(ablated), hooked, rtol=1e-5, atol=1e-4)
+    directions = torch.ones(32, 2).cumsum(0)
+    q, _ = torch.linalg.qr(directions.double())
+    with project(model, "blocks.0.mlp.hook_post", directions, complement=True):
+        hooked = task.final_logits(grid_logits(model, task))
+    projected = cache.neurons.double() - cache.neurons.double() @ q @ q.T
+    torch.testing.assert_close(cache.logits_with_neurons(projected), hooked, rtol=1e-5, atol=1e-4)

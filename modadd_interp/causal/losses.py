@@ -8,6 +8,10 @@
 * **Key-only neurons**: replace every neuron's activation over the grid by its constant plus
   its key-frequency 3x3 Fourier blocks, dropping everything else.
 
+Neuron-level interventions act on the activations at '=' and are evaluated exactly from the
+grid cache (:meth:`GridCache.logits_with_neurons`); the tests check them against the same
+interventions run through hooks (``causal.ablate_neurons``, ``causal.replace_activations``).
+
 Examples:
     >>> fl = fourier_losses(model, task)           # doctest: +SKIP
     >>> fl.restricted.test_loss, fl.excluded_all.train_loss
@@ -24,8 +28,7 @@ from ..fourier import fourier_transform_2d, freq_rows, inverse_fourier_transform
 from ..probes import GridCache, NeuronProbe, grid_cache, key_frequencies, probe_neurons
 from ..readout import excluded_logits, restricted_logits
 from ..task import ModularTask
-from .interventions import NEURONS, ablate_neurons, replace_activations
-from .measure import Measurement, activation_means, answer_logits
+from .measure import Measurement
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,15 +106,15 @@ def fourier_losses(
     neurons = neurons or probe_neurons(model, task, cache=cache)
     logits = cache.answer_logits
     freqs = list(key_freqs)
-    means = activation_means(model, task, [NEURONS])[NEURONS]
     clusters = neurons.clusters()
     cluster_ablated = {}
     for k in key_freqs:
         if clusters.get(k):
-            with ablate_neurons(model, clusters[k], mode="mean", mean=means):
-                cluster_ablated[k] = Measurement.of(answer_logits(model, task), task)
-    with replace_activations(model, NEURONS, key_component_activations(cache.neuron_grid, tuple(key_freqs))):
-        key_only = Measurement.of(answer_logits(model, task), task)
+            ablated = cache.neurons.clone()
+            ablated[:, clusters[k]] = cache.neurons[:, clusters[k]].mean(0)
+            cluster_ablated[k] = Measurement.of(cache.logits_with_neurons(ablated), task)
+    key_only = Measurement.of(cache.logits_with_neurons(key_component_activations(cache.neuron_grid, key_freqs)),
+                              task)
     return FourierLosses(
         key_freqs=tuple(key_freqs),
         full=Measurement.of(logits, task),

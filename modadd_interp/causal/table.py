@@ -1,6 +1,7 @@
 """The paper's ablation table, reproduced on any model by one call.
 
-Rows (each a :class:`Measurement` over the grid):
+Rows (each a :class:`Measurement` over the grid; rows that change only the MLP activations at
+'=' are evaluated exactly from the grid cache, see :meth:`GridCache.logits_with_neurons`):
 
 * the full model;
 * each head zero-ablated, and all heads together;
@@ -27,7 +28,7 @@ from ..fourier import fourier_transform, freq_rows, trig_terms
 from ..probes import GridCache, NeuronProbe, grid_cache, key_frequencies, probe_neurons
 from ..readout import restricted_logits
 from ..task import ModularTask
-from .interventions import NEURONS, ablate_heads, ablate_skip, project, replace_activations
+from .interventions import ablate_heads, ablate_skip
 from .measure import Measurement, answer_logits
 
 
@@ -106,18 +107,19 @@ def ablation_table(
     desc["attention skip zero-ablated"] = "resid_mid = attn_out: the resid_pre term removed"
     if key_freqs:
         directions = wl_key_directions(cache.w_logit, key_freqs)
-        with project(model, NEURONS, directions):
-            rows["neurons onto W_L key directions"] = Measurement.of(answer_logits(model, task), task)
-        with project(model, NEURONS, directions, complement=True):
-            rows["neurons onto W_L key nullspace"] = Measurement.of(answer_logits(model, task), task)
+        basis, _ = torch.linalg.qr(directions)
+        onto = cache.neurons.double() @ basis @ basis.T
+        rows["neurons onto W_L key directions"] = Measurement.of(cache.logits_with_neurons(onto), task)
+        rows["neurons onto W_L key nullspace"] = Measurement.of(
+            cache.logits_with_neurons(cache.neurons.double() - onto), task)
         desc["neurons onto W_L key directions"] = (
             f"MLP activations at '=' projected onto the {directions.shape[1]} directions W_L reads as key cos/sin")
         desc["neurons onto W_L key nullspace"] = "MLP activations at '=' projected onto the orthogonal complement"
         rows["logits restricted to key components"] = Measurement.of(restricted_logits(logits, list(key_freqs)), task)
         desc["logits restricted to key components"] = "only each output's mean plus cos/sin(w_k(a+b)) for key k"
     if neurons.clusters():
-        with replace_activations(model, NEURONS, trig_fit_activations(cache, neurons)):
-            rows["clustered neurons replaced by trig fit"] = Measurement.of(answer_logits(model, task), task)
+        rows["clustered neurons replaced by trig fit"] = Measurement.of(
+            cache.logits_with_neurons(trig_fit_activations(cache, neurons)), task)
         desc["clustered neurons replaced by trig fit"] = (
             f"{int((neurons.cluster_of > 0).sum())} clustered neurons replaced by their degree-2 trig polynomial")
     return AblationTable(rows, desc, math.log(task.p))

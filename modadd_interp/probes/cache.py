@@ -58,6 +58,19 @@ class GridCache:
         return (w["blocks.0.mlp.W_out"].double() @ w["unembed.W_U"].double())[:, : self.task.p]
 
 
+    def logits_with_neurons(self, neurons: torch.Tensor) -> torch.Tensor:
+        """``[p*p, p]`` float64 answer logits with the MLP activations at '=' replaced by ``neurons``.
+
+        Exact for this architecture: after the MLP there is no nonlinearity (no LayerNorm, one
+        layer), so the activations at '=' reach the logits only through ``W_L = W_out W_U``.
+        It equals running the model under ``causal.replace_activations`` (tested), without a pass.
+
+        Args:
+            neurons: ``[p*p, d_mlp]`` replacement activations in grid order.
+        """
+        return self.answer_logits + (neurons.double() - self.neurons.double()) @ self.w_logit
+
+
 def grid_cache(model, task: ModularTask) -> GridCache:
     """Run ``model`` once over the grid (chunked) and keep what the probes need.
 

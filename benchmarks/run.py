@@ -1,0 +1,132 @@
+"""Benchmarks: each figure is a ratio against a baseline measured in the same run.
+
+    python benchmarks/run.py            # full: several repeats, writes benchmarks/results.json
+    python benchmarks/run.py --quick    # CI: one repeat, smaller training sample; no assertions
+
+Figures (median wall time over repeats, this process, torch's default threads):
+
+* ``forward``: the baseline, one ``run_with_cache`` over the full (a, b) grid of the shipped model;
+* ``probes``: one grid cache + every probe (key frequencies, embedding, neurons, attention, logits);
+* ``verify_circuit``: the full causal report (claims, losses, ablation table, patching);
+* ``key_frequencies`` against ``loop_baseline``: a per-neuron, per-frequency Python loop in the
+  shape of the paper's ``calculate_key_freqs`` (neuron clusters from dense 2D Fourier blocks);
+  both start from the same cached activations;
+* ``progress_measures`` over the shipped series, against one ``analyze``;
+* ``train_step``: seconds per full-batch training step at p = 113 (paper recipe);
+* ``peak_rss_mb``: the process's peak resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+import modadd_interp as mi
+from modadd_interp.fourier import fourier_basis, freq_rows
+from modadd_interp.probes import grid_cache
+
+
+def timed(fn, repeats: int) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` runs (after one warm-up for repeats > 1)."""
+    if repeats > 1:
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def loop_key_frequencies(neurons: torch.Tensor, p: int, threshold: float = 0.85) -> list[int]:
+    """The straightforward baseline: for each neuron, for each frequency, the share of its variance
+    in that frequency's 3x3 block of the dense 2D Fourier transform; clusters; their frequencies."""
+    basis = fourier_basis(p)
+    counts: dict[int, int] = {}
+    for n in range(neurons.shape[1]):
+        grid = neurons[:, n].double().reshape(p, p)
+        grid = grid - grid.mean()
+        coeffs = basis @ grid @ basis.T
+        total = float((coeffs**2).sum())
+        best, best_share = 0, 0.0
+        for k in range(1, p // 2 + 1):
+            rows = [0, *freq_rows(p, k)]
+            block = coeffs[rows][:, rows]
+            share = (float((block**2).sum()) - float(block[0, 0] ** 2)) / total if total else 0.0
+            if share > best_share:
+                best, best_share = k, share
+        if best_share >= threshold:
+            counts[best] = counts.get(best, 0) + 1
+    return sorted(counts)
+
+
+def probes(model, task) -> None:
+    cache = grid_cache(model, task)
+    kf = mi.key_frequencies(model, task, cache=cache)
+    mi.probe_neurons(model, task, cache=cache)
+    mi.probe_embedding(model, task, key_freqs=kf.freqs, cache=cache)
+    mi.probe_attention(model, task, cache=cache)
+    mi.probe_logits(model, task, key_freqs=kf.freqs, cache=cache)
+
+
+def train_step_seconds(steps: int) -> float:
+    with tempfile.TemporaryDirectory() as out:
+        task = mi.ModularTask(p=113)
+        start = time.perf_counter()
+        mi.train(task, out, steps=steps, checkpoint_every=10**9, eval_every=10**9, progress=False)
+        return (time.perf_counter() - start) / steps
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one repeat each (for CI)")
+    parser.add_argument("--json", type=Path, default=Path(__file__).with_name("results.json"))
+    args = parser.parse_args()
+    repeats = 1 if args.quick else 3
+    model, task = mi.load()
+    cache = grid_cache(model, task)
+    seconds = {
+        "forward": timed(lambda: model.run_with_cache(task.inputs), repeats),
+        "probes": timed(lambda: probes(model, task), repeats),
+        "verify_circuit": timed(lambda: mi.verify_circuit(model, task), repeats),
+        "key_frequencies": timed(lambda: mi.key_frequencies(model, task, cache=cache), repeats),
+        "loop_baseline": timed(lambda: loop_key_frequencies(cache.neurons, task.p), 1),
+        "analyze": timed(lambda: mi.analyze(model, task), repeats),
+        "progress_measures": timed(lambda: mi.progress_measures(mi.shipped_run(), progress=False), 1),
+        "train_step": train_step_seconds(5 if args.quick else 30),
+    }
+    ratios = {
+        "probes / forward": seconds["probes"] / seconds["forward"],
+        "verify_circuit / forward": seconds["verify_circuit"] / seconds["forward"],
+        "loop_baseline / key_frequencies": seconds["loop_baseline"] / seconds["key_frequencies"],
+        "progress_measures / analyze": seconds["progress_measures"] / seconds["analyze"],
+    }
+    result = {
+        "machine": {"python": platform.python_version(), "torch": torch.__version__,
+                    "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()},
+        "quick": args.quick, "repeats": repeats, "seconds": seconds, "ratios": ratios,
+        "checkpoints_in_series": len(mi.shipped_run()),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    print(f"{'figure':34s} {'value':>10s}")
+    for name, value in seconds.items():
+        print(f"{name + ' (s)':34s} {value:10.3f}")
+    for name, value in ratios.items():
+        print(f"{name:34s} {value:10.1f}x")
+    print(f"{'peak RSS (MB)':34s} {result['peak_rss_mb']:10.0f}")
+    args.json.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
