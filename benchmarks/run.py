@@ -8,9 +8,9 @@ Figures (median wall time over repeats, this process, torch's default threads):
 * ``forward``: the baseline, one ``run_with_cache`` over the full (a, b) grid of the shipped model;
 * ``probes``: one grid cache + every probe (key frequencies, embedding, neurons, attention, logits);
 * ``verify_circuit``: the full causal report (claims, losses, ablation table, patching);
-* ``key_frequencies`` against ``loop_baseline``: a per-neuron, per-frequency Python loop in the
-  shape of the paper's ``calculate_key_freqs`` (neuron clusters from dense 2D Fourier blocks);
-  both start from the same cached activations;
+* ``key_frequencies`` (the whole rule, causal evidence included) and ``neuron_clusters`` (the
+  neuron spectra and clusters alone) against ``loop_baseline``: a per-neuron, per-frequency
+  Python loop in the shape of the paper's ``calculate_key_freqs``; all start from the same cache;
 * ``progress_measures`` over the shipped series, against one ``analyze``;
 * ``train_step``: seconds per full-batch training step at p = 113 (paper recipe);
 * ``peak_rss_mb``: the process's peak resident memory.
@@ -33,6 +33,7 @@ import torch
 import modadd_interp as mi
 from modadd_interp.fourier import fourier_basis, freq_rows
 from modadd_interp.probes import grid_cache
+from modadd_interp.probes.neurons import neuron_spectrum
 
 
 def timed(fn, repeats: int) -> float:
@@ -99,6 +100,7 @@ def main() -> int:
         "probes": timed(lambda: probes(model, task), repeats),
         "verify_circuit": timed(lambda: mi.verify_circuit(model, task), repeats),
         "key_frequencies": timed(lambda: mi.key_frequencies(model, task, cache=cache), repeats),
+        "neuron_clusters": timed(lambda: neuron_spectrum(cache.neuron_grid), repeats),
         "loop_baseline": timed(lambda: loop_key_frequencies(cache.neurons, task.p), 1),
         "analyze": timed(lambda: mi.analyze(model, task), repeats),
         "progress_measures": timed(lambda: mi.progress_measures(mi.shipped_run(), progress=False), 1),
@@ -108,6 +110,7 @@ def main() -> int:
         "probes / forward": seconds["probes"] / seconds["forward"],
         "verify_circuit / forward": seconds["verify_circuit"] / seconds["forward"],
         "loop_baseline / key_frequencies": seconds["loop_baseline"] / seconds["key_frequencies"],
+        "loop_baseline / neuron_clusters": seconds["loop_baseline"] / seconds["neuron_clusters"],
         "progress_measures / analyze": seconds["progress_measures"] / seconds["analyze"],
     }
     result = {

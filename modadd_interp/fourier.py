@@ -200,32 +200,33 @@ TRIG_TERM_NAMES = (
 )
 
 
-def frequency_block(grid: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
-    """The 3x3 block of 2D coefficients of each grid function at its own frequency.
+def frequency_blocks(grid: torch.Tensor) -> torch.Tensor:
+    """Every frequency's 3x3 block of 2D coefficients of each grid function.
+
+    The dense 2D transform ``B x B^T`` of each function (two batched matmuls, ``O(n p^3)``),
+    then each frequency's rows and columns gathered.
 
     Args:
         grid: ``[p, p, n]`` grid functions.
-        freqs: ``[n]`` int64 frequency of each function (1..p//2).
 
     Returns:
-        ``[n, 3, 3]`` float64 coefficients on rows/columns ``(const, cos k, sin k)``; the sin
-        entries are 0 at ``k = p/2``.
+        ``[n, p//2, 3, 3]`` float64: for frequency ``k``, the coefficients on rows and columns
+        ``(const, cos k, sin k)``; the sin entries are 0 at ``k = p/2``. Summing the squares of
+        a block minus its ``(const, const)`` entry gives that frequency's 3x3 block energy.
     """
     p = grid.shape[0]
-    basis = fourier_basis(p)
-    nyquist_pad = torch.cat([basis, torch.zeros(1, p, dtype=DTYPE)])  # row p: zeros for the missing sin
-    sin_row = torch.where(2 * freqs == p, torch.full_like(freqs, p), 2 * freqs)
-    rows = torch.stack([torch.zeros_like(freqs), 2 * freqs - 1, sin_row], dim=1)  # [n, 3]
-    selected = nyquist_pad[rows]  # [n, 3, p]
-    half = torch.einsum("nra,abn->nrb", selected, grid.to(DTYPE))
-    return torch.einsum("nrb,nsb->nrs", half, selected)
+    basis = torch.cat([fourier_basis(p), torch.zeros(1, p, dtype=DTYPE)])  # row p: the missing Nyquist sin
+    k = torch.arange(1, n_freqs(p) + 1)
+    rows = torch.stack([torch.zeros_like(k), 2 * k - 1, torch.where(2 * k == p, p, 2 * k)], dim=1)  # [K, 3]
+    coeffs = basis @ (grid.to(DTYPE).permute(2, 0, 1).contiguous() @ basis.T)  # [n, r, s], row p is 0
+    return coeffs[:, rows[:, :, None], rows[:, None, :]]
 
 
 def trig_fit_from_block(block: torch.Tensor, freqs: torch.Tensor, mean: torch.Tensor, p: int) -> torch.Tensor:
     """Degree-2 trig coefficients of grid functions from their 3x3 Fourier blocks.
 
     Args:
-        block: ``[n, 3, 3]`` from :func:`frequency_block` of the *centered* functions.
+        block: ``[n, 3, 3]`` from :func:`frequency_blocks` of the *centered* functions, at ``freqs``.
         freqs: ``[n]`` the frequency ``k`` of each block.
         mean: ``[n]`` the functions' means (the constant term).
 

@@ -44,6 +44,8 @@ def test_fft_block_energy_matches_dense_projection(p):
     g = torch.randn(p, p, 3, dtype=torch.float64)
     coeffs = F.fourier_transform_2d(g - g.mean((0, 1)))
     energy = F.block_energy(g - g.mean((0, 1)))
+    blocks = F.frequency_blocks(g - g.mean((0, 1)))  # [n, K, 3, 3], dense
+    torch.testing.assert_close(((blocks**2).sum((2, 3)) - blocks[..., 0, 0] ** 2).T, energy)
     for k in range(1, p // 2 + 1):
         block = F.project_block(coeffs, k)
         block[0, 0] = 0
@@ -58,15 +60,15 @@ def test_trig_fit_recovers_planted_coefficients(p):
     true = torch.randn(len(freqs), 9, generator=gen, dtype=torch.float64)
     acts = torch.stack([F.trig_terms(p, int(k)) @ true[i] for i, k in enumerate(freqs)], 1)
     mean = acts.mean(0)
-    block = F.frequency_block((acts - mean).reshape(p, p, -1), freqs)
-    fit = F.trig_fit_from_block(block, freqs, mean, p)
+    blocks = F.frequency_blocks((acts - mean).reshape(p, p, -1))
+    fit = F.trig_fit_from_block(blocks[torch.arange(len(freqs)), freqs - 1], freqs, mean, p)
     torch.testing.assert_close(fit, true, atol=1e-10, rtol=1e-10)
 
 
 def test_trig_fit_at_even_p_nyquist_reconstructs():
     p = 12
     acts = F.trig_terms(p, 6) @ torch.tensor([0.5, 1.0, 0, 2.0, 0, 3.0, 0, 0, 0], dtype=torch.float64)
-    block = F.frequency_block((acts - acts.mean()).reshape(p, p, 1), torch.tensor([6]))
+    block = F.frequency_blocks((acts - acts.mean()).reshape(p, p, 1))[:, 5]
     fit = F.trig_fit_from_block(block, torch.tensor([6]), acts.mean()[None], p)
     torch.testing.assert_close(F.trig_terms(p, 6) @ fit[0], acts, atol=1e-10, rtol=0)
 

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from ..errors import ModAddError
-from ..fourier import TRIG_TERM_NAMES, block_energy, frequency_block, trig_fit_from_block
+from ..fourier import TRIG_TERM_NAMES, frequency_blocks, trig_fit_from_block
 from ..task import ModularTask
 from .cache import GridCache, grid_cache
 
@@ -48,18 +48,19 @@ def neuron_spectrum(grid_acts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
         A neuron with zero variance (dead on the grid) has all shares 0.
     """
     p, _, n = grid_acts.shape
-    chunk = max(1, CHUNK_BYTES // (16 * p * p))
+    chunk = max(1, CHUNK_BYTES // (8 * p * p * 4))
     shares, coefs, variance = [], [], []
     for start in range(0, n, chunk):
         acts = grid_acts[..., start : start + chunk].double()
         mean = acts.mean((0, 1))
         centered = acts - mean
         total = (centered**2).sum((0, 1))
-        share = (block_energy(centered) / total.clamp_min(1e-300)).T  # [c, K]
-        share = torch.where(total[:, None] > 0, share, torch.zeros_like(share))
+        blocks = frequency_blocks(centered)  # [c, K, 3, 3]
+        energy = (blocks**2).sum((2, 3)) - blocks[:, :, 0, 0] ** 2
+        share = torch.where(total[:, None] > 0, energy / total.clamp_min(1e-300)[:, None], torch.zeros_like(energy))
         best = share.argmax(1) + 1
         shares.append(share)
-        coefs.append(trig_fit_from_block(frequency_block(centered, best), best, mean, p))
+        coefs.append(trig_fit_from_block(blocks[torch.arange(len(best)), best - 1], best, mean, p))
         variance.append(total)
     return torch.cat(shares), torch.cat(coefs), torch.cat(variance)
 
