@@ -9,3 +9,5 @@ bash scripts/setup.sh --tl3
 bash scripts/docs.sh
 .venv/bin/python -m pytest -q "$@"
 .venv-tl3/bin/python -m pytest -q -m adapter "$@"
+# the benchmarks in quick mode: they must run; timings are reported, never asserted
+.venv/bin/python benchmarks/run.py --quick --json "$(mktemp -d)/benchmarks.json"
