@@ -7,7 +7,7 @@ bash scripts/setup.sh
 bash scripts/setup.sh --tl3
 .venv/bin/ruff check modadd_interp tests benchmarks examples scripts
 bash scripts/docs.sh
-.venv/bin/python -m pytest -q "$@"
-.venv-tl3/bin/python -m pytest -q -m adapter "$@"
 # the benchmarks in quick mode: they must run; timings are reported, never asserted
 .venv/bin/python benchmarks/run.py --quick --json "$(mktemp -d)/benchmarks.json"
+.venv-tl3/bin/python -m pytest -q -m adapter "$@"
+.venv/bin/python -m pytest -q "$@"
