@@ -49,14 +49,23 @@ def analyze(
 
 def format_summary(result: dict) -> str:
     """A short human-readable summary of :func:`analysis.analyze`'s output."""
-    lines = [f"task: ({result['op']}) mod p={result['p']}"]
-    lines.append(
-        f"accuracy {result['accuracy']:.4%}  train loss {result['train_loss']:.3g}  "
-        f"test loss {result['test_loss']:.3g}"
-    )
-    for key, value in result.items():
-        if key not in ("p", "op", "accuracy", "train_loss", "test_loss"):
-            lines.append(f"{key}: {json.dumps(value)}")
+    detection = result["key_frequency_detection"]
+    clusters = ", ".join(f"{k}: {v}" for k, v in result["neuron_clusters"].items())
+    excluded = ", ".join(f"{k}: {v:.3g}" for k, v in result["excluded_loss"].items()) or "-"
+    lines = [
+        f"({result['op']}) mod p={result['p']}: accuracy {result['accuracy']:.2%}, "
+        f"train loss {result['train_loss']:.3g}, test loss {result['test_loss']:.3g}",
+        f"key frequencies: {result['key_frequencies'] or 'none'} ({detection['confidence']} confidence: "
+        f"{detection['reason']})",
+        f"neuron clusters: {clusters}",
+        f"restricted test loss {result['restricted_loss']:.3g}; excluded training loss per key frequency: {excluded}",
+        "claims:",
+    ]
+    for claim in result["claims"]:
+        verdict = "PASS" if claim["passed"] else "FAIL"
+        lines.append(f"  {verdict}  {claim['name']}  ({claim['metric']:.3g} {claim['comparison']} "
+                     f"{claim['threshold']:.3g})")
+    lines.append("circuit confirmed" if result["circuit_confirmed"] else "circuit NOT confirmed")
     return "\n".join(lines)
 
 
@@ -144,7 +153,10 @@ def train(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point; warnings print as one line each."""
+    import warnings
+
+    warnings.formatwarning = lambda message, *_: f"warning: {message}\n"
     app(prog_name="modadd-interp")
 
 
