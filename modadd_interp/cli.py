@@ -105,13 +105,14 @@ def progress(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (rows, phases, key frequencies)."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the measures to this CSV file."),
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of bare TransformerBridge state dicts."),
+    llc: bool = typer.Option(False, "--llc", help="Add the LLC (devinterp SGLD; slow) and degeneracy measures."),
 ) -> None:
     """Progress measures over a run's checkpoints, and its phases."""
     from .progress import progress_measures
     from .runs import load_run
 
     try:
-        frame = progress_measures(load_run(run, n_heads=n_heads), progress=not as_json)
+        frame = progress_measures(load_run(run, n_heads=n_heads), progress=not as_json, llc=llc)
     except ModAddError as e:
         _fail(e)
     if csv is not None:

@@ -51,7 +51,7 @@ FALL_END = 0.9
 
 def progress_measures(
     run: object, task: ModularTask | None = None, key_freqs: tuple[int, ...] | None = None,
-    progress: bool = True,
+    progress: bool = True, llc: bool | dict = False,
 ) -> pd.DataFrame:
     """One row per checkpoint: losses, accuracies, restricted/excluded loss, Ginis, weight norm, clusters.
 
@@ -61,6 +61,10 @@ def progress_measures(
         task: the task; default: the one the run records (else the paper's default split).
         key_freqs: default: the key frequencies of the final checkpoint.
         progress: show a tqdm bar over checkpoints.
+        llc: also add, per checkpoint, the local learning coefficient (``llc_mean``, ``llc_std``,
+            ``llc_healthy``; see :mod:`modadd_interp.slt`, needs devinterp) and the degeneracy measures of
+            :func:`modadd_interp.slt.degeneracy_measures`. ``True`` uses the default sampler settings; a dict
+            passes its keys to :func:`modadd_interp.slt.llc`. Slow: one SGLD estimate per checkpoint.
 
     Returns:
         A DataFrame indexed by row with a ``step`` column. ``attrs`` holds ``key_freqs``,
@@ -82,6 +86,9 @@ def progress_measures(
             logits, acts = recorder.run(task)
             rows.append({"step": step, **checkpoint_measures(task, weights, task.final_logits(logits),
                                                              acts[NEURONS], key_freqs)})
+            if llc:
+                llc_kwargs = llc if isinstance(llc, dict) else {}
+                rows[-1].update(_slt_measures(model, task, weights, acts[NEURONS], llc_kwargs))
     frame = pd.DataFrame(rows)
     frame.attrs["key_freqs"] = list(key_freqs)
     frame.attrs["key_freqs_source"] = source
@@ -189,6 +196,15 @@ def phase_checks(frame: pd.DataFrame, phases: dict) -> dict:
         checks["gini_we_circuit_to_cleanup"][1] > checks["gini_we_circuit_to_cleanup"][0]
         and checks["gini_wl_circuit_to_cleanup"][1] > checks["gini_wl_circuit_to_cleanup"][0])
     return checks
+
+
+def _slt_measures(model, task: ModularTask, weights: dict[str, torch.Tensor], neurons: torch.Tensor,
+                  llc_kwargs: dict) -> dict:
+    from . import slt
+
+    estimate = slt.llc(model, task, **llc_kwargs)
+    return {"llc_mean": estimate.mean, "llc_std": estimate.std, "llc_healthy": estimate.healthy,
+            **slt.degeneracy_measures(weights, neurons, task.p)}
 
 
 def _default_task(run: Run) -> ModularTask:

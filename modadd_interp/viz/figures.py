@@ -269,3 +269,36 @@ def progress_figure(frame) -> go.Figure:
     verdict = "grokked" if phases.get("grokked") else "no grokking detected"
     return _layout(fig, f"Progress measures over training ({verdict}; key frequencies {frame.attrs.get('key_freqs')})",
                    height=640)
+
+
+def llc_figure(frame) -> go.Figure:
+    """The LLC and the degeneracy measures over training (``progress_measures(run, llc=True)``), phases shaded.
+
+    Unhealthy LLC estimates are drawn as open markers.
+    """
+    steps = frame["step"].tolist()
+    fig = make_subplots(rows=2, cols=2, shared_xaxes=True, vertical_spacing=0.12, horizontal_spacing=0.08,
+                        subplot_titles=("local learning coefficient (± std over chains)", "dead / nearly-dead neurons",
+                                        "effective rank", "weights carrying 99% of Σ w²"))
+    healthy = frame["llc_healthy"].astype(bool).tolist()
+    fig.add_scatter(x=steps, y=frame["llc_mean"].tolist(), name="LLC", mode="lines+markers",
+                    error_y=dict(type="data", array=frame["llc_std"].tolist(), visible=True),
+                    marker=dict(symbol=["circle" if h else "circle-open" for h in healthy], size=7),
+                    line=dict(color="#1f77b4"), row=1, col=1)
+    fig.add_scatter(x=steps, y=frame["dead_neurons"].tolist(), name="dead neurons", mode="lines", row=1, col=2)
+    fig.add_scatter(x=steps, y=frame["nearly_dead_neurons"].tolist(), name="nearly dead (< 1%)", mode="lines",
+                    row=1, col=2)
+    fig.add_scatter(x=steps, y=frame["erank_wl"].tolist(), name="erank W_L", mode="lines", row=2, col=1)
+    fig.add_scatter(x=steps, y=frame["erank_we"].tolist(), name="erank W_E[:p]", mode="lines", row=2, col=1)
+    fig.add_scatter(x=steps, y=frame["weights_needed"].tolist(), name="weights needed", mode="lines", row=2, col=2)
+    phases = frame.attrs.get("phases", {})
+    bounds = [("memorization", steps[0], phases.get("memorization_end")),
+              ("circuit formation", phases.get("memorization_end"), phases.get("circuit_formation_end")),
+              ("cleanup", phases.get("circuit_formation_end"), phases.get("cleanup_end"))]
+    for name, start, end in bounds:
+        if start is not None and end is not None:
+            fig.add_vrect(x0=start, x1=end, fillcolor=PHASE_COLORS[name], line_width=0, row="all", col="all")
+            fig.add_annotation(x=(start + end) / 2, y=1.06, xref="x", yref="paper", text=name, showarrow=False,
+                               font=dict(size=11))
+    fig.update_xaxes(title_text="step", row=2)
+    return _layout(fig, "The singular-learning-theory lens: LLC and degeneracy over training", height=640)
