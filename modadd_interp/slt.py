@@ -43,6 +43,10 @@ LLC = 26.5 +- 0.3, healthy; ``lr = 3e-4`` at the same ``n_beta`` and ``localizat
 NaN. Those are the defaults: ~30 s for one estimate on this CPU. The LLC's absolute value depends on the
 localization; compare checkpoints at fixed settings.
 
+The defaults suit the grokked endpoint, not every checkpoint: on the shipped series they are flagged
+unhealthy at steps 200-5600 (sharper loss: chains diverge or hit NaN). ``lr = 3e-5, localization = 1000``
+is healthy there but not at the endpoint. Read ``healthy`` before the number.
+
 Examples:
     >>> est = llc(*mi.load())                                # doctest: +SKIP
     >>> est.mean, est.std, est.healthy
