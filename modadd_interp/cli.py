@@ -75,6 +75,7 @@ def report(
     out: Path = typer.Option(Path("report"), "--out", help="Output directory (index.html is written there)."),
     run: Optional[str] = typer.Option(None, "--run", help="Checkpoint series for the progress section."),
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of a bare TransformerBridge state dict."),
+    llc: bool = typer.Option(False, "--llc", help="Add the LLC and degeneracy panel (slow: ~20 s per checkpoint)."),
 ) -> None:
     """Write a self-contained offline HTML report of the circuit."""
     from .loading import load, shipped_run
@@ -83,7 +84,7 @@ def report(
     try:
         model, task = load(source, n_heads=n_heads)
         series = run if run is not None else (shipped_run() if source is None else _series_of(source))
-        path = render_report(model, task, out, run=series)
+        path = render_report(model, task, out, run=series, llc=llc)
     except ModAddError as e:
         _fail(e)
     typer.echo(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")

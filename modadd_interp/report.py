@@ -37,13 +37,15 @@ def attention_patterns(model, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def render_report(model, task: ModularTask, out_dir: str | Path, run: object = None,
-                  title: str | None = None) -> Path:
+                  title: str | None = None, llc: bool | dict = False) -> Path:
     """Analyze ``model`` and write ``out_dir/index.html``; return its path.
 
     Args:
         run: optionally the model's checkpoint series (anything :func:`mi.load_run` reads)
             for the progress-measures section.
         title: the page title; default names the task.
+        llc: with a run, also estimate the LLC and degeneracy measures at every checkpoint
+            (``progress_measures(..., llc=llc)``; slow: about 20 s per checkpoint) and add their panel.
     """
     cache = grid_cache(model, task)
     kf = key_frequencies(model, task, cache=cache)
@@ -112,9 +114,12 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
     if run is not None:
         from .progress import progress_measures
 
-        frame = progress_measures(run, task=task, key_freqs=kf.freqs, progress=False)
+        frame = progress_measures(run, task=task, key_freqs=kf.freqs, progress=False, llc=llc)
         page.section("Progress over training", f"<p>{html.escape(frame.attrs['phases']['rule'])}.</p>")
         page.figure(F.progress_figure(frame))
+        if llc:
+            page.figure(F.llc_figure(frame), caption="Local learning coefficient (devinterp SGLD; open markers: "
+                        "unhealthy estimates) and degeneracy measures")
         page.table(frame, caption="The measures at every checkpoint")
     return page.write(out_dir)
 

@@ -147,3 +147,12 @@ def test_progress_measures_with_llc(fitted_run):
     assert "llc_mean" not in mi.progress_measures(fitted_run, progress=False).columns
     fig = llc_figure(frame)
     assert len(fig.data) == 6
+
+
+def test_report_gets_the_llc_panel(fitted_run, tmp_path):
+    model, task = mi.load(fitted_run)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        page = mi.render_report(model, task, tmp_path, run=fitted_run, llc=QUICK)
+    html = page.read_text()
+    assert "Local learning coefficient" in html and "Progress over training" in html
