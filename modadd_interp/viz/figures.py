@@ -239,6 +239,20 @@ PHASE_COLORS = {"memorization": "rgba(31,119,180,0.10)", "circuit formation": "r
                 "cleanup": "rgba(44,160,44,0.12)"}
 
 
+def _shade_phases(fig: go.Figure, frame) -> None:
+    """Shade and label the phases in ``frame.attrs["phases"]`` on every panel; label the step axis."""
+    phases = frame.attrs.get("phases", {})
+    bounds = [("memorization", frame["step"].iloc[0], phases.get("memorization_end")),
+              ("circuit formation", phases.get("memorization_end"), phases.get("circuit_formation_end")),
+              ("cleanup", phases.get("circuit_formation_end"), phases.get("cleanup_end"))]
+    for name, start, end in bounds:
+        if start is not None and end is not None:
+            fig.add_vrect(x0=start, x1=end, fillcolor=PHASE_COLORS[name], line_width=0, row="all", col="all")
+            fig.add_annotation(x=(start + end) / 2, y=1.06, xref="x", yref="paper", text=name, showarrow=False,
+                               font=dict(size=11))
+    fig.update_xaxes(title_text="step", row=2)
+
+
 def progress_figure(frame) -> go.Figure:
     """Progress measures over training with the detected phases shaded."""
     steps = frame["step"].tolist()
@@ -256,17 +270,8 @@ def progress_figure(frame) -> go.Figure:
     for column in [c for c in frame.columns if c.startswith("clustered_")]:
         fig.add_scatter(x=steps, y=frame[column].tolist(), name=f"k = {column.split('_')[1]}", mode="lines",
                         row=2, col=2)
-    phases = frame.attrs.get("phases", {})
-    bounds = [("memorization", steps[0], phases.get("memorization_end")),
-              ("circuit formation", phases.get("memorization_end"), phases.get("circuit_formation_end")),
-              ("cleanup", phases.get("circuit_formation_end"), phases.get("cleanup_end"))]
-    for name, start, end in bounds:
-        if start is not None and end is not None:
-            fig.add_vrect(x0=start, x1=end, fillcolor=PHASE_COLORS[name], line_width=0, row="all", col="all")
-            fig.add_annotation(x=(start + end) / 2, y=1.06, xref="x", yref="paper", text=name, showarrow=False,
-                               font=dict(size=11))
-    fig.update_xaxes(title_text="step", row=2)
-    verdict = "grokked" if phases.get("grokked") else "no grokking detected"
+    _shade_phases(fig, frame)
+    verdict = "grokked" if frame.attrs.get("phases", {}).get("grokked") else "no grokking detected"
     return _layout(fig, f"Progress measures over training ({verdict}; key frequencies {frame.attrs.get('key_freqs')})",
                    height=640)
 
@@ -291,14 +296,5 @@ def llc_figure(frame) -> go.Figure:
     fig.add_scatter(x=steps, y=frame["erank_wl"].tolist(), name="erank W_L", mode="lines", row=2, col=1)
     fig.add_scatter(x=steps, y=frame["erank_we"].tolist(), name="erank W_E[:p]", mode="lines", row=2, col=1)
     fig.add_scatter(x=steps, y=frame["weights_needed"].tolist(), name="weights needed", mode="lines", row=2, col=2)
-    phases = frame.attrs.get("phases", {})
-    bounds = [("memorization", steps[0], phases.get("memorization_end")),
-              ("circuit formation", phases.get("memorization_end"), phases.get("circuit_formation_end")),
-              ("cleanup", phases.get("circuit_formation_end"), phases.get("cleanup_end"))]
-    for name, start, end in bounds:
-        if start is not None and end is not None:
-            fig.add_vrect(x0=start, x1=end, fillcolor=PHASE_COLORS[name], line_width=0, row="all", col="all")
-            fig.add_annotation(x=(start + end) / 2, y=1.06, xref="x", yref="paper", text=name, showarrow=False,
-                               font=dict(size=11))
-    fig.update_xaxes(title_text="step", row=2)
+    _shade_phases(fig, frame)
     return _layout(fig, "The singular-learning-theory lens: LLC and degeneracy over training", height=640)
