@@ -10,11 +10,7 @@ from __future__ import annotations
 from .causal import verify_circuit
 from .probes import (
     grid_cache,
-    key_frequencies,
     probe_attention,
-    probe_embedding,
-    probe_logits,
-    probe_neurons,
 )
 from .readout import accuracy, cross_entropy
 from .task import ModularTask
@@ -24,8 +20,8 @@ def analyze(model, task: ModularTask) -> dict:
     """Run every probe on ``model`` from one grid pass; return the JSON keys listed in DESIGN.md."""
     cache = grid_cache(model, task)
     logits, labels = cache.answer_logits, task.labels
-    kf = key_frequencies(model, task, cache=cache)
-    neurons = probe_neurons(model, task, cache=cache)
+    report = verify_circuit(model, task, cache=cache)
+    kf, neurons = report.key_frequencies, report.neurons
     result: dict = {
         "p": task.p,
         "op": task.op,
@@ -39,11 +35,10 @@ def analyze(model, task: ModularTask) -> dict:
         "key_frequency_detection": kf.to_dict(),
         "neuron_clusters": neurons.cluster_sizes(),
         "neurons": neurons.to_dict(),
-        "embedding": probe_embedding(model, task, key_freqs=kf.freqs, cache=cache).to_dict(),
+        "embedding": report.embedding.to_dict(),
         "attention": probe_attention(model, task, cache=cache).to_dict(),
-        "logits": probe_logits(model, task, key_freqs=kf.freqs, cache=cache).to_dict(),
+        "logits": report.logits.to_dict(),
     }
-    report = verify_circuit(model, task, cache=cache)
     losses = report.losses
     result.update({
         "restricted_loss": losses.restricted.test_loss,

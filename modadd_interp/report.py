@@ -21,7 +21,7 @@ import torch
 
 from . import tl_adapter
 from .causal import verify_circuit
-from .probes import grid_cache, key_frequencies, probe_attention, probe_embedding, probe_logits, probe_neurons
+from .probes import grid_cache, probe_attention
 from .probes.cache import PATTERN
 from .task import ModularTask
 from .viz import AttentionView, Page
@@ -48,12 +48,9 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
             (``progress_measures(..., llc=llc)``; slow: about 20 s per checkpoint) and add their panel.
     """
     cache = grid_cache(model, task)
-    kf = key_frequencies(model, task, cache=cache)
-    neurons = probe_neurons(model, task, cache=cache)
-    embedding = probe_embedding(model, task, key_freqs=kf.freqs, cache=cache)
-    attention = probe_attention(model, task, cache=cache)
-    logits = probe_logits(model, task, key_freqs=kf.freqs, cache=cache)
     report = verify_circuit(model, task, cache=cache)
+    kf, neurons, embedding, logits = report.key_frequencies, report.neurons, report.embedding, report.logits
+    attention = probe_attention(model, task, cache=cache)
     full = report.losses.full
     cfg = cache.config
     verdict = "confirmed" if report.passed else "NOT confirmed (" + "; ".join(report.failed) + ")"

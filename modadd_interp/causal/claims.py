@@ -18,7 +18,17 @@ import pandas as pd
 import torch
 
 from ..fourier import n_freqs
-from ..probes import grid_cache, key_frequencies, probe_embedding, probe_logits, probe_neurons
+from ..probes import (
+    EmbeddingProbe,
+    KeyFrequencies,
+    LogitProbe,
+    NeuronProbe,
+    grid_cache,
+    key_frequencies,
+    probe_embedding,
+    probe_logits,
+    probe_neurons,
+)
 from ..readout import cross_entropy
 from ..task import ModularTask
 from .interventions import remove_embedding_frequencies
@@ -98,13 +108,21 @@ def _claim(name, intervention, metric, before, after, threshold, comparison, det
 
 @dataclasses.dataclass(frozen=True)
 class CircuitReport:
-    """Every claim, plus the evidence they were computed from."""
+    """Every claim, plus the evidence they were computed from (probes included, for reuse)."""
 
-    key_freqs: tuple[int, ...]
     claims: list[Claim]
     losses: FourierLosses
     table: AblationTable
     patching: PatchingResult
+    key_frequencies: KeyFrequencies
+    neurons: NeuronProbe
+    embedding: EmbeddingProbe
+    logits: LogitProbe
+
+    @property
+    def key_freqs(self) -> tuple[int, ...]:
+        """The key frequencies the claims refer to."""
+        return tuple(self.key_frequencies.freqs)
 
     @property
     def passed(self) -> bool:
@@ -175,7 +193,7 @@ def verify_circuit(model, task: ModularTask, cache=None) -> CircuitReport:
                full.accuracy, table.rows["all heads zero-ablated"].accuracy, BROKEN_ACCURACY, "<="),
         _patching_claim(patching),
     ]
-    return CircuitReport(key, claims, losses, table, patching)
+    return CircuitReport(claims, losses, table, patching, kf, neurons, embedding, logit_probe)
 
 
 def _fitted(cache, logit_probe) -> torch.Tensor:
