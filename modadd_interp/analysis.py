@@ -12,25 +12,24 @@ from .probes import (
     grid_cache,
     probe_attention,
 )
-from .readout import accuracy, cross_entropy
 from .task import ModularTask
 
 
 def analyze(model, task: ModularTask) -> dict:
     """Run every probe on ``model`` from one grid pass; return the JSON keys listed in DESIGN.md."""
     cache = grid_cache(model, task)
-    logits, labels = cache.answer_logits, task.labels
+    full = cache.full
     report = verify_circuit(model, task, cache=cache)
     kf, neurons = report.key_frequencies, report.neurons
     result: dict = {
         "p": task.p,
         "op": task.op,
         "task": task.to_dict(),
-        "accuracy": accuracy(logits, labels),
-        "train_accuracy": accuracy(logits, labels, task.train_mask),
-        "test_accuracy": accuracy(logits, labels, task.test_mask),
-        "train_loss": cross_entropy(logits, labels, task.train_mask),
-        "test_loss": cross_entropy(logits, labels, task.test_mask),
+        "accuracy": full.accuracy,
+        "train_accuracy": full.train_accuracy,
+        "test_accuracy": full.test_accuracy,
+        "train_loss": full.train_loss,
+        "test_loss": full.test_loss,
         "key_frequencies": list(kf.freqs),
         "key_frequency_detection": kf.to_dict(),
         "neuron_clusters": neurons.cluster_sizes(),

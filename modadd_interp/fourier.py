@@ -17,6 +17,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -31,16 +32,23 @@ def n_freqs(p: int) -> int:
 
 
 def fourier_basis(p: int, dtype: torch.dtype = DTYPE) -> torch.Tensor:
-    """``[p, p]`` orthonormal basis; row ``r`` is a function of ``x = 0..p-1``."""
-    x = torch.arange(p, dtype=dtype)
-    rows = [torch.ones(p, dtype=dtype)]
-    for k in range(1, n_freqs(p) + 1):
-        angle = 2 * math.pi * k * x / p
-        rows.append(torch.cos(angle))
-        if 2 * k != p:
-            rows.append(torch.sin(angle))
-    basis = torch.stack(rows)
-    return basis / basis.norm(dim=1, keepdim=True)
+    """``[p, p]`` orthonormal basis; row ``r`` is a function of ``x = 0..p-1``.
+
+    Cached per ``(p, dtype)`` and shared: treat it as read-only.
+    """
+    return _basis(p, dtype)
+
+
+@functools.lru_cache(maxsize=16)
+def _basis(p: int, dtype: torch.dtype) -> torch.Tensor:
+    x = torch.arange(p, dtype=DTYPE)
+    k = torch.arange(1, n_freqs(p) + 1, dtype=DTYPE)
+    angle = 2 * math.pi * torch.outer(k, x) / p
+    rows = torch.stack([torch.cos(angle), torch.sin(angle)], 1).reshape(-1, p)  # cos 1, sin 1, cos 2, ...
+    if p % 2 == 0:
+        rows = rows[:-1]  # k = p/2 has no sin row
+    basis = torch.cat([torch.ones(1, p, dtype=DTYPE), rows])
+    return (basis / basis.norm(dim=1, keepdim=True)).to(dtype)
 
 
 def basis_names(p: int) -> list[str]:
@@ -129,30 +137,134 @@ def frequency_energy(coeffs: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return sq.reshape(n_freqs(p), 2, *c.shape[1:]).sum(1)
 
 
-def block_energy(grid: torch.Tensor) -> torch.Tensor:
-    """Energy of each frequency's 3x3 block ``{const, cos k, sin k}^2`` minus ``(const, const)``.
-
-    Computed with a 2D FFT of the grid functions themselves (Parseval): for real ``x`` with
-    DFT ``X``, the block of ``k`` holds ``2(|X[k,k]|^2 + |X[k,-k]|^2 + |X[0,k]|^2 + |X[k,0]|^2) / p^2``
-    (halved at ``k = p/2``). It equals the dense-basis sum of squared 2D coefficients whose rows
-    and columns lie in ``{0, 2k-1, 2k}`` (tested against :func:`project_block`).
+def block_basis(p: int, freqs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``[m, len(x), 3]``: the basis functions ``(const, cos k, sin k)`` of each frequency at ``x``.
 
     Args:
-        grid: ``[p, p, ...]`` grid functions (not coefficients).
+        freqs: ``[m]`` frequencies ``k``; at ``k = p/2`` the sin column is 0 (as in the basis).
+        x: ``[nx]`` integer positions.
+    """
+    k = torch.as_tensor(freqs).to(DTYPE)[:, None]
+    angle = 2 * math.pi * k * x.to(DTYPE)[None, :] / p
+    nyquist = 2 * k == p
+    scale = torch.full_like(k, math.sqrt(2 / p)).masked_fill(nyquist, 1 / math.sqrt(p))
+    const = torch.full_like(angle, 1 / math.sqrt(p))
+    sin = torch.where(nyquist, torch.zeros_like(angle), scale * torch.sin(angle))
+    return torch.stack([const, scale * torch.cos(angle), sin], dim=-1)
+
+
+class BlockSpectrum:
+    """Every frequency's 3x3 block of 2D coefficients of ``n`` grid functions, accumulated row chunk by row chunk.
+
+    The block of ``k`` needs only four DFT terms, ``X[0,k], X[k,0], X[k,k], X[k,-k]``
+    (``X[k,l] = sum_ab f(a,b) e^{-2 pi i (ka + lb)/p}``), and each is the 1D DFT of a sum of
+    ``f`` along one direction of the grid: over ``a`` (a function of ``b``), over ``b``, along
+    ``a + b = s`` and along ``a - b = d (mod p)``. So the accumulator keeps those four
+    ``[p, n]`` marginals (``O(p n)`` memory, ``O(p^2 n)`` work for the grid). With the rows
+    ``(const, cos k, sin k)`` of the basis and product-to-sum identities:
+    ``C[const, cos] = sqrt(2) Re X[0,k] / p``, ``C[cos, cos] = (Re X[k,k] + Re X[k,-k]) / p``,
+    ``C[sin, sin] = (Re X[k,-k] - Re X[k,k]) / p``, ``C[cos, sin] = (Im X[k,-k] - Im X[k,k]) / p``,
+    ``C[sin, cos] = -(Im X[k,k] + Im X[k,-k]) / p`` (and the Nyquist row of even ``p`` has no sin).
+    Tested against the dense transform ``B f B^T``.
+
+    Examples:
+        >>> grid = torch.randn(7, 7, 2, dtype=torch.float64)
+        >>> spectrum = BlockSpectrum(7, 2)
+        >>> spectrum.add(grid[:4], torch.arange(4)); spectrum.add(grid[4:], torch.arange(4, 7))
+        >>> spectrum.blocks().shape                 # [n, p//2, 3, 3]
+        torch.Size([2, 3, 3, 3])
+    """
+
+    ROW_BLOCK = 1024  # grid inputs converted to float64 at a time
+
+    def __init__(self, p: int, n: int) -> None:
+        self.p, self.n = p, n
+        self._marginals = torch.zeros(4, p, n, dtype=DTYPE)  # over a (by b), over b (by a), by a+b, by a-b
+        self._sum_sq = torch.zeros(n, dtype=DTYPE)
+        self._rows = 0
+
+    def add(self, values: torch.Tensor, rows: torch.Tensor) -> None:
+        """Add grid rows: ``values`` ``[len(rows), p, n]`` at row indices ``rows``.
+
+        Works through a few rows at a time, so the float64 copies stay small (and in cache).
+        """
+        p, b = self.p, torch.arange(self.p)
+        step = max(1, self.ROW_BLOCK // p)
+        for start in range(0, len(rows), step):
+            block, at = values[start : start + step].to(DTYPE), rows[start : start + step]
+            flat = block.reshape(-1, self.n)
+            self._marginals[0] += block.sum(0)
+            self._marginals[1].index_add_(0, at, block.sum(1))
+            self._marginals[2].index_add_(0, ((at[:, None] + b) % p).flatten(), flat)
+            self._marginals[3].index_add_(0, ((at[:, None] - b) % p).flatten(), flat)
+            self._sum_sq += (flat * flat).sum(0)
+        self._rows += len(rows)
+
+    def _check_complete(self) -> None:
+        if self._rows != self.p:
+            raise ValueError(f"{self._rows} rows were added; a complete grid has {self.p}.")
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """``[n]`` each function's mean over the grid."""
+        self._check_complete()
+        return self._marginals[0].sum(0) / self.p**2
+
+    @property
+    def variance(self) -> torch.Tensor:
+        """``[n]`` each function's centered sum of squares over the grid (clamped at 0)."""
+        total = self.mean * self.p**2
+        return (self._sum_sq - total**2 / self.p**2).clamp_min(0.0)
+
+    def blocks(self) -> torch.Tensor:
+        """``[n, p//2, 3, 3]`` float64 blocks of the *centered* functions (entry ``(0, 0)`` is 0)."""
+        self._check_complete()
+        p, k = self.p, n_freqs(self.p)
+        x0k, xk0, xkk, xkm = (t[1 : k + 1].T for t in torch.fft.rfft(self._marginals, dim=1))  # each [n, K]
+        nyquist = 2 * torch.arange(1, n_freqs(p) + 1) == p
+        edge = torch.where(nyquist, torch.tensor(1.0, dtype=DTYPE), torch.tensor(math.sqrt(2), dtype=DTYPE)) / p
+        zero = torch.zeros_like(x0k.real)
+        cc = torch.where(nyquist, xkk.real, xkk.real + xkm.real) / p
+        ss = torch.where(nyquist, zero, xkm.real - xkk.real) / p
+        cs = torch.where(nyquist, zero, xkm.imag - xkk.imag) / p
+        sc = torch.where(nyquist, zero, -(xkk.imag + xkm.imag)) / p
+        rows = [
+            torch.stack([zero, edge * x0k.real, torch.where(nyquist, zero, -edge * x0k.imag)], -1),
+            torch.stack([edge * xk0.real, cc, cs], -1),
+            torch.stack([torch.where(nyquist, zero, -edge * xk0.imag), sc, ss], -1),
+        ]
+        return torch.stack(rows, -2)
+
+
+def frequency_blocks(grid: torch.Tensor) -> torch.Tensor:
+    """``[n, p//2, 3, 3]``: every frequency's 3x3 block of the 2D coefficients of centered grid functions.
+
+    Args:
+        grid: ``[p, p, n]`` grid functions (centered or not: the blocks are of the centered ones).
 
     Returns:
-        ``[p//2, ...]`` float64. Blocks of different ``k`` are disjoint, so with the ``(0, 0)``
-        term they add up to at most the total energy.
+        For frequency ``k``, the coefficients on rows and columns ``(const, cos k, sin k)``; the
+        sin entries are 0 at ``k = p/2``. The squares of a block sum to that frequency's share of
+        the function's centered sum of squares. See :class:`BlockSpectrum` (one chunk).
     """
-    p = grid.shape[0]
-    spectrum = torch.fft.fft2(grid.to(DTYPE), dim=(0, 1))
-    power = (spectrum.real**2 + spectrum.imag**2) / (p * p)
-    k = torch.arange(1, n_freqs(p) + 1)
-    nyquist = (2 * k == p).reshape(-1, *([1] * (grid.ndim - 2)))
-    # at k = p/2, -k is k: the four exponentials collapse to one
-    inner = power[k, k] + torch.where(nyquist, torch.zeros_like(power[k, k]), power[k, (-k) % p])
-    weight = torch.where(nyquist, torch.tensor(1.0, dtype=DTYPE), torch.tensor(2.0, dtype=DTYPE))
-    return weight * (inner + power[0, k] + power[k, 0])
+    spectrum = BlockSpectrum(grid.shape[0], grid.shape[2])
+    spectrum.add(grid, torch.arange(grid.shape[0]))
+    return spectrum.blocks()
+
+
+def block_values(blocks: torch.Tensor, freqs: torch.Tensor, rows: torch.Tensor, p: int) -> torch.Tensor:
+    """``[len(rows), p, n]``: grid functions given by one 3x3 block each, evaluated on grid rows.
+
+    Args:
+        blocks: ``[n, 3, 3]`` coefficients on ``(const, cos k, sin k)^2`` (from :func:`frequency_blocks`).
+        freqs: ``[n]`` the frequency ``k`` of each block.
+        rows: ``[na]`` the rows ``a`` to evaluate.
+    """
+    unique, index = torch.as_tensor(freqs).unique(return_inverse=True)
+    at_a = block_basis(p, unique, rows)[index]  # [n, na, 3]
+    at_b = block_basis(p, unique, torch.arange(p))[index]  # [n, p, 3]
+    along_b = torch.einsum("nrc,nbc->nrb", blocks.to(DTYPE), at_b)  # [n, 3, p]
+    return torch.einsum("nar,nrb->abn", at_a, along_b)
 
 
 def project_block(coeffs_2d: torch.Tensor, k: int) -> torch.Tensor:
@@ -198,28 +310,6 @@ def trig_terms(p: int, k: int) -> torch.Tensor:
 TRIG_TERM_NAMES = (
     "1", "cos wa", "sin wa", "cos wb", "sin wb", "cos w(a+b)", "sin w(a+b)", "cos w(a-b)", "sin w(a-b)",
 )
-
-
-def frequency_blocks(grid: torch.Tensor) -> torch.Tensor:
-    """Every frequency's 3x3 block of 2D coefficients of each grid function.
-
-    The dense 2D transform ``B x B^T`` of each function (two batched matmuls, ``O(n p^3)``),
-    then each frequency's rows and columns gathered.
-
-    Args:
-        grid: ``[p, p, n]`` grid functions.
-
-    Returns:
-        ``[n, p//2, 3, 3]`` float64: for frequency ``k``, the coefficients on rows and columns
-        ``(const, cos k, sin k)``; the sin entries are 0 at ``k = p/2``. Summing the squares of
-        a block minus its ``(const, const)`` entry gives that frequency's 3x3 block energy.
-    """
-    p = grid.shape[0]
-    basis = torch.cat([fourier_basis(p), torch.zeros(1, p, dtype=DTYPE)])  # row p: the missing Nyquist sin
-    k = torch.arange(1, n_freqs(p) + 1)
-    rows = torch.stack([torch.zeros_like(k), 2 * k - 1, torch.where(2 * k == p, p, 2 * k)], dim=1)  # [K, 3]
-    coeffs = basis @ (grid.to(DTYPE).permute(2, 0, 1).contiguous() @ basis.T)  # [n, r, s], row p is 0
-    return coeffs[:, rows[:, :, None], rows[:, None, :]]
 
 
 def trig_fit_from_block(block: torch.Tensor, freqs: torch.Tensor, mean: torch.Tensor, p: int) -> torch.Tensor:

@@ -32,13 +32,12 @@ from tqdm.auto import tqdm
 
 from . import tl_adapter
 from .fourier import gini
-from .grid import GridRecorder
 from .probes import key_frequencies
-from .probes.cache import NEURONS, grid_cache
+from .probes.cache import GridCache, grid_cache, grid_recorder
 from .probes.embedding import embedding_energy
 from .probes.logits import w_logit_energy
 from .probes.neurons import CLUSTER_THRESHOLD, neuron_spectrum
-from .readout import accuracy, cross_entropy, excluded_logits, restricted_logits
+from .readout import residue_measurement, residue_projection
 from .runs import Run, load_run
 from .task import ModularTask
 
@@ -74,21 +73,20 @@ def progress_measures(
     task = run.task or _default_task(run)
     model = tl_adapter.build_model(run.config, run.weights[-1])
     if key_freqs is None:
-        kf = key_frequencies(model, task, cache=grid_cache(model, task))
+        kf = key_frequencies(model, task)
         key_freqs, source = kf.freqs, f"final checkpoint (step {run.steps[-1]}, confidence {kf.confidence})"
     else:
         key_freqs, source = tuple(key_freqs), "given"
     rows = []
-    with GridRecorder(model, [NEURONS], select={NEURONS: lambda a: a[:, -1]}) as recorder:
+    with grid_recorder(model) as recorder:
         for step, weights in tqdm(list(zip(run.steps, run.weights, strict=True)), disable=not progress,
                                   desc="progress measures", dynamic_ncols=True):
             tl_adapter.set_weights(model, run.config, weights)
-            logits, acts = recorder.run(task)
-            rows.append({"step": step, **checkpoint_measures(task, weights, task.final_logits(logits),
-                                                             acts[NEURONS], key_freqs)})
+            cache = grid_cache(model, task, recorder=recorder)
+            rows.append({"step": step, **checkpoint_measures(cache, key_freqs)})
             if llc:
                 llc_kwargs = llc if isinstance(llc, dict) else {}
-                rows[-1].update(_slt_measures(model, task, weights, acts[NEURONS], llc_kwargs))
+                rows[-1].update(_slt_measures(model, task, weights, cache.neuron_active, llc_kwargs))
     frame = pd.DataFrame(rows)
     frame.attrs["key_freqs"] = list(key_freqs)
     frame.attrs["key_freqs_source"] = source
@@ -97,30 +95,27 @@ def progress_measures(
     return frame
 
 
-def checkpoint_measures(
-    task: ModularTask, weights: dict[str, torch.Tensor], logits: torch.Tensor, neurons: torch.Tensor,
-    key_freqs: tuple[int, ...],
-) -> dict[str, float]:
-    """The measures of one checkpoint (pure): ``logits`` ``[p*p, p]``, ``neurons`` ``[p*p, d_mlp]``."""
-    y, train, test = task.labels, task.train_mask, task.test_mask
-    p = task.p
+def checkpoint_measures(cache: GridCache, key_freqs: tuple[int, ...]) -> dict[str, float]:
+    """The measures of one checkpoint, from its :class:`GridCache` (one sweep for the excluded loss)."""
+    task, weights, p = cache.task, cache.weights, cache.task.p
     keys = list(key_freqs)
-    restricted = restricted_logits(logits, keys)
-    excluded = excluded_logits(logits, keys)
-    w_logit = (weights["blocks.0.mlp.W_out"].double() @ weights["unembed.W_U"].double())[:, :p]
+    restricted = residue_measurement(residue_projection(cache.residue_logits, keys, const=True), task)
+    shift = residue_projection(cache.residue_logits, keys)
+    excluded = cache.measure({"excluded": lambda piece: piece.logits - shift[piece.labels]})["excluded"]
+    full = cache.full
     row = {
-        "train_loss": cross_entropy(logits, y, train), "test_loss": cross_entropy(logits, y, test),
-        "train_accuracy": accuracy(logits, y, train), "test_accuracy": accuracy(logits, y, test),
-        "restricted_loss": cross_entropy(restricted, y, test),
-        "restricted_train_loss": cross_entropy(restricted, y, train),
-        "excluded_loss": cross_entropy(excluded, y, train),
+        "train_loss": full.train_loss, "test_loss": full.test_loss,
+        "train_accuracy": full.train_accuracy, "test_accuracy": full.test_accuracy,
+        "restricted_loss": restricted.test_loss,
+        "restricted_train_loss": restricted.train_loss,
+        "excluded_loss": excluded.train_loss,
         "gini_we": gini(embedding_energy(weights["embed.W_E"], p)[0].sqrt()),
-        "gini_wl": gini(w_logit_energy(w_logit)[0].sqrt()),
+        "gini_wl": gini(w_logit_energy(cache.w_logit)[0].sqrt()),
         "total_sq_weights": float(sum((w.double() ** 2).sum() for w in weights.values())),
     }
-    shares, _, variance = neuron_spectrum(neurons.reshape(p, p, -1))
+    shares, _ = neuron_spectrum(cache.neuron_blocks, cache.neuron_mean, cache.neuron_variance, p)
     best = shares.argmax(1) + 1
-    clustered = (shares.max(1).values >= CLUSTER_THRESHOLD) & (variance > 0)
+    clustered = (shares.max(1).values >= CLUSTER_THRESHOLD) & (cache.neuron_variance > 0)
     for k in key_freqs:
         row[f"clustered_{k}"] = int((clustered & (best == k)).sum())
     return row
@@ -198,13 +193,13 @@ def phase_checks(frame: pd.DataFrame, phases: dict) -> dict:
     return checks
 
 
-def _slt_measures(model, task: ModularTask, weights: dict[str, torch.Tensor], neurons: torch.Tensor,
+def _slt_measures(model, task: ModularTask, weights: dict[str, torch.Tensor], active: torch.Tensor,
                   llc_kwargs: dict) -> dict:
     from . import slt
 
     estimate = slt.llc(model, task, **llc_kwargs)
     return {"llc_mean": estimate.mean, "llc_std": estimate.std, "llc_healthy": estimate.healthy,
-            **slt.degeneracy_measures(weights, neurons, task.p)}
+            **slt.degeneracy_measures(weights, active, task.p)}
 
 
 def _default_task(run: Run) -> ModularTask:

@@ -1,109 +1,120 @@
-"""Pure math on the final logits over the grid: the cos(w(a+b-c)) readout.
+"""Pure math on the final logits: float64 losses, and the ``cos(w(a+b-c))`` readout.
 
-``logits`` here are ``[p*p, p]`` float64 (final position, '=' output dropped) in grid
-order. The restricted and excluded logits are the paper's: keep (or remove) the
-components of each output's logit along ``cos/sin(w_k (a+b))`` over the grid.
+The paper's restricted and excluded logits, and the readout fit, use the logits only through
+their components along ``cos/sin(w_k (a+b))`` over the grid. The unit grid direction
+``cos(w_k (a+b))`` takes the value ``phi_cos_k(s) / sqrt(p)`` at every input of residue
+``s = (a+b) mod p`` (``phi`` the Fourier basis row), so those components depend only on the
+**residue means** ``R[s, c]``: the mean of logit ``c`` over the ``p`` inputs with
+``a + b = s (mod p)``. ``R`` is ``[p, p]`` whatever the grid size, and is accumulated chunk by
+chunk (:func:`residue_sums`). In terms of ``R``:
+
+* the restricted logits of every input of residue ``s`` are ``R`` projected along ``s`` onto the
+  constant and the key rows of the basis (each output's grid mean plus its key components);
+* the excluded logits of an input are its own logits minus ``R``'s projection onto the key rows
+  at its residue (:func:`residue_projection`);
+* the components' energy per frequency (:func:`sum_direction_energy`) and the fit
+  ``sum_k alpha_k cos(w_k (a+b-c))`` (:func:`cos_readout_fit`) are read off ``R``.
 
 Examples:
-    >>> L = torch.randn(7 * 7, 7, dtype=torch.float64)
-    >>> torch.allclose(restricted_logits(L, [1, 2, 3]) + excluded_logits(L, [1, 2, 3]) - L.mean(0), L)
+    >>> p = 7
+    >>> L = torch.randn(p * p, p, dtype=torch.float64)
+    >>> s = torch.arange(p).repeat_interleave(p) + torch.arange(p).repeat(p)
+    >>> R = residue_sums(L, s % p, p) / p
+    >>> restricted = residue_projection(R, [1, 2, 3], const=True)[s % p]     # [p*p, p]
+    >>> excluded = L - residue_projection(R, [1, 2, 3])[s % p]
+    >>> torch.allclose(restricted + excluded - L.mean(0), L)
     True
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
 
-from .fourier import DTYPE, n_freqs, sum_directions
+from .fourier import DTYPE, fourier_basis, fourier_transform, n_freqs
 
-MAX_CHUNK_ELEMENTS = 2**25  # bounds the memory of batched per-frequency losses
-
-
-def _p_of(logits: torch.Tensor) -> int:
-    p = logits.shape[-1]
-    if logits.shape[0] != p * p:
-        raise ValueError(f"expected [p*p, p] logits, got {tuple(logits.shape)}")
-    return p
+MAX_CHUNK_ELEMENTS = 2**25  # bounds the memory of per-frequency [k, p, p] intermediates
 
 
-def restricted_logits(logits: torch.Tensor, freqs: list[int]) -> torch.Tensor:
-    """Keep each output's mean over the grid plus its ``cos/sin(w_k(a+b))`` components, ``k in freqs``."""
-    p = _p_of(logits)
-    u = sum_directions(p, freqs)
-    return logits.mean(0, keepdim=True) + u @ (u.T @ logits)
+# ------------------------------------------------------------------ losses
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """Float64 losses and accuracies of answer logits over the grid, per split."""
+
+    train_loss: float
+    test_loss: float
+    loss: float
+    accuracy: float
+    train_accuracy: float
+    test_accuracy: float
+
+    @classmethod
+    def of(cls, logits: torch.Tensor, task) -> Measurement:
+        """Measure ``[p*p, p]`` answer logits (all of the grid, in grid order) on the task's splits."""
+        total = MeasurementSum()
+        total.add(logits, task.labels, task.train_mask)
+        return total.result()
+
+    def to_dict(self) -> dict:
+        """JSON-safe fields."""
+        return dataclasses.asdict(self)
 
 
-def excluded_logits(logits: torch.Tensor, freqs: list[int]) -> torch.Tensor:
-    """Remove the ``cos/sin(w_k(a+b))`` components of each output's logits, ``k in freqs``."""
-    p = _p_of(logits)
-    u = sum_directions(p, freqs)
-    return logits - u @ (u.T @ logits)
+class MeasurementSum:
+    """A :class:`Measurement` accumulated over chunks of the grid (exact: sums, then one division).
 
-
-def sum_direction_energy(logits: torch.Tensor) -> torch.Tensor:
-    """``[p//2]``: energy of the (output-centered) logits along ``cos/sin(w_k(a+b))``, per ``k``.
-
-    Logits are centered over the outputs first (softmax ignores a per-input shift).
+    Examples:
+        >>> total = MeasurementSum()
+        >>> for rows in chunks:                                   # doctest: +SKIP
+        ...     total.add(logits[rows], task.labels[rows], task.train_mask[rows])
+        >>> total.result().test_loss                              # doctest: +SKIP
     """
-    p = _p_of(logits)
-    centered = logits - logits.mean(-1, keepdim=True)
-    u = sum_directions(p, range(1, n_freqs(p) + 1))
-    proj = u.T @ centered  # [2K, p]
-    return (proj**2).sum(-1).reshape(n_freqs(p), 2).sum(-1)
+
+    def __init__(self) -> None:
+        self._nll = torch.zeros(2, dtype=DTYPE)  # [train, test]
+        self._correct = torch.zeros(2, dtype=DTYPE)
+        self._count = torch.zeros(2, dtype=DTYPE)
+
+    def add(self, logits: torch.Tensor, labels: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
+        """Add ``[n, p]`` logits of inputs with ``labels`` ``[n]`` and split ``train`` ``[n]`` (bool).
+
+        Returns the ``[n]`` float64 log-probabilities of the labels.
+        """
+        logprob = label_logprobs(logits, labels)
+        correct = (logits.argmax(-1) == labels).to(DTYPE)
+        split = (~train).long()  # 0 train, 1 test
+        self._nll.index_add_(0, split, -logprob)
+        self._correct.index_add_(0, split, correct)
+        self._count.index_add_(0, split, torch.ones_like(correct))
+        return logprob
+
+    def result(self) -> Measurement:
+        """The measurement of everything added (NaN for an empty split)."""
+        nll, correct, count = self._nll.tolist(), self._correct.tolist(), self._count.tolist()
+        total = sum(count)
+
+        def ratio(x: float, n: float) -> float:
+            return x / n if n else float("nan")
+
+        return Measurement(
+            train_loss=ratio(nll[0], count[0]), test_loss=ratio(nll[1], count[1]), loss=ratio(sum(nll), total),
+            accuracy=ratio(sum(correct), total), train_accuracy=ratio(correct[0], count[0]),
+            test_accuracy=ratio(correct[1], count[1]),
+        )
 
 
-def per_frequency_excluded_loss(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``[p//2]`` float64 cross-entropy on ``mask`` after excluding each single frequency."""
-    p = _p_of(logits)
-    u_all = sum_directions(p, range(1, n_freqs(p) + 1))  # [p*p, 2K]
-    coef = u_all.T @ logits  # [2K, p]
-    u = u_all[mask]
-    base, y = logits[mask], labels[mask]
-    k_all = n_freqs(p)
-    chunk = max(1, MAX_CHUNK_ELEMENTS // max(1, base.numel()))
-    out = []
-    for start in range(0, k_all, chunk):
-        ks = torch.arange(start, min(k_all, start + chunk))
-        cols = torch.stack([2 * ks, 2 * ks + 1], 1)  # [c, 2]
-        removed = torch.einsum("nkj,kjc->knc", u[:, cols], coef[cols])  # [c, n, p]
-        logprobs = (base[None] - removed).log_softmax(-1)
-        out.append(-logprobs.gather(2, y[None, :, None].expand(len(ks), -1, 1)).mean((1, 2)))
-    return torch.cat(out)
-
-
-def cos_readout_fit(logits: torch.Tensor, freqs: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Least-squares ``alpha_k`` in ``logits - mean_c ~ sum_k alpha_k cos(w_k (a+b-c))``.
-
-    Returns:
-        ``(alpha [len(freqs)], fitted [p*p, p])``. The columns ``cos(w_k(a+b-c))`` of
-        distinct frequencies are orthogonal, so each ``alpha_k`` is a projection.
-    """
-    p = _p_of(logits)
-    centered = logits - logits.mean(-1, keepdim=True)
-    if len(freqs) == 0:
-        return torch.zeros(0, dtype=DTYPE), torch.zeros_like(centered)
-    freqs_t = torch.as_tensor(list(freqs), dtype=DTYPE)
-    s = (torch.arange(p, dtype=DTYPE).repeat_interleave(p) + torch.arange(p, dtype=DTYPE).repeat(p))
-    c = torch.arange(p, dtype=DTYPE)
-    w = 2 * math.pi * freqs_t / p
-    # cos(w(s - c)) = cos(ws) cos(wc) + sin(ws) sin(wc)
-    cos_s, sin_s = torch.cos(torch.outer(s, w)), torch.sin(torch.outer(s, w))  # [N, K]
-    cos_c, sin_c = torch.cos(torch.outer(c, w)), torch.sin(torch.outer(c, w))  # [p, K]
-    inner = (cos_s * (centered @ cos_c)).sum(0) + (sin_s * (centered @ sin_c)).sum(0)
-    norm_sq = (cos_s**2).sum(0) * (cos_c**2).sum(0) + (sin_s**2).sum(0) * (sin_c**2).sum(0)
-    alpha = inner / norm_sq
-    fitted = (cos_s * alpha) @ cos_c.T + (sin_s * alpha) @ sin_c.T
-    return alpha, fitted
+def label_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``[n]`` float64 log-softmax of ``[n, p]`` logits at ``labels``."""
+    return logits.to(DTYPE).log_softmax(-1).gather(1, labels[:, None]).squeeze(1)
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None) -> float:
     """Mean float64 cross-entropy of ``[n, p]`` logits (on ``mask`` when given)."""
     if mask is not None:
         logits, labels = logits[mask], labels[mask]
-    logprobs = logits.to(DTYPE).log_softmax(-1)
-    return float(-logprobs.gather(1, labels[:, None]).mean())
+    return float(-label_logprobs(logits, labels).mean())
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None) -> float:
@@ -111,3 +122,124 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | No
     if mask is not None:
         logits, labels = logits[mask], labels[mask]
     return float((logits.argmax(-1) == labels).to(DTYPE).mean())
+
+
+def residue_measurement(residue_logits: torch.Tensor, task) -> Measurement:
+    """Measure logits that depend only on the residue: every input of residue ``s`` gets ``residue_logits[s]``.
+
+    Exact and ``O(p^2)``: the label of an input of residue ``s`` is ``s``, so only the number of
+    training and test inputs per residue matters.
+    """
+    p = task.p
+    s = torch.arange(p)
+    logprob = label_logprobs(residue_logits, s)
+    correct = (residue_logits.argmax(-1) == s).to(DTYPE)
+    train = torch.bincount(task.labels[task.train_mask], minlength=p).to(DTYPE)
+    test = torch.bincount(task.labels[~task.train_mask], minlength=p).to(DTYPE)
+
+    def mean(values: torch.Tensor, weights: torch.Tensor) -> float:
+        return float((values * weights).sum() / weights.sum()) if float(weights.sum()) else float("nan")
+
+    return Measurement(
+        train_loss=mean(-logprob, train), test_loss=mean(-logprob, test), loss=mean(-logprob, train + test),
+        accuracy=mean(correct, train + test), train_accuracy=mean(correct, train), test_accuracy=mean(correct, test),
+    )
+
+
+# ---------------------------------------------------------- residue means
+def residue_sums(logits: torch.Tensor, residues: torch.Tensor, p: int) -> torch.Tensor:
+    """``[p, p]`` float64: ``logits`` ``[n, p]`` summed by residue (row ``s`` adds the inputs with residue ``s``).
+
+    Summed over the whole grid and divided by ``p``, this gives the residue means ``R``.
+    """
+    return torch.zeros(p, logits.shape[1], dtype=DTYPE).index_add_(0, residues, logits.to(DTYPE))
+
+
+def _freq_row_index(p: int, freqs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Basis rows of each frequency as ``[m, 2]`` indices into a basis padded with a zero row ``p``."""
+    k = torch.as_tensor(list(freqs), dtype=torch.long)
+    if len(k) and (int(k.min()) < 1 or int(k.max()) > n_freqs(p)):
+        raise ValueError(f"frequencies must be in 1..{n_freqs(p)} for p={p}, got {k.tolist()}")
+    return k, torch.stack([2 * k - 1, torch.where(2 * k == p, p, 2 * k)], 1)
+
+
+def residue_projection(residue_logits: torch.Tensor, freqs, const: bool = False) -> torch.Tensor:
+    """``[p, p]``: ``R`` projected along the residue ``s`` onto the basis rows of ``freqs`` (and the constant).
+
+    Row ``s`` is what the components ``cos/sin(w_k (a+b))``, ``k in freqs``, add to the logits of
+    every input of residue ``s``; with ``const=True`` each output's grid mean is added (the
+    paper's restricted logits).
+    """
+    p = residue_logits.shape[0]
+    _freq_row_index(p, freqs)
+    rows = [0] if const else []
+    rows += [r for k in freqs for r in ([2 * k - 1] if 2 * k == p else [2 * k - 1, 2 * k])]
+    b = fourier_basis(p)[rows]
+    return b.T @ (b @ residue_logits.to(DTYPE))
+
+
+def sum_direction_energy(residue_logits: torch.Tensor) -> torch.Tensor:
+    """``[p//2]``: energy of the (output-centered) grid logits along ``cos/sin(w_k(a+b))``, per ``k``.
+
+    Logits are centered over the outputs first (softmax ignores a per-input shift). Equals the
+    grid definition ``sum_c (u_k^T L_c)^2`` (each residue holds ``p`` inputs).
+    """
+    p = residue_logits.shape[0]
+    centered = residue_logits - residue_logits.mean(-1, keepdim=True)
+    coeffs = fourier_transform(centered.to(DTYPE), dim=0)  # [rows, c]
+    sq = p * (coeffs[1:] ** 2).sum(-1)
+    if p % 2 == 0:
+        sq = torch.cat([sq, torch.zeros(1, dtype=DTYPE)])
+    return sq.reshape(n_freqs(p), 2).sum(-1)
+
+
+def excluded_loss_bounds(
+    residue_logits: torch.Tensor, freqs, miss: torch.Tensor, count: torch.Tensor
+) -> torch.Tensor:
+    """``[len(freqs)]`` upper bounds on the rise of the mean training loss when each frequency is excluded.
+
+    Excluding ``k`` subtracts ``r = residue_projection(R, [k])[s]`` from the logits of an input
+    of residue ``s`` (whose label is ``s``). With ``q`` the input's probability of its label,
+    ``loss(L - r) - loss(L) = r_s + log sum_c softmax(L)_c e^{-r_c} <= log(q + (1 - q) e^{d_s})``
+    with ``d_s = r_s - min_c r_c``. That is concave in ``q``, so by Jensen the mean over the
+    training inputs of residue ``s`` is at most ``log(1 + m_s (e^{d_s} - 1))`` where ``m_s`` is
+    their mean ``1 - q``.
+
+    Args:
+        miss: ``[p]`` sum over the training inputs of each residue of ``1 - q``.
+        count: ``[p]`` number of training inputs of each residue.
+    """
+    p = residue_logits.shape[0]
+    k, rows = _freq_row_index(p, freqs)
+    basis = torch.cat([fourier_basis(p), torch.zeros(1, p, dtype=DTYPE)])
+    coeffs = basis @ residue_logits.to(DTYPE)  # [p + 1, c], row p is 0
+    miss_mean = torch.where(count > 0, miss / count.clamp_min(1), torch.zeros_like(miss)).to(DTYPE)
+    s = torch.arange(p)
+    out = []
+    step = max(1, MAX_CHUNK_ELEMENTS // (p * p))
+    for start in range(0, len(k), step):
+        r = rows[start : start + step]  # [m, 2]
+        shift = torch.einsum("mjs,mjc->msc", basis[r], coeffs[r])  # [m, s, c]
+        d = shift[:, s, s] - shift.min(-1).values  # [m, s]
+        out.append((count.to(DTYPE) * torch.log1p(miss_mean * torch.expm1(d))).sum(-1) / count.sum())
+    return torch.cat(out) if out else torch.zeros(0, dtype=DTYPE)
+
+
+def cos_readout_fit(residue_logits: torch.Tensor, freqs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least-squares ``alpha_k`` in ``logits - mean_c ~ sum_k alpha_k cos(w_k (a+b-c))`` over the grid.
+
+    Returns:
+        ``(alpha [len(freqs)], fitted [p, p])`` with ``fitted[s, c]`` the fit at every input of
+        residue ``s``. The columns ``cos(w_k (s-c))`` of distinct frequencies are orthogonal, so
+        each ``alpha_k`` is a projection; every residue holds ``p`` inputs, so the grid fit and
+        the fit of ``R`` coincide.
+    """
+    p = residue_logits.shape[0]
+    centered = residue_logits.to(DTYPE) - residue_logits.to(DTYPE).mean(-1, keepdim=True)
+    if len(freqs) == 0:
+        return torch.zeros(0, dtype=DTYPE), torch.zeros_like(centered)
+    x = torch.arange(p, dtype=DTYPE)
+    w = 2 * math.pi * torch.as_tensor(list(freqs), dtype=DTYPE) / p
+    waves = torch.cos(w[:, None, None] * (x[None, :, None] - x[None, None, :]))  # [K, s, c]
+    alpha = (waves * centered).sum((1, 2)) / (waves**2).sum((1, 2))
+    return alpha, torch.einsum("k,ksc->sc", alpha, waves)

@@ -61,7 +61,7 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
         {"setting": k, "value": str(v)} for k, v in {**task.to_dict(), **cfg.to_dict(),
                                                       "backend": tl_adapter.backend_name(model)}.items()]))
     page.section("Accuracy and losses").table(pd.DataFrame([
-        {"split": "train", "loss": full.train_loss, "accuracy": _accuracy(cache, task, task.train_mask)},
+        {"split": "train", "loss": full.train_loss, "accuracy": full.train_accuracy},
         {"split": "test", "loss": full.test_loss, "accuracy": full.test_accuracy},
         {"split": "all", "loss": full.loss, "accuracy": full.accuracy}]), caption="float64 cross-entropy at '='")
 
@@ -119,9 +119,3 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
                         "unhealthy estimates) and degeneracy measures")
         page.table(frame, caption="The measures at every checkpoint")
     return page.write(out_dir)
-
-
-def _accuracy(cache, task: ModularTask, mask: torch.Tensor) -> float:
-    from .readout import accuracy
-
-    return accuracy(cache.answer_logits, task.labels, mask)

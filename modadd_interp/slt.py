@@ -311,12 +311,13 @@ def weights_needed(weights: dict[str, torch.Tensor], fraction: float = NORM_FRAC
     return int(torch.searchsorted(cumulative, torch.tensor(fraction * total, dtype=torch.float64)).item()) + 1
 
 
-def degeneracy_measures(weights: dict[str, torch.Tensor], neurons: torch.Tensor, p: int) -> dict[str, float]:
+def degeneracy_measures(weights: dict[str, torch.Tensor], active: torch.Tensor, p: int) -> dict[str, float]:
     """Degeneracy of one checkpoint (pure).
 
     Args:
         weights: canonical weights.
-        neurons: ``[p*p, d_mlp]`` post-ReLU neuron activations at ``'='`` over the full grid.
+        active: ``[d_mlp]`` fraction of the grid where each neuron's activation at ``'='`` is positive
+            (``GridCache.neuron_active``).
         p: the modulus.
 
     Returns:
@@ -325,7 +326,6 @@ def degeneracy_measures(weights: dict[str, torch.Tensor], neurons: torch.Tensor,
         ``W_L = W_out @ W_U[:, :p]``), ``erank_we`` (effective rank of the number embedding ``W_E[:p]``) and
         ``weights_needed`` (:func:`weights_needed`) with ``n_params`` for scale.
     """
-    active = (neurons > 0).double().mean(0)
     w_l = weights["blocks.0.mlp.W_out"].double() @ weights["unembed.W_U"].double()[:, :p]
     return {
         "dead_neurons": int((active == 0).sum()),

@@ -29,11 +29,10 @@ from ..probes import (
     probe_logits,
     probe_neurons,
 )
-from ..readout import cross_entropy
 from ..task import ModularTask
 from .interventions import remove_embedding_frequencies
 from .losses import FourierLosses, fourier_losses
-from .measure import Measurement, answer_logits
+from .measure import Measurement, measure
 from .patching import PatchingResult, activation_patching
 from .table import AblationTable, ablation_table
 
@@ -177,7 +176,7 @@ def verify_circuit(model, task: ModularTask, cache=None) -> CircuitReport:
                f"test loss {full.test_loss:.3g} -> {losses.key_only_neurons.test_loss:.3g}", needs_key=key),
         _claim("the logits are carried by cos(w_k(a+b-c))",
                "logits replaced by the fit sum_k alpha_k cos(w_k(a+b-c))", "test loss",
-               full.test_loss, cross_entropy(_fitted(cache, logit_probe), task.labels, task.test_mask), keeps, "<=",
+               full.test_loss, logit_probe.fit.test_loss, keeps, "<=",
                f"alphas {[round(a, 2) for a in logit_probe.alpha.tolist()]}; FVE {logit_probe.fve:.2f}", needs_key=key),
         _claim("the key frequencies suffice (restricted loss)",
                "logits restricted to the mean + key cos/sin(w_k(a+b)) components", "test loss",
@@ -194,12 +193,6 @@ def verify_circuit(model, task: ModularTask, cache=None) -> CircuitReport:
         _patching_claim(patching),
     ]
     return CircuitReport(claims, losses, table, patching, kf, neurons, embedding, logit_probe)
-
-
-def _fitted(cache, logit_probe) -> torch.Tensor:
-    from ..readout import cos_readout_fit
-
-    return cos_readout_fit(cache.answer_logits, list(logit_probe.key_freqs))[1]
 
 
 def _neuron_claim(neurons, key: tuple[int, ...]) -> Claim:
@@ -231,7 +224,7 @@ def _nonkey_claim(model, task, key, full: Measurement) -> Claim:
         return _claim("the non-key frequencies are unnecessary", "non-key frequencies removed from the embedding",
                       "accuracy", full.accuracy, float("nan"), KEEP_ACCURACY, ">=", "no key frequencies were found")
     with remove_embedding_frequencies(model, others, task.p):
-        after = Measurement.of(answer_logits(model, task), task)
+        after = measure(model, task)
     return _claim("the non-key frequencies are unnecessary",
                   f"all {len(others)} non-key frequencies removed from the embedding", "accuracy",
                   full.accuracy, after.accuracy, KEEP_ACCURACY, ">=",

@@ -9,8 +9,9 @@
   its key-frequency 3x3 Fourier blocks, dropping everything else.
 
 Neuron-level interventions act on the activations at '=' and are evaluated exactly from the
-grid cache (:meth:`GridCache.logits_with_neurons`); the tests check them against the same
+grid's chunks (:meth:`GridCache.logits_with_neurons`); the tests check them against the same
 interventions run through hooks (``causal.ablate_neurons``, ``causal.replace_activations``).
+The restricted logits depend only on ``(a+b) mod p`` and are measured from the residue means.
 
 Examples:
     >>> fl = fourier_losses(model, task)           # doctest: +SKIP
@@ -24,11 +25,11 @@ import dataclasses
 import pandas as pd
 import torch
 
-from ..fourier import fourier_transform_2d, freq_rows, inverse_fourier_transform
+from ..fourier import block_values
 from ..probes import GridCache, NeuronProbe, grid_cache, key_frequencies, probe_neurons
-from ..readout import excluded_logits, restricted_logits
+from ..probes.cache import GridChunk
+from ..readout import Measurement, residue_measurement, residue_projection
 from ..task import ModularTask
-from .measure import Measurement
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,52 +76,58 @@ class FourierLosses:
         }
 
 
-def key_component_activations(grid_acts: torch.Tensor, freqs: tuple[int, ...]) -> torch.Tensor:
-    """Keep each neuron's mean and its key-frequency 3x3 blocks over the grid.
+def block_activations(cache: GridCache, piece: GridChunk, neurons: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+    """``[n, len(neurons)]``: the given neurons' grid mean plus their 3x3 block of ``freqs`` (one per neuron).
 
-    Args:
-        grid_acts: ``[p, p, n]``.
-
-    Returns:
-        ``[p*p, n]`` the projected activations in grid order.
+    That is each neuron's projection onto the degree-2 trig terms of its frequency (its trig fit),
+    evaluated on the chunk's inputs.
     """
-    p = grid_acts.shape[0]
-    coeffs = fourier_transform_2d(grid_acts.double())
-    keep = torch.zeros(p, dtype=torch.bool)
-    keep[0] = True
+    blocks = cache.neuron_blocks[neurons, freqs - 1]  # [m, 3, 3]
+    values = block_values(blocks, freqs, piece.a, cache.task.p)  # [rows, p, m]
+    return values.reshape(-1, len(neurons)) + cache.neuron_mean[neurons]
+
+
+def key_component_activations(cache: GridCache, piece: GridChunk, freqs: tuple[int, ...]) -> torch.Tensor:
+    """``[n, d_mlp]``: every neuron's grid mean plus its key-frequency 3x3 blocks, on the chunk's inputs."""
+    p, d_mlp = cache.task.p, cache.config.d_mlp
+    out = cache.neuron_mean.expand(len(piece.labels), d_mlp).clone()
     for k in freqs:
-        keep[freq_rows(p, k)] = True
-    mask = (keep[:, None] & keep[None, :]).to(torch.float64)
-    kept = coeffs * mask[..., None]
-    return inverse_fourier_transform(inverse_fourier_transform(kept, 0), 1).reshape(p * p, -1)
+        out += block_values(cache.neuron_blocks[:, k - 1], torch.full((d_mlp,), k), piece.a, p).reshape(-1, d_mlp)
+    return out
 
 
 def fourier_losses(
     model, task: ModularTask, key_freqs: tuple[int, ...] | None = None, cache: GridCache | None = None,
     neurons: NeuronProbe | None = None,
 ) -> FourierLosses:
-    """Restricted, excluded and cluster-ablation losses (see the module docstring)."""
+    """Restricted, excluded and cluster-ablation losses (see the module docstring), in one sweep of the grid."""
     cache = cache or grid_cache(model, task)
     if key_freqs is None:
         key_freqs = key_frequencies(model, task, cache=cache).freqs
     neurons = neurons or probe_neurons(model, task, cache=cache)
-    logits = cache.answer_logits
     freqs = list(key_freqs)
-    clusters = neurons.clusters()
-    cluster_ablated = {}
-    for k in key_freqs:
-        if clusters.get(k):
-            ablated = cache.neurons.clone()
-            ablated[:, clusters[k]] = cache.neurons[:, clusters[k]].mean(0)
-            cluster_ablated[k] = Measurement.of(cache.logits_with_neurons(ablated), task)
-    key_only = Measurement.of(cache.logits_with_neurons(key_component_activations(cache.neuron_grid, key_freqs)),
-                              task)
+    residues = cache.residue_logits
+    clusters = {k: torch.tensor(v) for k, v in neurons.clusters().items() if k in key_freqs}
+    shifts = {k: residue_projection(residues, [k]) for k in freqs}
+    shift_all = residue_projection(residues, freqs)
+
+    def ablate(piece: GridChunk, members: torch.Tensor) -> torch.Tensor:
+        ablated = piece.neurons.clone()
+        ablated[:, members] = cache.neuron_mean[members].float()
+        return cache.logits_with_neurons(piece, ablated)
+
+    edits = {("excluded", k): (lambda piece, s=s: piece.logits - s[piece.labels]) for k, s in shifts.items()}
+    edits["excluded_all"] = lambda piece: piece.logits - shift_all[piece.labels]
+    edits.update({("cluster", k): (lambda piece, m=m: ablate(piece, m)) for k, m in clusters.items()})
+    edits["key_only"] = lambda piece: cache.logits_with_neurons(piece, key_component_activations(cache, piece,
+                                                                                                  key_freqs))
+    measured = cache.measure(edits)
     return FourierLosses(
         key_freqs=tuple(key_freqs),
-        full=Measurement.of(logits, task),
-        restricted=Measurement.of(restricted_logits(logits, freqs), task),
-        excluded={k: Measurement.of(excluded_logits(logits, [k]), task) for k in key_freqs},
-        excluded_all=Measurement.of(excluded_logits(logits, freqs), task),
-        cluster_ablated=cluster_ablated,
-        key_only_neurons=key_only,
+        full=cache.full,
+        restricted=residue_measurement(residue_projection(residues, freqs, const=True), task),
+        excluded={k: measured[("excluded", k)] for k in freqs},
+        excluded_all=measured["excluded_all"],
+        cluster_ablated={k: measured[("cluster", k)] for k in clusters},
+        key_only_neurons=measured["key_only"],
     )

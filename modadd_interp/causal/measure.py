@@ -8,51 +8,28 @@ Examples:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import torch
 
-from ..grid import grid_run
-from ..readout import accuracy, cross_entropy
+from ..grid import grid_measure, grid_run
+from ..readout import Measurement
 from ..task import ModularTask
 
-
-@dataclasses.dataclass(frozen=True)
-class Measurement:
-    """Float64 losses and accuracies of one set of ``[p*p, p]`` answer logits."""
-
-    train_loss: float
-    test_loss: float
-    loss: float
-    accuracy: float
-    test_accuracy: float
-
-    @classmethod
-    def of(cls, logits: torch.Tensor, task: ModularTask) -> Measurement:
-        """Measure answer logits (``[p*p, p]`` float64) on the task's splits."""
-        y = task.labels
-        return cls(
-            train_loss=cross_entropy(logits, y, task.train_mask),
-            test_loss=cross_entropy(logits, y, task.test_mask),
-            loss=cross_entropy(logits, y),
-            accuracy=accuracy(logits, y),
-            test_accuracy=accuracy(logits, y, task.test_mask),
-        )
-
-    def to_dict(self) -> dict:
-        """JSON-safe fields."""
-        return dataclasses.asdict(self)
+__all__ = ["Measurement", "activation_means", "answer_logits", "measure"]
 
 
 def answer_logits(model, task: ModularTask) -> torch.Tensor:
-    """``[p*p, p]`` float64 answer logits over the grid (under whatever hooks are active)."""
+    """``[p*p, p]`` float64 answer logits over the whole grid (under whatever hooks are active).
+
+    Holds ``p^3`` floats: for large p use :func:`measure` or ``GridCache.measure``, which stream.
+    """
     return task.final_logits(grid_run(model, task)[0])
 
 
 def measure(model, task: ModularTask) -> Measurement:
-    """Losses and accuracy of ``model`` over the grid (under whatever hooks are active)."""
-    return Measurement.of(answer_logits(model, task), task)
+    """Losses and accuracy of ``model`` over the grid (under whatever hooks are active), streamed in chunks."""
+    return grid_measure(model, task)
 
 
 def activation_means(model, task: ModularTask, names: Sequence[str]) -> dict[str, torch.Tensor]:

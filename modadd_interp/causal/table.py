@@ -1,7 +1,7 @@
 """The paper's ablation table, reproduced on any model by one call.
 
 Rows (each a :class:`Measurement` over the grid; rows that change only the MLP activations at
-'=' are evaluated exactly from the grid cache, see :meth:`GridCache.logits_with_neurons`):
+'=' are evaluated exactly from the grid's chunks in one sweep, see :meth:`GridCache.logits_with_neurons`):
 
 * the full model;
 * each head zero-ablated, and all heads together;
@@ -24,12 +24,13 @@ import math
 import pandas as pd
 import torch
 
-from ..fourier import fourier_transform, freq_rows, trig_terms
+from ..fourier import fourier_transform, freq_rows
 from ..probes import GridCache, NeuronProbe, grid_cache, key_frequencies, probe_neurons
-from ..readout import restricted_logits
+from ..readout import Measurement, residue_measurement, residue_projection
 from ..task import ModularTask
 from .interventions import ablate_heads, ablate_skip
-from .measure import Measurement, answer_logits
+from .losses import block_activations
+from .measure import measure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,18 +72,6 @@ def wl_key_directions(w_logit: torch.Tensor, freqs: tuple[int, ...]) -> torch.Te
     return coeffs[:, rows]
 
 
-def trig_fit_activations(cache: GridCache, neurons: NeuronProbe) -> torch.Tensor:
-    """``[p*p, d_mlp]``: clustered neurons replaced by their trig fit, the rest unchanged."""
-    values = cache.neurons.double().clone()
-    cluster = neurons.cluster_of
-    for k in cluster.unique().tolist():
-        if k == 0:
-            continue
-        members = torch.nonzero(cluster == k).flatten()
-        values[:, members] = trig_terms(cache.task.p, k) @ neurons.trig_coefs[members].T
-    return values
-
-
 def ablation_table(
     model, task: ModularTask, key_freqs: tuple[int, ...] | None = None, cache: GridCache | None = None,
     neurons: NeuronProbe | None = None,
@@ -91,35 +80,49 @@ def ablation_table(
     cache = cache or grid_cache(model, task)
     key_freqs = tuple(key_frequencies(model, task, cache=cache).freqs if key_freqs is None else key_freqs)
     neurons = neurons or probe_neurons(model, task, cache=cache)
-    logits = cache.answer_logits
-    rows: dict[str, Measurement] = {"full model": Measurement.of(logits, task)}
+    rows: dict[str, Measurement] = {"full model": cache.full}
     desc = {"full model": "no intervention"}
     heads = cache.config.n_heads
     for h in range(heads):
         with ablate_heads(model, [h]):
-            rows[f"head {h} zero-ablated"] = Measurement.of(answer_logits(model, task), task)
+            rows[f"head {h} zero-ablated"] = measure(model, task)
         desc[f"head {h} zero-ablated"] = f"hook_z of head {h} set to 0 at every position"
     with ablate_heads(model, list(range(heads))):
-        rows["all heads zero-ablated"] = Measurement.of(answer_logits(model, task), task)
+        rows["all heads zero-ablated"] = measure(model, task)
     desc["all heads zero-ablated"] = "hook_z of every head set to 0"
     with ablate_skip(model, "attn"):
-        rows["attention skip zero-ablated"] = Measurement.of(answer_logits(model, task), task)
+        rows["attention skip zero-ablated"] = measure(model, task)
     desc["attention skip zero-ablated"] = "resid_mid = attn_out: the resid_pre term removed"
+    edits = {}
     if key_freqs:
         directions = wl_key_directions(cache.w_logit, key_freqs)
         basis, _ = torch.linalg.qr(directions)
-        onto = cache.neurons.double() @ basis @ basis.T
-        rows["neurons onto W_L key directions"] = Measurement.of(cache.logits_with_neurons(onto), task)
-        rows["neurons onto W_L key nullspace"] = Measurement.of(
-            cache.logits_with_neurons(cache.neurons.double() - onto), task)
+
+        def onto(piece):
+            return piece.neurons.double() @ basis @ basis.T
+
+        edits["neurons onto W_L key directions"] = lambda piece: cache.logits_with_neurons(piece, onto(piece))
+        edits["neurons onto W_L key nullspace"] = lambda piece: cache.logits_with_neurons(
+            piece, piece.neurons.double() - onto(piece))
         desc["neurons onto W_L key directions"] = (
             f"MLP activations at '=' projected onto the {directions.shape[1]} directions W_L reads as key cos/sin")
         desc["neurons onto W_L key nullspace"] = "MLP activations at '=' projected onto the orthogonal complement"
-        rows["logits restricted to key components"] = Measurement.of(restricted_logits(logits, list(key_freqs)), task)
-        desc["logits restricted to key components"] = "only each output's mean plus cos/sin(w_k(a+b)) for key k"
-    if neurons.clusters():
-        rows["clustered neurons replaced by trig fit"] = Measurement.of(
-            cache.logits_with_neurons(trig_fit_activations(cache, neurons)), task)
+    clustered = torch.nonzero(neurons.cluster_of).flatten()
+    if len(clustered):
+
+        def trig_fit(piece):
+            values = piece.neurons.double().clone()
+            values[:, clustered] = block_activations(cache, piece, clustered, neurons.cluster_of[clustered])
+            return cache.logits_with_neurons(piece, values)
+
+        edits["clustered neurons replaced by trig fit"] = trig_fit
         desc["clustered neurons replaced by trig fit"] = (
-            f"{int((neurons.cluster_of > 0).sum())} clustered neurons replaced by their degree-2 trig polynomial")
-    return AblationTable(rows, desc, math.log(task.p))
+            f"{len(clustered)} clustered neurons replaced by their degree-2 trig polynomial")
+    rows.update(cache.measure(edits))
+    if key_freqs:
+        rows["logits restricted to key components"] = residue_measurement(
+            residue_projection(cache.residue_logits, key_freqs, const=True), task)
+        desc["logits restricted to key components"] = "only each output's mean plus cos/sin(w_k(a+b)) for key k"
+    order = [*list(rows)[: heads + 3], "neurons onto W_L key directions", "neurons onto W_L key nullspace",
+             "logits restricted to key components", "clustered neurons replaced by trig fit"]
+    return AblationTable({k: rows[k] for k in order if k in rows}, desc, math.log(task.p))

@@ -12,7 +12,7 @@ import dataclasses
 import pandas as pd
 import torch
 
-from ..fourier import block_energy
+from ..fourier import frequency_blocks
 from ..task import ModularTask
 from .cache import GridCache, grid_cache
 
@@ -74,5 +74,5 @@ def probe_attention(model, task: ModularTask, cache: GridCache | None = None) ->
     to_b = pattern[:, :, 1].T.reshape(-1, p, p)
     centered = (to_a - to_a.mean((1, 2), keepdim=True)).permute(1, 2, 0)  # [p, p, heads]
     total = (centered**2).sum((0, 1))
-    shares = (block_energy(centered) / total.clamp_min(1e-300)).T
+    shares = (frequency_blocks(centered) ** 2).sum((2, 3)) / total.clamp_min(1e-300)[:, None]
     return AttentionProbe(p, to_a, to_b, shares)

@@ -1,87 +1,191 @@
-"""One hooked forward pass over the full grid, shared by every probe.
+"""One hooked pass over the grid, reduced to the statistics every probe reads.
+
+The pass runs the grid in chunks of whole rows ``a`` and keeps only statistics whose size
+does not grow with the grid: the float64 losses per split, the residue means of the logits
+(``[p, p]``, see :mod:`modadd_interp.readout`), every neuron's 3x3 frequency blocks
+(:class:`modadd_interp.fourier.BlockSpectrum`), and the attention pattern of '=' (``[p*p,
+n_heads, n_ctx]``, small). Analyses that need the logits or neuron activations of every input
+again (the excluded losses, the neuron-level interventions) read them chunk by chunk through
+:meth:`GridCache.chunks` and :meth:`GridCache.measure`: from memory when the grid's logits and
+activations fit in :data:`KEEP_BYTES` (p = 113: 29 MB), otherwise by re-running the model, so
+that memory stays bounded for any p.
 
 Examples:
-    >>> cache = grid_cache(model, task)               # doctest: +SKIP
-    >>> cache.neurons.shape, cache.attention.shape    # [p*p, d_mlp], [p*p, n_heads, n_ctx]
+    >>> cache = grid_cache(model, task)                          # doctest: +SKIP
+    >>> cache.full.test_loss, cache.residue_logits.shape           # [p, p]
+    >>> cache.measure({"no neuron 3": lambda c: cache.logits_with_neurons(c, zero_3(c.neurons))})
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
 
 import torch
 
 from .. import tl_adapter
 from ..config import ModelConfig
-from ..grid import check_compatible, grid_run
+from ..fourier import BlockSpectrum
+from ..grid import DEFAULT_CHUNK, GridRecorder, check_compatible
+from ..readout import Measurement, MeasurementSum, residue_sums
 from ..task import ModularTask
 
 NEURONS = "blocks.0.mlp.hook_post"
 PATTERN = "blocks.0.attn.hook_pattern"
+KEEP_BYTES = 2**30
+"""The grid's answer logits and '=' neuron activations (float32) are kept in memory up to this size
+(p = 509 with d_mlp = 512: 1.06 GB, kept; p = 1009: 4.2 GB, re-run per sweep)."""
+_SELECT = {NEURONS: lambda a: a[:, -1], PATTERN: lambda a: a[:, :, -1, :]}
 
 
 @dataclasses.dataclass(frozen=True)
-class GridCache:
-    """What the probes read from a model: weights plus one grid forward pass.
+class GridChunk:
+    """The grid's inputs ``rows`` (a slice of whole rows ``a``): answer logits and neuron activations.
 
     Attributes:
-        task: the task the grid belongs to.
-        config: the model's architecture.
-        weights: canonical float32 weight copies (see :mod:`modadd_interp.config`).
-        logits: ``[p*p, d_vocab_out]`` float32 final-position logits.
-        neurons: ``[p*p, d_mlp]`` float32 MLP activations (post-ReLU) at the final position.
-        attention: ``[p*p, n_heads, n_ctx]`` attention pattern of the final ('=') query.
+        rows: the slice of input indices ``i = a * p + b``.
+        logits: ``[n, p]`` float64 answer logits at '='.
+        neurons: ``[n, d_mlp]`` float32 MLP activations at '='.
+        labels, train: ``[n]`` the answers and the training-split mask.
+        a: ``[n // p]`` the rows ``a`` the chunk covers.
     """
 
-    task: ModularTask
-    config: ModelConfig
-    weights: dict[str, torch.Tensor]
+    rows: slice
     logits: torch.Tensor
     neurons: torch.Tensor
-    attention: torch.Tensor
+    labels: torch.Tensor
+    train: torch.Tensor
+    a: torch.Tensor
 
-    @property
-    def answer_logits(self) -> torch.Tensor:
-        """``[p*p, p]`` float64 logits over the answers ('=' output dropped)."""
-        return self.task.final_logits(self.logits)
 
-    @property
-    def neuron_grid(self) -> torch.Tensor:
-        """``[p, p, d_mlp]`` neuron activations indexed ``[a, b, neuron]``."""
+class GridCache:
+    """What the probes read from a model: weights plus the statistics of one grid pass.
+
+    Attributes:
+        task, config: the task and the model's architecture.
+        weights: canonical float32 weight copies (see :mod:`modadd_interp.config`).
+        full: the model's float64 losses and accuracies per split.
+        residue_logits: ``[p, p]`` float64 ``R[s, c]``, the mean answer logit ``c`` over inputs with
+            ``a + b = s (mod p)``.
+        centered_sq: the sum over the grid of the squared output-centered answer logits.
+        train_miss: ``[p]`` per residue, the sum over training inputs of ``1 - P(label)``.
+        neuron_blocks: ``[d_mlp, p//2, 3, 3]`` each neuron's centered 3x3 frequency blocks.
+        neuron_mean, neuron_variance: ``[d_mlp]`` mean and centered sum of squares over the grid.
+        neuron_active: ``[d_mlp]`` fraction of the grid where each neuron's activation is positive.
+        attention: ``[p*p, n_heads, n_ctx]`` float32 attention pattern of the '=' query.
+    """
+
+    def __init__(self, model, task: ModularTask, recorder: GridRecorder | None = None,
+                 chunk: int = DEFAULT_CHUNK) -> None:
+        self.config: ModelConfig = check_compatible(model, task)
+        self.task, self.weights, self._model, self._chunk = task, tl_adapter.canonical_weights(model), model, chunk
+        p, d_mlp = task.p, self.config.d_mlp
+        keep = task.n_inputs * (p + d_mlp) * 4 <= KEEP_BYTES
+        total, spectrum = MeasurementSum(), BlockSpectrum(p, d_mlp)
+        sums = torch.zeros(p, p, dtype=torch.float64)
+        miss = torch.zeros(p, dtype=torch.float64)
+        active = torch.zeros(d_mlp, dtype=torch.float64)
+        centered_sq, kept, attention = 0.0, [], []
+        with _recording(model, recorder, [NEURONS, PATTERN]) as rec:
+            for rows, logits, acts in rec.chunks(task, chunk):
+                piece = self._chunk_of(rows, logits, acts[NEURONS])
+                logprob = total.add(piece.logits, piece.labels, piece.train)
+                sums += residue_sums(piece.logits, piece.labels, p)
+                miss.index_add_(0, piece.labels[piece.train], -torch.expm1(logprob[piece.train]))
+                centered_sq += float(((piece.logits - piece.logits.mean(-1, keepdim=True)) ** 2).sum())
+                spectrum.add(piece.neurons.reshape(len(piece.a), p, d_mlp), piece.a)
+                active += (piece.neurons > 0).sum(0)
+                attention.append(acts[PATTERN])
+                if keep:
+                    kept.append(dataclasses.replace(piece, logits=piece.logits.float()))
+        self.full: Measurement = total.result()
+        self.residue_logits = sums / p
+        self.centered_sq, self.train_miss = centered_sq, miss
+        self.neuron_blocks, self.neuron_mean, self.neuron_variance = (
+            spectrum.blocks(), spectrum.mean, spectrum.variance)
+        self.neuron_active = active / task.n_inputs
+        self.attention = torch.cat(attention)
+        self._kept: list[GridChunk] | None = kept if keep else None
+
+    def _chunk_of(self, rows: slice, logits: torch.Tensor, neurons: torch.Tensor) -> GridChunk:
         p = self.task.p
-        return self.neurons.reshape(p, p, -1)
+        return GridChunk(rows, self.task.final_logits(logits), neurons, self.task.labels[rows],
+                         self.task.train_mask[rows], torch.arange(rows.start // p, rows.stop // p))
 
+    # ------------------------------------------------------------ sweeps
+    def chunks(self) -> Iterator[GridChunk]:
+        """The grid chunk by chunk (from memory, or by re-running the model with its weights unchanged)."""
+        if self._kept is not None:
+            for piece in self._kept:
+                yield dataclasses.replace(piece, logits=piece.logits.double())
+            return
+        with _recording(self._model, None, [NEURONS]) as rec:
+            for rows, logits, acts in rec.chunks(self.task, self._chunk):
+                yield self._chunk_of(rows, logits, acts[NEURONS])
+
+    def measure(self, edits: dict[str, Callable[[GridChunk], torch.Tensor]]) -> dict[str, Measurement]:
+        """Measure edited logits in one sweep: ``edits[name](chunk)`` returns the chunk's ``[n, p]`` logits."""
+        totals = {name: MeasurementSum() for name in edits}
+        if edits:
+            for piece in self.chunks():
+                for name, edit in edits.items():
+                    totals[name].add(edit(piece).double(), piece.labels, piece.train)
+        return {name: total.result() for name, total in totals.items()}
+
+    def logits_with_neurons(self, piece: GridChunk, neurons: torch.Tensor) -> torch.Tensor:
+        """``[n, p]`` float64 answer logits of the chunk with its MLP activations at '=' replaced by ``neurons``.
+
+        Exact for this architecture: after the MLP there is no nonlinearity (no LayerNorm, one
+        layer), so the activations at '=' reach the logits only through ``W_L = W_out W_U``.
+        It equals running the model under ``causal.replace_activations`` (tested), without a pass.
+        """
+        return piece.logits + (neurons.double() - piece.neurons.double()) @ self.w_logit
+
+    # ------------------------------------------------------------ views
     @property
     def w_logit(self) -> torch.Tensor:
         """``W_L = W_out @ W_U`` restricted to the answers: ``[d_mlp, p]`` float64."""
         w = self.weights
         return (w["blocks.0.mlp.W_out"].double() @ w["unembed.W_U"].double())[:, : self.task.p]
 
+    def neuron_grid(self, neurons: list[int]) -> torch.Tensor:
+        """``[p, p, len(neurons)]`` float32 activations of the given neurons, indexed ``[a, b, neuron]``."""
+        p = self.task.p
+        return torch.cat([piece.neurons[:, neurons] for piece in self.chunks()]).reshape(p, p, len(neurons))
 
-    def logits_with_neurons(self, neurons: torch.Tensor) -> torch.Tensor:
-        """``[p*p, p]`` float64 answer logits with the MLP activations at '=' replaced by ``neurons``.
-
-        Exact for this architecture: after the MLP there is no nonlinearity (no LayerNorm, one
-        layer), so the activations at '=' reach the logits only through ``W_L = W_out W_U``.
-        It equals running the model under ``causal.replace_activations`` (tested), without a pass.
-
-        Args:
-            neurons: ``[p*p, d_mlp]`` replacement activations in grid order.
-        """
-        return self.answer_logits + (neurons.double() - self.neurons.double()) @ self.w_logit
+    def answer_logits_at(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """``[n, p]`` float64 answer logits of the inputs ``(a, b)`` (one small forward pass)."""
+        tokens = torch.stack([a, b, torch.full_like(a, self.task.eq_token)], 1)
+        with torch.no_grad():
+            return self.task.final_logits(self._model(tokens)[:, -1])
 
 
-def grid_cache(model, task: ModularTask) -> GridCache:
-    """Run ``model`` once over the grid (chunked) and keep what the probes need.
+def grid_recorder(model) -> GridRecorder:
+    """A :class:`GridRecorder` recording what :func:`grid_cache` reads; attach it once for many checkpoints."""
+    return GridRecorder(model, [NEURONS, PATTERN], select=_SELECT)
+
+
+class _recording:
+    """Use ``recorder`` if given (its hooks already attached), else attach one for the block."""
+
+    def __init__(self, model, recorder: GridRecorder | None, names: list[str]) -> None:
+        self._given = recorder
+        self._own = None if recorder is not None else GridRecorder(model, names, select=_SELECT)
+
+    def __enter__(self) -> GridRecorder:
+        return self._given if self._given is not None else self._own.__enter__()
+
+    def __exit__(self, *exc) -> None:
+        if self._own is not None:
+            self._own.__exit__(*exc)
+
+
+def grid_cache(model, task: ModularTask, recorder: GridRecorder | None = None) -> GridCache:
+    """Run ``model`` once over the grid (chunked) and keep the statistics the probes need.
+
+    Args:
+        recorder: a :func:`grid_recorder` already attached to ``model``, to reuse across checkpoints.
 
     The model is not modified: no hook outlives the call, weights are copied.
     """
-    config = check_compatible(model, task)
-    logits, acts = grid_run(
-        model, task, names=[NEURONS, PATTERN],
-        select={NEURONS: lambda a: a[:, -1], PATTERN: lambda a: a[:, :, -1, :]},
-    )
-    return GridCache(
-        task=task, config=config, weights=tl_adapter.canonical_weights(model), logits=logits,
-        neurons=acts[NEURONS], attention=acts[PATTERN],
-    )
+    return GridCache(model, task, recorder)

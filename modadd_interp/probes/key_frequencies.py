@@ -5,7 +5,10 @@ The evidence, per frequency ``k = 1..p//2``:
 * ``logit_share``: the share of the logits' (output-centered) energy along
   ``cos/sin(w_k(a+b))`` over the grid, among all frequencies — what the model *outputs*;
 * ``excluded_delta``: how much the training loss rises when those components are
-  removed from the logits (the paper's per-frequency excluded loss) — *causal*;
+  removed from the logits (the paper's per-frequency excluded loss) — *causal*; computed
+  exactly where the rule needs it (NaN elsewhere), see step 2;
+* ``excluded_bound``: a cheap upper bound on ``excluded_delta`` for every frequency
+  (:func:`modadd_interp.readout.excluded_loss_bounds`);
 * ``wl_share``: the share of ``W_L = W_out W_U``'s Fourier energy;
 * ``embed_share``: the share of ``W_E``'s Fourier energy;
 * ``cluster_size``: neurons whose variance is >= 85% in that frequency.
@@ -17,7 +20,10 @@ The rule:
    are candidates when that ratio is at least :data:`MIN_SHARE_GAP`.
 2. **Necessity (causal).** A candidate is kept only if removing it raises the training
    loss by more than :data:`NECESSITY_RATIO` times the largest rise from removing any
-   non-candidate frequency.
+   non-candidate frequency. The candidates' rises are computed exactly; the non-candidates'
+   largest rise is found exactly by evaluating them in decreasing order of their upper bound,
+   :data:`EXACT_BATCH` per sweep over the grid, until no unevaluated bound could exceed the
+   largest exact rise or change a verdict. The verdicts are those of evaluating every frequency.
 3. **Sufficiency.** The kept set is the answer (confidence ``"high"``) only if the logits
    restricted to it still answer :data:`SUFFICIENT_ACCURACY` of the grid. Otherwise the
    result has confidence ``"low"``, ``freqs`` is empty and the set is reported as
@@ -40,7 +46,14 @@ import dataclasses
 import pandas as pd
 import torch
 
-from ..readout import accuracy, cross_entropy, per_frequency_excluded_loss, restricted_logits, sum_direction_energy
+from ..fourier import n_freqs
+from ..readout import (
+    excluded_loss_bounds,
+    label_logprobs,
+    residue_measurement,
+    residue_projection,
+    sum_direction_energy,
+)
 from ..task import ModularTask
 from .cache import GridCache, grid_cache
 from .embedding import embedding_energy
@@ -55,6 +68,9 @@ NECESSITY_RATIO = 10.0
 """A key frequency's removal must hurt 10x more than removing any non-candidate. Measured on
 the paper's three checkpoints the separation is 79x, 1.2e5x and 1.1e9x."""
 
+EXACT_BATCH = 8
+"""Non-candidate frequencies whose excluded loss is computed per sweep of the grid."""
+
 SUFFICIENT_ACCURACY = 0.5
 """The key frequencies alone (restricted logits) must answer half the grid. Grokked models
 reach 1.0; memorizing checkpoints of a p=113 run reach <= 0.06 with their top frequency."""
@@ -68,8 +84,8 @@ class KeyFrequencies:
         freqs: sorted key frequencies (empty unless ``confidence == "high"``).
         confidence: ``"high"``, ``"low"`` (candidates that are not sufficient) or ``"none"``.
         candidates: the frequencies that passed steps 1-2 of the rule.
-        evidence: ``{name: [p//2] tensor}`` for ``logit_share``, ``excluded_delta``,
-            ``wl_share``, ``embed_share``, ``cluster_size``.
+        evidence: ``{name: [p//2] tensor}`` for ``logit_share``, ``excluded_delta`` (NaN where not
+            computed), ``excluded_bound``, ``wl_share``, ``embed_share``, ``cluster_size``.
         base_train_loss: the model's training loss.
         restricted_accuracy: accuracy of the logits restricted to ``candidates``.
         reason: one sentence saying what decided.
@@ -116,29 +132,45 @@ def key_frequencies(
     """Find the key frequencies of ``model`` by the rule in this module's docstring."""
     check_threshold(cluster_threshold)
     cache = cache or grid_cache(model, task)
-    p = task.p
-    logits = cache.answer_logits
-    labels, train = task.labels, task.train_mask
-    base = cross_entropy(logits, labels, train)
-    shares, _, variance = neuron_spectrum(cache.neuron_grid)
+    p, n = task.p, n_freqs(task.p)
+    residues = cache.residue_logits
+    base = cache.full.train_loss
+    shares, _ = neuron_spectrum(cache.neuron_blocks, cache.neuron_mean, cache.neuron_variance, p)
     best = shares.argmax(1) + 1
-    clustered = (shares.max(1).values >= cluster_threshold) & (variance > 0)
+    clustered = (shares.max(1).values >= cluster_threshold) & (cache.neuron_variance > 0)
+    train_count = torch.bincount(task.labels[task.train_mask], minlength=p)
     evidence = {
-        "logit_share": _normalise(sum_direction_energy(logits)),
-        "excluded_delta": per_frequency_excluded_loss(logits, labels, train) - base,
+        "logit_share": _normalise(sum_direction_energy(residues)),
+        "excluded_delta": torch.full((n,), float("nan"), dtype=torch.float64),
+        "excluded_bound": excluded_loss_bounds(residues, range(1, n + 1), cache.train_miss, train_count),
         "wl_share": _normalise(w_logit_energy(cache.w_logit)[0]),
         "embed_share": _normalise(embedding_energy(cache.weights["embed.W_E"], p)[0]),
-        "cluster_size": torch.bincount(best[clustered], minlength=p // 2 + 1)[1:],
+        "cluster_size": torch.bincount(best[clustered], minlength=n + 1)[1:],
     }
-    candidates, reason = _candidates(evidence)
+    chosen, reason = _candidates(evidence["logit_share"])
+    if not chosen:
+        return KeyFrequencies((), "none", (), evidence, base, float("nan"), reason)
+    candidates, reason = _necessary(cache, chosen, evidence, base, reason)
     if not candidates:
         return KeyFrequencies((), "none", (), evidence, base, float("nan"), reason)
-    restricted_acc = accuracy(restricted_logits(logits, list(candidates)), labels)
-    if restricted_acc < SUFFICIENT_ACCURACY:
-        reason = (f"the candidates {list(candidates)} alone answer only {restricted_acc:.1%} of the grid "
+    restricted = residue_measurement(residue_projection(residues, candidates, const=True), task)
+    if restricted.accuracy < SUFFICIENT_ACCURACY:
+        reason = (f"the candidates {list(candidates)} alone answer only {restricted.accuracy:.1%} of the grid "
                   f"(< {SUFFICIENT_ACCURACY:.0%}): not a working Fourier circuit")
-        return KeyFrequencies((), "low", candidates, evidence, base, restricted_acc, reason)
-    return KeyFrequencies(candidates, "high", candidates, evidence, base, restricted_acc, reason)
+        return KeyFrequencies((), "low", candidates, evidence, base, restricted.accuracy, reason)
+    return KeyFrequencies(candidates, "high", candidates, evidence, base, restricted.accuracy, reason)
+
+
+def excluded_train_losses(cache: GridCache, freqs: list[int]) -> dict[int, float]:
+    """``{k: training loss}`` with each frequency's ``cos/sin(w_k(a+b))`` components removed (one sweep)."""
+    shifts = [residue_projection(cache.residue_logits, [k]) for k in freqs]
+    nll, count = torch.zeros(len(freqs), dtype=torch.float64), 0
+    for piece in cache.chunks():
+        logits, labels = piece.logits[piece.train], piece.labels[piece.train]
+        for j, shift in enumerate(shifts):
+            nll[j] -= label_logprobs(logits - shift[labels], labels).sum()
+        count += len(labels)
+    return dict(zip(freqs, (nll / count).tolist(), strict=True))
 
 
 def _normalise(energy: torch.Tensor) -> torch.Tensor:
@@ -146,28 +178,44 @@ def _normalise(energy: torch.Tensor) -> torch.Tensor:
     return energy / total if total > 0 else torch.zeros_like(energy)
 
 
-def _candidates(evidence: dict[str, torch.Tensor]) -> tuple[tuple[int, ...], str]:
-    share = evidence["logit_share"]
+def _candidates(share: torch.Tensor) -> tuple[list[int], str]:
+    """Step 1: the frequencies above the largest consecutive-share ratio, if it is large enough."""
     if float(share.sum()) == 0:
-        return (), "the logits have no component along any cos/sin(w(a+b)) direction"
+        return [], "the logits have no component along any cos/sin(w(a+b)) direction"
     ordered = share.sort(descending=True)
     top = max(1, len(share) // 2)
     ratios = ordered.values[:top] / ordered.values[1 : top + 1].clamp_min(1e-300)
     cut = int(ratios.argmax())
     gap = float(ratios[cut])
     if gap < MIN_SHARE_GAP:
-        return (), (f"no frequency stands out in the logits (largest share ratio {gap:.2f} "
+        return [], (f"no frequency stands out in the logits (largest share ratio {gap:.2f} "
                     f"< {MIN_SHARE_GAP}): no Fourier structure")
-    chosen = ordered.indices[: cut + 1]
-    delta = evidence["excluded_delta"]
-    others = torch.ones_like(delta, dtype=torch.bool)
-    others[chosen] = False
-    floor = max(0.0, float(delta[others].max())) if others.any() else 0.0
-    kept = sorted(int(i) + 1 for i in chosen if float(delta[i]) > NECESSITY_RATIO * floor and float(delta[i]) > 0)
-    dropped = sorted(set(int(i) + 1 for i in chosen) - set(kept))
-    reason = (f"the top {cut + 1} logit shares stand {gap:.1f}x above the rest; "
-              f"removing each raises the training loss > {NECESSITY_RATIO:g}x the largest non-candidate rise "
-              f"({floor:.2g} nats)")
+    return sorted(int(i) + 1 for i in ordered.indices[: cut + 1]), (
+        f"the top {cut + 1} logit shares stand {gap:.1f}x above the rest")
+
+
+def _necessary(cache: GridCache, chosen: list[int], evidence: dict, base: float, reason: str):
+    """Step 2, exact: evaluate the candidates, then non-candidates by decreasing bound until decided."""
+    delta, bound = evidence["excluded_delta"], evidence["excluded_bound"]
+    others = [k for k in (bound.argsort(descending=True) + 1).tolist() if k not in chosen]
+    todo = list(chosen) + others[:EXACT_BATCH]
+    others = others[EXACT_BATCH:]
+    while True:
+        for k, loss in excluded_train_losses(cache, todo).items():
+            delta[k - 1] = loss - base
+        rises = [float(delta[k - 1]) for k in chosen]
+        evaluated = [float(d) for i, d in enumerate(delta.tolist()) if i + 1 not in chosen and d == d]
+        low = max([0.0, *evaluated])
+        high = max(low, float(bound[others[0] - 1]) if others else 0.0)
+        decided = all(r > NECESSITY_RATIO * high or r <= NECESSITY_RATIO * low for r in rises)
+        if not others or high == low or decided:
+            break
+        todo, others = others[:EXACT_BATCH], others[EXACT_BATCH:]
+    kept = [k for k, r in zip(chosen, rises, strict=True) if r > NECESSITY_RATIO * high and r > 0]
+    floor = f"{low:.2g} nats" if high == low else f"<= {high:.2g} nats, >= {low:.2g} exact"
+    reason += (f"; removing each raises the training loss > {NECESSITY_RATIO:g}x the largest non-candidate rise "
+               f"({floor})")
+    dropped = sorted(set(chosen) - set(kept))
     if dropped:
         reason += f"; {dropped} dropped as causally unnecessary"
     return tuple(kept), reason

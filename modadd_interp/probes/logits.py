@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from ..fourier import effective_rank, fourier_transform, frequency_energy
-from ..readout import cos_readout_fit, cross_entropy
+from ..readout import Measurement, cos_readout_fit, residue_measurement
 from ..task import ModularTask
 from .cache import GridCache, grid_cache
 
@@ -34,8 +34,9 @@ class LogitProbe:
         wl_energy: ``[p//2]`` squared Fourier norm of ``W_L`` per frequency; ``wl_const`` its const part.
         wl_effective_rank: Roy & Vetterli effective rank of ``W_L``.
         alpha: ``[len(key_freqs)]`` coefficients of ``logits ~ sum_k alpha_k cos(w_k(a+b-c))``.
-        fve: fraction of the (output-centered) logit variance the fit explains.
-        fit_loss: float64 cross-entropy of the fitted logits on the full grid.
+        fitted: ``[p, p]`` the fit at every input of residue ``s = (a+b) mod p``, over the answers ``c``.
+        fve: fraction of the (output-centered) logit variance over the grid the fit explains.
+        fit: losses and accuracies of the fitted logits in place of the model's.
         full_loss: the model's own cross-entropy on the full grid.
     """
 
@@ -45,9 +46,15 @@ class LogitProbe:
     wl_const: float
     wl_effective_rank: float
     alpha: torch.Tensor
+    fitted: torch.Tensor
     fve: float
-    fit_loss: float
+    fit: Measurement
     full_loss: float
+
+    @property
+    def fit_loss(self) -> float:
+        """Float64 cross-entropy of the fitted logits on the full grid."""
+        return self.fit.loss
 
     @property
     def wl_fraction_in_key(self) -> float:
@@ -94,12 +101,11 @@ def probe_logits(
         key_freqs = key_frequencies(model, task, cache=cache).freqs
     w_logit = cache.w_logit
     energy, const = w_logit_energy(w_logit)
-    logits = cache.answer_logits
-    alpha, fitted = cos_readout_fit(logits, list(key_freqs))
-    centered = logits - logits.mean(-1, keepdim=True)
-    fve = float((fitted**2).sum() / (centered**2).sum()) if float((centered**2).sum()) else 0.0
+    alpha, fitted = cos_readout_fit(cache.residue_logits, list(key_freqs))
+    # each residue holds p inputs of the grid
+    fve = task.p * float((fitted**2).sum()) / cache.centered_sq if cache.centered_sq else 0.0
     return LogitProbe(
         p=task.p, key_freqs=tuple(key_freqs), wl_energy=energy, wl_const=const,
-        wl_effective_rank=effective_rank(w_logit), alpha=alpha, fve=fve,
-        fit_loss=cross_entropy(fitted, task.labels), full_loss=cross_entropy(logits, task.labels),
+        wl_effective_rank=effective_rank(w_logit), alpha=alpha, fitted=fitted, fve=fve,
+        fit=residue_measurement(fitted, task), full_loss=cache.full.loss,
     )

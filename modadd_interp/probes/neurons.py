@@ -20,12 +20,11 @@ import pandas as pd
 import torch
 
 from ..errors import ModAddError
-from ..fourier import TRIG_TERM_NAMES, frequency_blocks, trig_fit_from_block
+from ..fourier import TRIG_TERM_NAMES, trig_fit_from_block
 from ..task import ModularTask
 from .cache import GridCache, grid_cache
 
 CLUSTER_THRESHOLD = 0.85  # the paper's: a neuron belongs to frequency k if k explains >= 85% of its variance
-CHUNK_BYTES = 2**28  # memory for one chunk of neurons' float64 2D spectra
 
 
 def check_threshold(threshold: float) -> float:
@@ -35,34 +34,29 @@ def check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
-def neuron_spectrum(grid_acts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-neuron frequency shares and trig fits.
+def neuron_spectrum(
+    blocks: torch.Tensor, mean: torch.Tensor, variance: torch.Tensor, p: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-neuron frequency shares and trig fits from the neurons' 3x3 frequency blocks.
 
     Args:
-        grid_acts: ``[p, p, n]`` activations indexed ``[a, b, neuron]``.
+        blocks: ``[n, p//2, 3, 3]`` centered blocks (``GridCache.neuron_blocks``).
+        mean, variance: ``[n]`` each neuron's mean and centered sum of squares over the grid.
+        p: the modulus.
 
     Returns:
-        ``(shares [n, p//2], trig_coefs [n, 9], variance [n])``: the fraction of each
-        neuron's centered variance in each frequency's 3x3 block; the trig-term
-        coefficients at its best frequency; its total centered variance (sum of squares).
-        A neuron with zero variance (dead on the grid) has all shares 0.
+        ``(shares [n, p//2], trig_coefs [n, 9])``: the fraction of each neuron's centered
+        variance in each frequency's 3x3 block, and the trig-term coefficients at its best
+        frequency. A neuron with zero variance (dead on the grid) has all shares 0.
+
+    Examples:
+        >>> c = cache                                                             # doctest: +SKIP
+        >>> shares, coefs = neuron_spectrum(c.neuron_blocks, c.neuron_mean, c.neuron_variance, p)  # doctest: +SKIP
     """
-    p, _, n = grid_acts.shape
-    chunk = max(1, CHUNK_BYTES // (8 * p * p * 4))
-    shares, coefs, variance = [], [], []
-    for start in range(0, n, chunk):
-        acts = grid_acts[..., start : start + chunk].double()
-        mean = acts.mean((0, 1))
-        centered = acts - mean
-        total = (centered**2).sum((0, 1))
-        blocks = frequency_blocks(centered)  # [c, K, 3, 3]
-        energy = (blocks**2).sum((2, 3)) - blocks[:, :, 0, 0] ** 2
-        share = torch.where(total[:, None] > 0, energy / total.clamp_min(1e-300)[:, None], torch.zeros_like(energy))
-        best = share.argmax(1) + 1
-        shares.append(share)
-        coefs.append(trig_fit_from_block(blocks[torch.arange(len(best)), best - 1], best, mean, p))
-        variance.append(total)
-    return torch.cat(shares), torch.cat(coefs), torch.cat(variance)
+    energy = (blocks**2).sum((2, 3))
+    shares = torch.where(variance[:, None] > 0, energy / variance.clamp_min(1e-300)[:, None], torch.zeros_like(energy))
+    best = shares.argmax(1) + 1
+    return shares, trig_fit_from_block(blocks[torch.arange(len(best)), best - 1], best, mean, p)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,5 +158,5 @@ def probe_neurons(
     """
     threshold = check_threshold(threshold)
     cache = cache or grid_cache(model, task)
-    shares, coefs, variance = neuron_spectrum(cache.neuron_grid)
-    return NeuronProbe(task.p, shares, coefs, variance, threshold)
+    shares, coefs = neuron_spectrum(cache.neuron_blocks, cache.neuron_mean, cache.neuron_variance, task.p)
+    return NeuronProbe(task.p, shares, coefs, cache.neuron_variance, threshold)

@@ -68,9 +68,9 @@ def neuron_activation_figure(cache, neurons: list[int], cols: int = 4) -> go.Fig
     rows = max(1, -(-len(neurons) // cols))
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"neuron {n}" for n in neurons],
                         horizontal_spacing=0.04, vertical_spacing=0.08)
-    grid = cache.neuron_grid
-    for i, n in enumerate(neurons):
-        fig.add_trace(go.Heatmap(z=grid[:, :, n].tolist(), colorscale="Viridis", showscale=False),
+    grid = cache.neuron_grid(neurons)
+    for i in range(len(neurons)):
+        fig.add_trace(go.Heatmap(z=grid[:, :, i].tolist(), colorscale="Viridis", showscale=False),
                       row=i // cols + 1, col=i % cols + 1)
     fig.update_xaxes(title_text="b", showticklabels=False)
     fig.update_yaxes(title_text="a", showticklabels=False, autorange="reversed")
@@ -79,7 +79,7 @@ def neuron_activation_figure(cache, neurons: list[int], cols: int = 4) -> go.Fig
 
 def neuron_spectrum_figure(cache, neuron: int) -> go.Figure:
     """The 2D Fourier spectrum (|coefficient|) of one neuron's centered activation."""
-    acts = cache.neuron_grid[:, :, neuron].double()
+    acts = cache.neuron_grid([neuron])[:, :, 0].double()
     coeffs = fourier_transform_2d(acts - acts.mean()).abs()
     names = basis_names(cache.task.p)
     fig = go.Figure(go.Heatmap(z=coeffs.tolist(), x=names, y=names, colorscale="Blues",
@@ -133,11 +133,11 @@ def logit_fit_figure(cache, probe, pairs: list[tuple[int, int]] | None = None) -
     """Logits over the answer c for a few (a, b), beside the fit Σ α_k cos(w_k(a+b−c))."""
     p = cache.task.p
     pairs = pairs or [(1, 2), (p // 3, p // 2), (p - 1, p - 1)]
-    logits = cache.answer_logits
+    logits = cache.answer_logits_at(torch.tensor([a for a, _ in pairs]), torch.tensor([b for _, b in pairs]))
     c = torch.arange(p, dtype=torch.float64)
     fig = make_subplots(rows=1, cols=len(pairs), subplot_titles=[f"a={a}, b={b}" for a, b in pairs])
     for i, (a, b) in enumerate(pairs):
-        row = logits[a * p + b]
+        row = logits[i]
         fit = sum(alpha * torch.cos(2 * torch.pi * k * (a + b - c) / p)
                   for k, alpha in zip(probe.key_freqs, probe.alpha.tolist(), strict=True))
         fit = fit + row.mean() if probe.key_freqs else torch.full_like(c, float(row.mean()))
