@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from modadd_interp import fourier as F
-from modadd_interp.readout import cos_readout_fit, excluded_logits, restricted_logits
+from modadd_interp import readout as R
+from modadd_interp.task import ModularTask
 
 
 @pytest.mark.parametrize("p", [2, 3, 7, 8, 12, 113])
@@ -39,18 +40,50 @@ def test_fft_path_equals_dense_path(p):
     torch.testing.assert_close(F.inverse_fourier_transform(dense, dim=1), x)
 
 
-@pytest.mark.parametrize("p", [11, 12])
-def test_fft_block_energy_matches_dense_projection(p):
-    g = torch.randn(p, p, 3, dtype=torch.float64)
-    coeffs = F.fourier_transform_2d(g - g.mean((0, 1)))
-    energy = F.block_energy(g - g.mean((0, 1)))
-    blocks = F.frequency_blocks(g - g.mean((0, 1)))  # [n, K, 3, 3], dense
-    torch.testing.assert_close(((blocks**2).sum((2, 3)) - blocks[..., 0, 0] ** 2).T, energy)
+def dense_blocks(grid: torch.Tensor) -> torch.Tensor:
+    """The definition: the dense 2D transform B f B^T of the centered functions, each 3x3 block gathered."""
+    p = grid.shape[0]
+    coeffs = F.fourier_transform_2d(grid - grid.mean((0, 1)), method="dense")  # [p, p, n]
+    blocks = torch.zeros(grid.shape[2], p // 2, 3, 3, dtype=torch.float64)
     for k in range(1, p // 2 + 1):
-        block = F.project_block(coeffs, k)
+        rows = [0, *F.freq_rows(p, k)]
+        blocks[:, k - 1, : len(rows), : len(rows)] = coeffs[rows][:, rows].permute(2, 0, 1)
+    blocks[:, :, 0, 0] = 0
+    return blocks
+
+
+@pytest.mark.parametrize("p", [7, 8, 11, 12, 113])
+def test_block_spectrum_in_row_chunks_equals_the_dense_transform(p):
+    g = torch.randn(p, p, 3, generator=torch.Generator().manual_seed(p), dtype=torch.float64) + 2.0
+    spectrum = F.BlockSpectrum(p, 3)
+    cut = max(1, p // 3)
+    spectrum.add(g[:cut], torch.arange(cut))
+    spectrum.add(g[cut:], torch.arange(cut, p))
+    blocks = spectrum.blocks()
+    torch.testing.assert_close(blocks, dense_blocks(g), atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(spectrum.mean, g.mean((0, 1)))
+    torch.testing.assert_close(spectrum.variance, ((g - g.mean((0, 1))) ** 2).sum((0, 1)))
+    # blocks of different k are disjoint parts of the centered energy
+    assert bool(((blocks**2).sum((1, 2, 3)) <= spectrum.variance * (1 + 1e-9)).all())
+    with pytest.raises(ValueError, match="rows"):
+        partial = F.BlockSpectrum(p, 3)
+        partial.add(g[:cut], torch.arange(cut))
+        partial.blocks()
+
+
+@pytest.mark.parametrize("p", [11, 12])
+def test_block_values_evaluate_one_block_per_function(p):
+    g = torch.randn(p, p, 4, dtype=torch.float64)
+    blocks = F.frequency_blocks(g)
+    freqs = torch.tensor([1, 3, p // 2, 3])
+    rows = torch.tensor([0, 4, p - 1])
+    values = F.block_values(blocks[torch.arange(4), freqs - 1], freqs, rows, p)  # [3, p, 4]
+    coeffs = F.fourier_transform_2d(g - g.mean((0, 1)), method="dense")
+    basis = F.fourier_basis(p)
+    for n, k in enumerate(freqs.tolist()):
+        block = F.project_block(coeffs[:, :, n], k)
         block[0, 0] = 0
-        torch.testing.assert_close(energy[k - 1], (block**2).sum((0, 1)))
-    assert float(energy.sum(0).max()) <= float((coeffs**2).sum((0, 1)).max()) + 1e-9
+        torch.testing.assert_close(values[:, :, n], (basis.T @ block @ basis)[rows], atol=1e-10, rtol=0)
 
 
 @pytest.mark.parametrize("p", [13, 31])
@@ -85,19 +118,69 @@ def test_gini():
     assert F.gini(torch.zeros(4)) == 0.0
 
 
-def test_restricted_and_excluded_logits_split_the_logits():
-    p = 13
+def grid_residues(p: int) -> torch.Tensor:
+    return (torch.arange(p).repeat_interleave(p) + torch.arange(p).repeat(p)) % p
+
+
+@pytest.mark.parametrize("p", [12, 13])
+def test_residue_readout_equals_the_grid_definitions(p):
+    """Restricted/excluded logits and the sum-direction energy from R match the paper's grid formulas."""
     logits = torch.randn(p * p, p, dtype=torch.float64)
-    both = restricted_logits(logits, [2, 5]) + excluded_logits(logits, [2, 5]) - logits.mean(0)
-    torch.testing.assert_close(both, logits)
+    s = grid_residues(p)
+    residues = R.residue_sums(logits, s, p) / p
+    freqs = [2, p // 2]
+    u = F.sum_directions(p, freqs)  # [p*p, 2K] unit grid directions
+    restricted = logits.mean(0) + u @ (u.T @ logits)
+    excluded = logits - u @ (u.T @ logits)
+    torch.testing.assert_close(R.residue_projection(residues, freqs, const=True)[s], restricted)
+    torch.testing.assert_close(logits - R.residue_projection(residues, freqs)[s], excluded)
+    centered = logits - logits.mean(-1, keepdim=True)
+    u_all = F.sum_directions(p, range(1, p // 2 + 1))
+    energy = ((u_all.T @ centered) ** 2).sum(-1).reshape(-1, 2).sum(-1)
+    torch.testing.assert_close(R.sum_direction_energy(residues), energy)
+    with pytest.raises(ValueError, match="frequencies"):
+        R.residue_projection(residues, [p // 2 + 1])
 
 
-def test_cos_readout_fit_recovers_alphas():
-    p = 19
-    s = (torch.arange(p).repeat_interleave(p) + torch.arange(p).repeat(p)).double()
+def test_residue_measurement_and_chunked_sums_equal_the_whole_grid():
+    task = ModularTask(p=11, frac_train=0.4)
+    residue_logits = torch.randn(11, 11, dtype=torch.float64)
+    expanded = residue_logits[task.labels]
+    whole = R.Measurement.of(expanded, task)
+    assert R.residue_measurement(residue_logits, task).to_dict() == pytest.approx(whole.to_dict(), rel=1e-12)
+    logits = torch.randn(121, 11, dtype=torch.float64)
+    total = R.MeasurementSum()
+    for rows in (slice(0, 50), slice(50, 121)):
+        total.add(logits[rows], task.labels[rows], task.train_mask[rows])
+    expected = R.Measurement(
+        train_loss=R.cross_entropy(logits, task.labels, task.train_mask),
+        test_loss=R.cross_entropy(logits, task.labels, task.test_mask), loss=R.cross_entropy(logits, task.labels),
+        accuracy=R.accuracy(logits, task.labels), train_accuracy=R.accuracy(logits, task.labels, task.train_mask),
+        test_accuracy=R.accuracy(logits, task.labels, task.test_mask))
+    assert total.result().to_dict() == pytest.approx(expected.to_dict(), rel=1e-12)
+
+
+@pytest.mark.parametrize("sharpness", [0.5, 5.0, 30.0])
+def test_excluded_loss_bounds_hold_and_are_tight_for_confident_logits(sharpness):
+    """The bound is >= the exact excluded-loss rise for every frequency, and close when the model is sure."""
+    p = 13
+    task = ModularTask(p=p, frac_train=0.5)
+    s = grid_residues(p)
+    gen = torch.Generator().manual_seed(0)
     c = torch.arange(p, dtype=torch.float64)
-    angle = 2 * math.pi * (s[:, None] - c) / p
-    logits = 3.0 * torch.cos(2 * angle) + 0.5 * torch.cos(7 * angle)
-    alpha, fitted = cos_readout_fit(logits + 4.0, [2, 7, 9])
-    torch.testing.assert_close(alpha, torch.tensor([3.0, 0.5, 0.0], dtype=torch.float64), atol=1e-10, rtol=0)
-    torch.testing.assert_close(fitted, logits, atol=1e-10, rtol=0)
+    clean = sum(torch.cos(2 * math.pi * k * (s[:, None] - c) / p) for k in (2, 5))
+    logits = sharpness * clean + 0.3 * torch.randn(p * p, p, generator=gen, dtype=torch.float64)
+    residues = R.residue_sums(logits, s, p) / p
+    train = task.train_mask
+    base = R.cross_entropy(logits, task.labels, train)
+    exact = torch.tensor([R.cross_entropy(logits - R.residue_projection(residues, [k])[s], task.labels, train) - base
+                          for k in range(1, p // 2 + 1)])
+    miss = torch.zeros(p, dtype=torch.float64).index_add_(
+        0, task.labels[train], -torch.expm1(R.label_logprobs(logits[train], task.labels[train])))
+    bound = R.excluded_loss_bounds(residues, range(1, p // 2 + 1), miss, torch.bincount(task.labels[train], minlength=p))
+    assert bool((exact <= bound + 1e-12).all()), (exact, bound)
+    if sharpness == 30.0:  # nearly certain: the unused frequencies' rises and bounds are both tiny
+        unused = [k - 1 for k in range(1, p // 2 + 1) if k not in (2, 5)]
+        assert float(bound[unused].max()) < 1e-6
+
+
