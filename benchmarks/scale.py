@@ -64,7 +64,7 @@ def one(p: int, kind: str) -> dict:
     cfg = ModelConfig.paper(p)
     weights = paper_init(cfg, seed=0) if kind == "random" else planted_paper_weights(p)
     model, task = tl_adapter.build_model(cfg, weights), mi.ModularTask(p=p)
-    task.train_mask  # the split is part of the task, not of the analysis
+    _ = task.train_mask  # the split is part of the task, not of the analysis
     start = time.perf_counter()
     result = mi.analyze(model, task)
     seconds = time.perf_counter() - start

@@ -208,21 +208,56 @@ def test_random_init_fails_the_claims_by_name():
 
 
 def test_cache_readout_equals_hook_interventions(small):
-    """Neuron interventions evaluated from the cache match the same interventions run through hooks."""
+    """Neuron interventions evaluated from the grid's chunks match the same interventions run through hooks."""
     from modadd_interp.probes import grid_cache
 
     model, _, task = small
     cache = grid_cache(model, task)
     neurons = [1, 4, 7]
     mean = activation_means(model, task, ["blocks.0.mlp.hook_post"])["blocks.0.mlp.hook_post"]
-    ablated = cache.neurons.clone()
-    ablated[:, neurons] = cache.neurons[:, neurons].mean(0)
+    torch.testing.assert_close(mean[-1].double(), cache.neuron_mean)
+
+    def ablated(piece):
+        acts = piece.neurons.clone()
+        acts[:, neurons] = cache.neuron_mean[neurons].float()
+        return cache.logits_with_neurons(piece, acts)
+
     with ablate_neurons(model, neurons, mode="mean", mean=mean):
         hooked = task.final_logits(grid_logits(model, task))
-    torch.testing.assert_close(cache.logits_with_neurons(ablated), hooked, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(torch.cat([ablated(c) for c in cache.chunks()]), hooked, rtol=1e-5, atol=1e-4)
     directions = torch.ones(32, 2).cumsum(0)
     q, _ = torch.linalg.qr(directions.double())
     with project(model, "blocks.0.mlp.hook_post", directions, complement=True):
         hooked = task.final_logits(grid_logits(model, task))
-    projected = cache.neurons.double() - cache.neurons.double() @ q @ q.T
-    torch.testing.assert_close(cache.logits_with_neurons(projected), hooked, rtol=1e-5, atol=1e-4)
+    projected = [cache.logits_with_neurons(c, c.neurons.double() @ (torch.eye(32) - q @ q.T)) for c in cache.chunks()]
+    torch.testing.assert_close(torch.cat(projected), hooked, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.adapter
+def test_streamed_cache_equals_the_kept_cache(monkeypatch, backend):
+    """Above KEEP_BYTES the grid is re-run per sweep: same statistics, same verdicts, no hook left behind."""
+    import modadd_interp.probes.cache as cache_module
+
+    model, task = mi.load(PAPER_FILES["wd"], backend=backend)
+    kept = verify_circuit(model, task)
+    hooks = tl_adapter.hook_count(model)
+    monkeypatch.setattr(cache_module, "KEEP_BYTES", 0)
+    streamed_cache = cache_module.grid_cache(model, task, chunk=1000)  # 8 rows per chunk: 15 chunks
+    assert streamed_cache._kept is None
+    streamed = verify_circuit(model, task, cache=streamed_cache)
+    assert tl_adapter.hook_count(model) == hooks
+    assert streamed.key_freqs == kept.key_freqs and streamed.failed == kept.failed
+    for a, b in zip(kept.claims, streamed.claims, strict=True):
+        assert b.after == pytest.approx(a.after, rel=1e-6, abs=1e-9), a.name
+    assert _flat(streamed.losses.to_dict()) == pytest.approx(_flat(kept.losses.to_dict()), rel=1e-6, abs=1e-9)
+    assert _flat(streamed.table.to_dict()) == pytest.approx(_flat(kept.table.to_dict()), rel=1e-6, abs=1e-9)
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        elif isinstance(value, float | int):
+            out[f"{prefix}{key}"] = value
+    return out

@@ -177,7 +177,8 @@ def test_excluded_loss_bounds_hold_and_are_tight_for_confident_logits(sharpness)
                           for k in range(1, p // 2 + 1)])
     miss = torch.zeros(p, dtype=torch.float64).index_add_(
         0, task.labels[train], -torch.expm1(R.label_logprobs(logits[train], task.labels[train])))
-    bound = R.excluded_loss_bounds(residues, range(1, p // 2 + 1), miss, torch.bincount(task.labels[train], minlength=p))
+    count = torch.bincount(task.labels[train], minlength=p)
+    bound = R.excluded_loss_bounds(residues, range(1, p // 2 + 1), miss, count)
     assert bool((exact <= bound + 1e-12).all()), (exact, bound)
     if sharpness == 30.0:  # nearly certain: the unused frequencies' rises and bounds are both tiny
         unused = [k - 1 for k in range(1, p // 2 + 1) if k not in (2, 5)]

@@ -77,9 +77,31 @@ def test_real_checkpoint_key_frequencies_agree_with_clusters_and_ablation():
     assert kf.confidence == "high" and 3 <= len(kf.freqs) <= 8
     frame = kf.to_frame().set_index("freq")
     key, rest = frame[frame.is_key], frame[~frame.is_key]
-    assert key.excluded_delta.min() > 100 * max(rest.excluded_delta.max(), 1e-12)
+    assert key.excluded_delta.min() > 100 * max(rest.excluded_bound.max(), 1e-12)
     assert set(probe_neurons(model, task, cache=cache).clusters()) <= set(kf.freqs)
     assert probe_embedding(model, task, key_freqs=kf.freqs, cache=cache).fraction_in_key > 0.7
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_FILES))
+def test_bounded_search_gives_the_verdicts_of_evaluating_every_frequency(name):
+    """The rule evaluates few non-candidates exactly; evaluating all of them changes no verdict."""
+    from modadd_interp.probes.key_frequencies import NECESSITY_RATIO, _candidates, excluded_train_losses
+
+    model, task = mi.load(PAPER_FILES[name])
+    cache = grid_cache(model, task)
+    kf = key_frequencies(model, task, cache=cache)
+    n = task.p // 2
+    every = torch.tensor(list(excluded_train_losses(cache, list(range(1, n + 1))).values()), dtype=torch.float64)
+    every -= kf.base_train_loss
+    bound = kf.evidence["excluded_bound"]
+    assert bool((every <= bound + 1e-12).all())
+    computed = ~kf.evidence["excluded_delta"].isnan()
+    assert int(computed.sum()) < n / 2  # the point of the bound
+    torch.testing.assert_close(kf.evidence["excluded_delta"][computed], every[computed], rtol=1e-12, atol=1e-15)
+    step1, _ = _candidates(kf.evidence["logit_share"])
+    floor = max(0.0, max(float(every[k - 1]) for k in range(1, n + 1) if k not in step1))
+    kept = tuple(k for k in step1 if float(every[k - 1]) > NECESSITY_RATIO * floor and float(every[k - 1]) > 0)
+    assert kf.candidates == kept and kept
 
 
 def test_frequency_with_no_cluster_is_still_found():

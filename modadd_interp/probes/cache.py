@@ -180,12 +180,14 @@ class _recording:
             self._own.__exit__(*exc)
 
 
-def grid_cache(model, task: ModularTask, recorder: GridRecorder | None = None) -> GridCache:
+def grid_cache(model, task: ModularTask, recorder: GridRecorder | None = None,
+               chunk: int = DEFAULT_CHUNK) -> GridCache:
     """Run ``model`` once over the grid (chunked) and keep the statistics the probes need.
 
     Args:
         recorder: a :func:`grid_recorder` already attached to ``model``, to reuse across checkpoints.
+        chunk: inputs per forward pass (rounded down to whole rows ``a``, at least one).
 
     The model is not modified: no hook outlives the call, weights are copied.
     """
-    return GridCache(model, task, recorder)
+    return GridCache(model, task, recorder, chunk)
