@@ -33,15 +33,19 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def planted_freqs(p: int) -> list[int]:
+    """Three frequencies drawn with a seeded generator (seed p)."""
+    gen = torch.Generator().manual_seed(p)
+    return sorted(int(k) for k in torch.randperm(p // 2, generator=gen)[:3] + 1)
+
+
 def planted_paper_weights(p: int) -> dict[str, torch.Tensor]:
     """A planted 3-frequency circuit inside the paper's architecture, plus small random weights."""
     sys.path.insert(0, str(ROOT))
     from modadd_interp.config import ModelConfig, paper_init
     from tests.synthetic import planted_model
 
-    gen = torch.Generator().manual_seed(p)
-    freqs = sorted(int(k) for k in torch.randperm(p // 2, generator=gen)[:3] + 1)
-    small, w = planted_model(p, freqs, phases=8)
+    small, w = planted_model(p, planted_freqs(p), phases=8)
     cfg = ModelConfig.paper(p)
     out = {name: 1e-3 * t for name, t in paper_init(cfg, seed=1).items()}
     dm, dh, n = small.d_model, small.d_head, small.d_mlp
@@ -71,6 +75,7 @@ def one(p: int, kind: str) -> dict:
     return {"p": p, "model": kind, "inputs": p * p, "analyze_seconds": seconds,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "key_frequencies": result["key_frequencies"], "circuit_confirmed": result["circuit_confirmed"],
+            "planted": planted_freqs(p) if kind == "planted" else [],
             "accuracy": result["accuracy"]}
 
 
@@ -85,7 +90,7 @@ def main() -> int:
         print(json.dumps(one(int(args.one[0]), args.one[1])))
         return 0
     rows = []
-    print(f"{'p':>6s} {'model':>8s} {'inputs':>10s} {'analyze (s)':>12s} {'peak RSS (MB)':>14s}  key freqs")
+    print(f"{'p':>6s} {'model':>8s} {'inputs':>10s} {'analyze (s)':>12s} {'peak RSS (MB)':>14s}  key freqs (planted)")
     for p in args.p:
         for kind in args.models:
             done = subprocess.run([sys.executable, __file__, "--one", str(p), kind], capture_output=True, text=True,
@@ -93,7 +98,7 @@ def main() -> int:
             row = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
             print(f"{p:6d} {kind:>8s} {row['inputs']:10,d} {row['analyze_seconds']:12.1f} {row['peak_rss_mb']:14.0f}"
-                  f"  {row['key_frequencies']}", flush=True)
+                  f"  {row['key_frequencies']} ({row['planted']})", flush=True)
     machine = {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
                "cpu": platform.processor() or platform.machine()}
     args.json.write_text(json.dumps({"machine": machine, "runs": rows}, indent=2))

@@ -65,13 +65,13 @@ def test_planted_dead_units_lower_the_llc(fitted):
     assert est_dead.healthy and est_alive.healthy, (est_dead.reasons, est_alive.reasons)
     assert est_dead.mean > 0
     assert est_dead.mean < est_alive.mean, (est_dead.per_chain, est_alive.per_chain)
-    deg = slt.degeneracy_measures(tl_adapter.canonical_weights(dead), _neurons(dead), TASK.p)
+    deg = slt.degeneracy_measures(tl_adapter.canonical_weights(dead), _active(dead), TASK.p)
     assert deg["dead_neurons"] >= 48 and deg["nearly_dead_neurons"] >= deg["dead_neurons"]
-    assert slt.degeneracy_measures(tl_adapter.canonical_weights(alive), _neurons(alive), TASK.p)["dead_neurons"] < 48
+    assert slt.degeneracy_measures(tl_adapter.canonical_weights(alive), _active(alive), TASK.p)["dead_neurons"] < 48
 
 
-def _neurons(model) -> torch.Tensor:
-    return grid_cache(model, TASK).neurons
+def _active(model) -> torch.Tensor:
+    return grid_cache(model, TASK).neuron_active
 
 
 @pytest.mark.adapter
@@ -127,7 +127,7 @@ def test_degeneracy_measures_by_hand():
     neurons = torch.zeros(169, 8)
     neurons[:, 0] = 1.0  # always active
     neurons[0, 1] = 1.0  # active on 1 of 169 inputs (< 1%): nearly dead
-    deg = slt.degeneracy_measures(w, neurons, 13)
+    deg = slt.degeneracy_measures(w, (neurons > 0).double().mean(0), 13)
     assert deg["dead_neurons"] == 6 and deg["nearly_dead_neurons"] == 7
     assert deg["erank_we"] == pytest.approx(1.0) and deg["erank_wl"] == pytest.approx(1.0)
     assert deg["weights_needed"] == 17 and deg["n_params"] == sum(v.numel() for v in w.values())
