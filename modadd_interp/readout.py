@@ -35,7 +35,7 @@ import torch
 
 from .fourier import DTYPE, fourier_basis, fourier_transform, n_freqs
 
-MAX_CHUNK_ELEMENTS = 2**25  # bounds the memory of per-frequency [k, p, p] intermediates
+MAX_CHUNK_ELEMENTS = 2**23  # bounds the memory of per-frequency [k, p, p] intermediates (64 MB in float64)
 
 
 # ------------------------------------------------------------------ losses
@@ -106,8 +106,9 @@ class MeasurementSum:
 
 
 def label_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``[n]`` float64 log-softmax of ``[n, p]`` logits at ``labels``."""
-    return logits.to(DTYPE).log_softmax(-1).gather(1, labels[:, None]).squeeze(1)
+    """``[n]`` float64 log-softmax of ``[n, p]`` logits at ``labels``: ``L_y - logsumexp(L)``."""
+    logits = logits.to(DTYPE)
+    return logits.gather(1, labels[:, None]).squeeze(1) - torch.logsumexp(logits, -1)
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None) -> float:

@@ -35,7 +35,8 @@ PATTERN = "blocks.0.attn.hook_pattern"
 KEEP_BYTES = 2**30
 """The grid's answer logits and '=' neuron activations (float32) are kept in memory up to this size
 (p = 509 with d_mlp = 512: 1.06 GB, kept; p = 1009: 4.2 GB, re-run per sweep)."""
-_SELECT = {NEURONS: lambda a: a[:, -1], PATTERN: lambda a: a[:, :, -1, :]}
+# copies, not views: a view would keep the whole [n, n_ctx, ...] activation alive
+_SELECT = {NEURONS: lambda a: a[:, -1].clone(), PATTERN: lambda a: a[:, :, -1, :].clone()}
 
 
 @dataclasses.dataclass(frozen=True)
