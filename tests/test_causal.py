@@ -15,6 +15,7 @@ from modadd_interp.causal import (
     ablate_neurons,
     ablate_skip,
     activation_means,
+    measure,
     project,
     remove_embedding_frequencies,
     replace_activations,
@@ -231,6 +232,25 @@ def test_cache_readout_equals_hook_interventions(small):
         hooked = task.final_logits(grid_logits(model, task))
     projected = [cache.logits_with_neurons(c, c.neurons.double() @ (torch.eye(32) - q @ q.T)) for c in cache.chunks()]
     torch.testing.assert_close(torch.cat(projected), hooked, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.adapter
+def test_ablation_table_rows_equal_the_hooked_interventions(backend):
+    """Head and skip rows are replayed from resid_mid at '='; running the ablations through hooks agrees."""
+    from modadd_interp.causal import ablation_table
+
+    model, task = mi.load(PAPER_FILES["low_precision"], backend=backend)
+    table = ablation_table(model, task)
+    hooked = {}
+    for h in range(4):
+        with ablate_heads(model, [h]):
+            hooked[f"head {h} zero-ablated"] = measure(model, task)
+    with ablate_heads(model, [0, 1, 2, 3]):
+        hooked["all heads zero-ablated"] = measure(model, task)
+    with ablate_skip(model, "attn"):
+        hooked["attention skip zero-ablated"] = measure(model, task)
+    for name, expected in hooked.items():
+        assert table.rows[name].to_dict() == pytest.approx(expected.to_dict(), rel=1e-5, abs=1e-7), name
 
 
 @pytest.mark.adapter

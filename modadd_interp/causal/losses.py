@@ -111,10 +111,11 @@ def fourier_losses(
     shifts = {k: residue_projection(residues, [k]) for k in freqs}
     shift_all = residue_projection(residues, freqs)
 
+    w_logit = cache.w_logit
+
     def ablate(piece: GridChunk, members: torch.Tensor) -> torch.Tensor:
-        ablated = piece.neurons.clone()
-        ablated[:, members] = cache.neuron_mean[members].float()
-        return cache.logits_with_neurons(piece, ablated)
+        # only the cluster's activations change: (mean - acts) @ W_L over its rows
+        return piece.logits + (cache.neuron_mean[members] - piece.neurons[:, members].double()) @ w_logit[members]
 
     edits = {("excluded", k): (lambda piece, s=s: piece.logits - s[piece.labels]) for k, s in shifts.items()}
     edits["excluded_all"] = lambda piece: piece.logits - shift_all[piece.labels]

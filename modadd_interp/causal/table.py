@@ -1,10 +1,14 @@
 """The paper's ablation table, reproduced on any model by one call.
 
-Rows (each a :class:`Measurement` over the grid; rows that change only the MLP activations at
-'=' are evaluated exactly from the grid's chunks in one sweep, see :meth:`GridCache.logits_with_neurons`):
+Rows (each a :class:`Measurement` over the grid), all evaluated exactly in one sweep of the grid's
+chunks: an intervention at '=' on ``resid_mid`` (the head and skip ablations) is replayed through the
+MLP and unembedding (:meth:`GridCache.logits_with_resid_mid`), one on the MLP activations through
+``W_L`` (:meth:`GridCache.logits_with_neurons`). Only '=' matters for the answer: attention reads the
+embeddings, which none of these change. ``tests/test_causal.py`` checks every row against the same
+intervention run through hooks (:func:`ablate_heads`, :func:`ablate_skip`, :func:`project`, ...).
 
 * the full model;
-* each head zero-ablated, and all heads together;
+* each head zero-ablated (its ``hook_z``), and all heads together;
 * the attention skip (``resid_pre`` term of ``resid_mid``) zero-ablated;
 * the MLP activations at '=' projected onto the key directions of ``W_L`` (the neuron-space
   directions that ``W_L`` maps onto ``cos/sin(w_k c)`` for key ``k``), and onto their nullspace;
@@ -28,9 +32,7 @@ from ..fourier import fourier_transform, freq_rows
 from ..probes import GridCache, NeuronProbe, grid_cache, key_frequencies, probe_neurons
 from ..readout import Measurement, residue_measurement, residue_projection
 from ..task import ModularTask
-from .interventions import ablate_heads, ablate_skip
 from .losses import block_activations
-from .measure import measure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,17 +85,16 @@ def ablation_table(
     rows: dict[str, Measurement] = {"full model": cache.full}
     desc = {"full model": "no intervention"}
     heads = cache.config.n_heads
-    for h in range(heads):
-        with ablate_heads(model, [h]):
-            rows[f"head {h} zero-ablated"] = measure(model, task)
-        desc[f"head {h} zero-ablated"] = f"hook_z of head {h} set to 0 at every position"
-    with ablate_heads(model, list(range(heads))):
-        rows["all heads zero-ablated"] = measure(model, task)
+    w = cache.weights
+    resid_pre = (w["embed.W_E"][task.eq_token] + w["pos_embed.W_pos"][-1]).double()  # the same at every input
+    edits = {f"head {h} zero-ablated": (lambda piece, h=h: cache.logits_with_resid_mid(
+        piece, -cache.head_outputs(piece)[:, h])) for h in range(heads)}
+    desc.update({f"head {h} zero-ablated": f"hook_z of head {h} set to 0" for h in range(heads)})
+    edits["all heads zero-ablated"] = lambda piece: cache.logits_with_resid_mid(
+        piece, -cache.head_outputs(piece).sum(1))
     desc["all heads zero-ablated"] = "hook_z of every head set to 0"
-    with ablate_skip(model, "attn"):
-        rows["attention skip zero-ablated"] = measure(model, task)
+    edits["attention skip zero-ablated"] = lambda piece: cache.logits_with_resid_mid(piece, -resid_pre)
     desc["attention skip zero-ablated"] = "resid_mid = attn_out: the resid_pre term removed"
-    edits = {}
     if key_freqs:
         directions = wl_key_directions(cache.w_logit, key_freqs)
         basis, _ = torch.linalg.qr(directions)

@@ -19,6 +19,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator
 
 import torch
@@ -32,21 +33,27 @@ from ..task import ModularTask
 
 NEURONS = "blocks.0.mlp.hook_post"
 PATTERN = "blocks.0.attn.hook_pattern"
-KEEP_BYTES = 2**30
-"""The grid's answer logits and '=' neuron activations (float32) are kept in memory up to this size
-(p = 509 with d_mlp = 512: 1.06 GB, kept; p = 1009: 4.2 GB, re-run per sweep)."""
+Z = "blocks.0.attn.hook_z"
+RESID_MID = "blocks.0.hook_resid_mid"
+SWEPT = [NEURONS, Z, RESID_MID]  # what a sweep's chunks carry, at '='
+KEEP_BYTES = 3 * 2**29
+"""The sweeps' float32 activations at '=' are kept in memory up to this size (1.5 GiB; the paper's
+architecture at p = 509: 1.46 GB, kept; p = 1009: 5.8 GB, re-run per sweep)."""
 # copies, not views: a view would keep the whole [n, n_ctx, ...] activation alive
-_SELECT = {NEURONS: lambda a: a[:, -1].clone(), PATTERN: lambda a: a[:, :, -1, :].clone()}
+_SELECT = {NEURONS: lambda a: a[:, -1].clone(), Z: lambda a: a[:, -1].clone(),
+           RESID_MID: lambda a: a[:, -1].clone(), PATTERN: lambda a: a[:, :, -1, :].clone()}
 
 
 @dataclasses.dataclass(frozen=True)
 class GridChunk:
-    """The grid's inputs ``rows`` (a slice of whole rows ``a``): answer logits and neuron activations.
+    """The grid's inputs ``rows`` (a slice of whole rows ``a``): answer logits and activations at '='.
 
     Attributes:
         rows: the slice of input indices ``i = a * p + b``.
         logits: ``[n, p]`` float64 answer logits at '='.
         neurons: ``[n, d_mlp]`` float32 MLP activations at '='.
+        z: ``[n, n_heads, d_head]`` float32 attention head outputs (``hook_z``) at '='.
+        resid_mid: ``[n, d_model]`` float32 residual stream between attention and MLP at '='.
         labels, train: ``[n]`` the answers and the training-split mask.
         a: ``[n // p]`` the rows ``a`` the chunk covers.
     """
@@ -54,6 +61,8 @@ class GridChunk:
     rows: slice
     logits: torch.Tensor
     neurons: torch.Tensor
+    z: torch.Tensor
+    resid_mid: torch.Tensor
     labels: torch.Tensor
     train: torch.Tensor
     a: torch.Tensor
@@ -80,16 +89,17 @@ class GridCache:
                  chunk: int = DEFAULT_CHUNK) -> None:
         self.config: ModelConfig = check_compatible(model, task)
         self.task, self.weights, self._model, self._chunk = task, tl_adapter.canonical_weights(model), model, chunk
-        p, d_mlp = task.p, self.config.d_mlp
-        keep = task.n_inputs * (p + d_mlp) * 4 <= KEEP_BYTES
+        cfg = self.config
+        p, d_mlp = task.p, cfg.d_mlp
+        keep = task.n_inputs * (p + d_mlp + cfg.n_heads * cfg.d_head + cfg.d_model) * 4 <= KEEP_BYTES
         total, spectrum = MeasurementSum(), BlockSpectrum(p, d_mlp)
         sums = torch.zeros(p, p, dtype=torch.float64)
         miss = torch.zeros(p, dtype=torch.float64)
         active = torch.zeros(d_mlp, dtype=torch.float64)
         centered_sq, kept, attention = 0.0, [], []
-        with _recording(model, recorder, [NEURONS, PATTERN]) as rec:
+        with _recording(model, recorder, [*SWEPT, PATTERN]) as rec:
             for rows, logits, acts in rec.chunks(task, chunk):
-                piece = self._chunk_of(rows, logits, acts[NEURONS])
+                piece = self._chunk_of(rows, logits, acts)
                 logprob = total.add(piece.logits, piece.labels, piece.train)
                 sums += residue_sums(piece.logits, piece.labels, p)
                 miss.index_add_(0, piece.labels[piece.train], -torch.expm1(logprob[piece.train]))
@@ -108,10 +118,11 @@ class GridCache:
         self.attention = torch.cat(attention)
         self._kept: list[GridChunk] | None = kept if keep else None
 
-    def _chunk_of(self, rows: slice, logits: torch.Tensor, neurons: torch.Tensor) -> GridChunk:
+    def _chunk_of(self, rows: slice, logits: torch.Tensor, acts: dict[str, torch.Tensor]) -> GridChunk:
         p = self.task.p
-        return GridChunk(rows, self.task.final_logits(logits), neurons, self.task.labels[rows],
-                         self.task.train_mask[rows], torch.arange(rows.start // p, rows.stop // p))
+        return GridChunk(rows, self.task.final_logits(logits), acts[NEURONS], acts[Z], acts[RESID_MID],
+                         self.task.labels[rows], self.task.train_mask[rows],
+                         torch.arange(rows.start // p, rows.stop // p))
 
     # ------------------------------------------------------------ sweeps
     def chunks(self) -> Iterator[GridChunk]:
@@ -120,9 +131,9 @@ class GridCache:
             for piece in self._kept:
                 yield dataclasses.replace(piece, logits=piece.logits.double())
             return
-        with _recording(self._model, None, [NEURONS]) as rec:
+        with _recording(self._model, None, SWEPT) as rec:
             for rows, logits, acts in rec.chunks(self.task, self._chunk):
-                yield self._chunk_of(rows, logits, acts[NEURONS])
+                yield self._chunk_of(rows, logits, acts)
 
     def measure(self, edits: dict[str, Callable[[GridChunk], torch.Tensor]]) -> dict[str, Measurement]:
         """Measure edited logits in one sweep: ``edits[name](chunk)`` returns the chunk's ``[n, p]`` logits."""
@@ -139,11 +150,39 @@ class GridCache:
         Exact for this architecture: after the MLP there is no nonlinearity (no LayerNorm, one
         layer), so the activations at '=' reach the logits only through ``W_L = W_out W_U``.
         It equals running the model under ``causal.replace_activations`` (tested), without a pass.
+        The change is computed in float32, like the model's own forward pass.
         """
-        return piece.logits + (neurons.double() - piece.neurons.double()) @ self.w_logit
+        return piece.logits + ((neurons.float() - piece.neurons) @ self._w_logit32).double()
+
+    @functools.cached_property
+    def _w_logit32(self) -> torch.Tensor:
+        return self.w_logit.float()
+
+    def logits_with_resid_mid(self, piece: GridChunk, delta: torch.Tensor) -> torch.Tensor:
+        """``[n, p]`` float64 answer logits of the chunk with ``delta`` added to the residual stream at '='
+        between attention and MLP (``resid_mid``), replayed through the MLP and the unembedding.
+
+        Exact for this architecture: in one layer without LayerNorm, the '=' logits are
+        ``unembed(x + MLP(x))`` with ``x`` that residual, and nothing else reads it. This is how the
+        ablation table evaluates head and skip ablations at '=' (only '=' matters: attention reads
+        the embeddings, which the ablations do not change); the tests check it against the same
+        ablations run through hooks (``causal.ablate_heads``, ``causal.ablate_skip``).
+
+        Args:
+            delta: ``[n, d_model]`` (or broadcastable) change of ``resid_mid`` at '='.
+        """
+        w = self.weights  # float32, like the model's own forward pass
+        x = piece.resid_mid + delta.float()
+        hidden = torch.relu(x @ w["blocks.0.mlp.W_in"] + w["blocks.0.mlp.b_in"])
+        out = x + hidden @ w["blocks.0.mlp.W_out"] + w["blocks.0.mlp.b_out"]
+        return (out @ w["unembed.W_U"] + w["unembed.b_U"])[:, : self.task.p].double()
+
+    def head_outputs(self, piece: GridChunk) -> torch.Tensor:
+        """``[n, n_heads, d_model]`` float32: each head's contribution to ``resid_mid`` at '=' (``z_h W_O[h]``)."""
+        return torch.einsum("nhe,hed->nhd", piece.z, self.weights["blocks.0.attn.W_O"])
 
     # ------------------------------------------------------------ views
-    @property
+    @functools.cached_property
     def w_logit(self) -> torch.Tensor:
         """``W_L = W_out @ W_U`` restricted to the answers: ``[d_mlp, p]`` float64."""
         w = self.weights
@@ -163,7 +202,7 @@ class GridCache:
 
 def grid_recorder(model) -> GridRecorder:
     """A :class:`GridRecorder` recording what :func:`grid_cache` reads; attach it once for many checkpoints."""
-    return GridRecorder(model, [NEURONS, PATTERN], select=_SELECT)
+    return GridRecorder(model, [*SWEPT, PATTERN], select=_SELECT)
 
 
 class _recording:

@@ -20,10 +20,11 @@ The rule:
    are candidates when that ratio is at least :data:`MIN_SHARE_GAP`.
 2. **Necessity (causal).** A candidate is kept only if removing it raises the training
    loss by more than :data:`NECESSITY_RATIO` times the largest rise from removing any
-   non-candidate frequency. The candidates' rises are computed exactly; the non-candidates'
-   largest rise is found exactly by evaluating them in decreasing order of their upper bound,
-   :data:`EXACT_BATCH` per sweep over the grid, until no unevaluated bound could exceed the
-   largest exact rise or change a verdict. The verdicts are those of evaluating every frequency.
+   non-candidate frequency. The candidates' rises are computed exactly (one sweep over the grid).
+   If the non-candidates' upper bounds cannot change a verdict, that is all; otherwise
+   non-candidates are evaluated exactly in decreasing order of their bound, :data:`EXACT_BATCH`
+   per sweep, until no unevaluated bound could exceed the largest exact rise or change a verdict.
+   The verdicts are those of evaluating every frequency.
 3. **Sufficiency.** The kept set is the answer (confidence ``"high"``) only if the logits
    restricted to it still answer :data:`SUFFICIENT_ACCURACY` of the grid. Otherwise the
    result has confidence ``"low"``, ``freqs`` is empty and the set is reported as
@@ -198,8 +199,7 @@ def _necessary(cache: GridCache, chosen: list[int], evidence: dict, base: float,
     """Step 2, exact: evaluate the candidates, then non-candidates by decreasing bound until decided."""
     delta, bound = evidence["excluded_delta"], evidence["excluded_bound"]
     others = [k for k in (bound.argsort(descending=True) + 1).tolist() if k not in chosen]
-    todo = list(chosen) + others[:EXACT_BATCH]
-    others = others[EXACT_BATCH:]
+    todo = list(chosen)
     while True:
         for k, loss in excluded_train_losses(cache, todo).items():
             delta[k - 1] = loss - base
