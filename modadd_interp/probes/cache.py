@@ -4,11 +4,11 @@ The pass runs the grid in chunks of whole rows ``a`` and keeps only statistics w
 does not grow with the grid: the float64 losses per split, the residue means of the logits
 (``[p, p]``, see :mod:`modadd_interp.readout`), every neuron's 3x3 frequency blocks
 (:class:`modadd_interp.fourier.BlockSpectrum`), and the attention pattern of '=' (``[p*p,
-n_heads, n_ctx]``, small). Analyses that need the logits or neuron activations of every input
-again (the excluded losses, the neuron-level interventions) read them chunk by chunk through
-:meth:`GridCache.chunks` and :meth:`GridCache.measure`: from memory when the grid's logits and
-activations fit in :data:`KEEP_BYTES` (p = 113: 29 MB), otherwise by re-running the model, so
-that memory stays bounded for any p.
+n_heads, n_ctx]``, small). Analyses that need every input's logits or activations at '=' again
+(the excluded losses, the interventions at '=') read them chunk by chunk through
+:meth:`GridCache.chunks` and :meth:`GridCache.measure`: from memory when they fit in
+:data:`KEEP_BYTES` (the paper's sizes at p = 113: 45 MB), otherwise by re-running the model, so
+that memory stays bounded for any p. The model must not change while the cache is in use.
 
 Examples:
     >>> cache = grid_cache(model, task)                          # doctest: +SKIP

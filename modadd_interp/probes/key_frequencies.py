@@ -212,7 +212,12 @@ def _necessary(cache: GridCache, chosen: list[int], evidence: dict, base: float,
             break
         todo, others = others[:EXACT_BATCH], others[EXACT_BATCH:]
     kept = [k for k, r in zip(chosen, rises, strict=True) if r > NECESSITY_RATIO * high and r > 0]
-    floor = f"{low:.2g} nats" if high == low else f"<= {high:.2g} nats, >= {low:.2g} exact"
+    if high == low:
+        floor = f"{low:.2g} nats"
+    elif evaluated:
+        floor = f"between {low:.2g} nats, exact, and {high:.2g} by the bound"
+    else:
+        floor = f"at most {high:.2g} nats by the bound"
     reason += (f"; removing each raises the training loss > {NECESSITY_RATIO:g}x the largest non-candidate rise "
                f"({floor})")
     dropped = sorted(set(chosen) - set(kept))
