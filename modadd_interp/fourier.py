@@ -137,6 +137,30 @@ def frequency_energy(coeffs: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return sq.reshape(n_freqs(p), 2, *c.shape[1:]).sum(1)
 
 
+def padded_basis(p: int) -> torch.Tensor:
+    """``[p + 1, p]``: :func:`fourier_basis` plus a zero row ``p``, the missing sin row of ``k = p/2``.
+
+    Cached and shared: treat it as read-only.
+    """
+    return _padded_basis(p)
+
+
+@functools.lru_cache(maxsize=16)
+def _padded_basis(p: int) -> torch.Tensor:
+    return torch.cat([fourier_basis(p), torch.zeros(1, p, dtype=DTYPE)])
+
+
+def freq_row_pairs(p: int, freqs) -> torch.Tensor:
+    """``[m, 2]`` int64: the rows ``(cos k, sin k)`` of each frequency in :func:`padded_basis`.
+
+    At ``k = p/2`` (even p) the sin row is ``p``, the zero row. The batched form of :func:`freq_rows`.
+    """
+    k = torch.as_tensor(list(freqs), dtype=torch.long)
+    if len(k) and (int(k.min()) < 1 or int(k.max()) > n_freqs(p)):
+        raise ValueError(f"frequencies must be in 1..{n_freqs(p)} for p={p}, got {k.tolist()}")
+    return torch.stack([2 * k - 1, torch.where(2 * k == p, p, 2 * k)], 1)
+
+
 def block_basis(p: int, freqs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``[m, len(x), 3]``: the basis functions ``(const, cos k, sin k)`` of each frequency at ``x``.
 
@@ -144,13 +168,9 @@ def block_basis(p: int, freqs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         freqs: ``[m]`` frequencies ``k``; at ``k = p/2`` the sin column is 0 (as in the basis).
         x: ``[nx]`` integer positions.
     """
-    k = torch.as_tensor(freqs).to(DTYPE)[:, None]
-    angle = 2 * math.pi * k * x.to(DTYPE)[None, :] / p
-    nyquist = 2 * k == p
-    scale = torch.full_like(k, math.sqrt(2 / p)).masked_fill(nyquist, 1 / math.sqrt(p))
-    const = torch.full_like(angle, 1 / math.sqrt(p))
-    sin = torch.where(nyquist, torch.zeros_like(angle), scale * torch.sin(angle))
-    return torch.stack([const, scale * torch.cos(angle), sin], dim=-1)
+    pairs = freq_row_pairs(p, torch.as_tensor(freqs).tolist())
+    rows = torch.cat([torch.zeros_like(pairs[:, :1]), pairs], 1)  # [m, 3]
+    return padded_basis(p)[rows][:, :, x].transpose(1, 2)
 
 
 class BlockSpectrum:
@@ -221,7 +241,7 @@ class BlockSpectrum:
         self._check_complete()
         p, k = self.p, n_freqs(self.p)
         x0k, xk0, xkk, xkm = (t[1 : k + 1].T for t in torch.fft.rfft(self._marginals, dim=1))  # each [n, K]
-        nyquist = 2 * torch.arange(1, n_freqs(p) + 1) == p
+        nyquist = 2 * torch.arange(1, k + 1) == p
         edge = torch.where(nyquist, torch.tensor(1.0, dtype=DTYPE), torch.tensor(math.sqrt(2), dtype=DTYPE)) / p
         zero = torch.zeros_like(x0k.real)
         cc = torch.where(nyquist, xkk.real, xkk.real + xkm.real) / p

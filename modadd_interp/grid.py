@@ -130,6 +130,4 @@ def grid_measure(model, task: ModularTask, fwd_hooks: Sequence = (), chunk: int 
 
 def evaluate(model, task: ModularTask) -> dict[str, float]:
     """Accuracy and float64 losses of ``model`` on the full grid, train and test."""
-    m = grid_measure(model, task)
-    return {"accuracy": m.accuracy, "train_accuracy": m.train_accuracy, "test_accuracy": m.test_accuracy,
-            "train_loss": m.train_loss, "test_loss": m.test_loss, "loss": m.loss}
+    return grid_measure(model, task).to_dict()

@@ -37,7 +37,6 @@ from .probes.cache import GridCache, grid_cache, grid_recorder
 from .probes.embedding import embedding_energy
 from .probes.logits import w_logit_energy
 from .probes.neurons import CLUSTER_THRESHOLD, neuron_spectrum
-from .readout import residue_measurement, residue_projection
 from .runs import Run, load_run
 from .task import ModularTask
 
@@ -97,11 +96,10 @@ def progress_measures(
 
 def checkpoint_measures(cache: GridCache, key_freqs: tuple[int, ...]) -> dict[str, float]:
     """The measures of one checkpoint, from its :class:`GridCache` (one sweep for the excluded loss)."""
-    task, weights, p = cache.task, cache.weights, cache.task.p
+    weights, p = cache.weights, cache.task.p
     keys = list(key_freqs)
-    restricted = residue_measurement(residue_projection(cache.residue_logits, keys, const=True), task)
-    shift = residue_projection(cache.residue_logits, keys)
-    excluded = cache.measure({"excluded": lambda piece: piece.logits - shift[piece.labels]})["excluded"]
+    restricted = cache.restricted(keys)
+    excluded = cache.measure({"excluded": cache.excluding(keys)})["excluded"]
     full = cache.full
     row = {
         "train_loss": full.train_loss, "test_loss": full.test_loss,

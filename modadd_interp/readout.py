@@ -33,7 +33,7 @@ import math
 
 import torch
 
-from .fourier import DTYPE, fourier_basis, fourier_transform, n_freqs
+from .fourier import DTYPE, fourier_transform, freq_row_pairs, n_freqs, padded_basis
 
 MAX_CHUNK_ELEMENTS = 2**23  # bounds the memory of per-frequency [k, p, p] intermediates (64 MB in float64)
 
@@ -156,14 +156,6 @@ def residue_sums(logits: torch.Tensor, residues: torch.Tensor, p: int) -> torch.
     return torch.zeros(p, logits.shape[1], dtype=DTYPE).index_add_(0, residues, logits.to(DTYPE))
 
 
-def _freq_row_index(p: int, freqs) -> tuple[torch.Tensor, torch.Tensor]:
-    """Basis rows of each frequency as ``[m, 2]`` indices into a basis padded with a zero row ``p``."""
-    k = torch.as_tensor(list(freqs), dtype=torch.long)
-    if len(k) and (int(k.min()) < 1 or int(k.max()) > n_freqs(p)):
-        raise ValueError(f"frequencies must be in 1..{n_freqs(p)} for p={p}, got {k.tolist()}")
-    return k, torch.stack([2 * k - 1, torch.where(2 * k == p, p, 2 * k)], 1)
-
-
 def residue_projection(residue_logits: torch.Tensor, freqs, const: bool = False) -> torch.Tensor:
     """``[p, p]``: ``R`` projected along the residue ``s`` onto the basis rows of ``freqs`` (and the constant).
 
@@ -172,10 +164,8 @@ def residue_projection(residue_logits: torch.Tensor, freqs, const: bool = False)
     paper's restricted logits).
     """
     p = residue_logits.shape[0]
-    _freq_row_index(p, freqs)
-    rows = [0] if const else []
-    rows += [r for k in freqs for r in ([2 * k - 1] if 2 * k == p else [2 * k - 1, 2 * k])]
-    b = fourier_basis(p)[rows]
+    rows = freq_row_pairs(p, freqs).flatten()  # the zero row p (no sin at k = p/2) adds nothing
+    b = padded_basis(p)[torch.cat([torch.zeros(int(const), dtype=torch.long), rows])]
     return b.T @ (b @ residue_logits.to(DTYPE))
 
 
@@ -211,14 +201,14 @@ def excluded_loss_bounds(
         count: ``[p]`` number of training inputs of each residue.
     """
     p = residue_logits.shape[0]
-    k, rows = _freq_row_index(p, freqs)
-    basis = torch.cat([fourier_basis(p), torch.zeros(1, p, dtype=DTYPE)])
+    rows = freq_row_pairs(p, freqs)
+    basis = padded_basis(p)
     coeffs = basis @ residue_logits.to(DTYPE)  # [p + 1, c], row p is 0
     miss_mean = torch.where(count > 0, miss / count.clamp_min(1), torch.zeros_like(miss)).to(DTYPE)
     s = torch.arange(p)
     out = []
     step = max(1, MAX_CHUNK_ELEMENTS // (p * p))
-    for start in range(0, len(k), step):
+    for start in range(0, len(rows), step):
         r = rows[start : start + step]  # [m, 2]
         shift = torch.einsum("mjs,mjc->msc", basis[r], coeffs[r])  # [m, s, c]
         d = shift[:, s, s] - shift.min(-1).values  # [m, s]

@@ -28,7 +28,7 @@ import torch
 from ..fourier import block_values
 from ..probes import GridCache, NeuronProbe, grid_cache, key_frequencies, probe_neurons
 from ..probes.cache import GridChunk
-from ..readout import Measurement, residue_measurement, residue_projection
+from ..readout import Measurement
 from ..task import ModularTask
 
 
@@ -106,10 +106,7 @@ def fourier_losses(
         key_freqs = key_frequencies(model, task, cache=cache).freqs
     neurons = neurons or probe_neurons(model, task, cache=cache)
     freqs = list(key_freqs)
-    residues = cache.residue_logits
     clusters = {k: torch.tensor(v) for k, v in neurons.clusters().items() if k in key_freqs}
-    shifts = {k: residue_projection(residues, [k]) for k in freqs}
-    shift_all = residue_projection(residues, freqs)
 
     w_logit = cache.w_logit
 
@@ -117,8 +114,8 @@ def fourier_losses(
         # only the cluster's activations change: (mean - acts) @ W_L over its rows
         return piece.logits + (cache.neuron_mean[members] - piece.neurons[:, members].double()) @ w_logit[members]
 
-    edits = {("excluded", k): (lambda piece, s=s: piece.logits - s[piece.labels]) for k, s in shifts.items()}
-    edits["excluded_all"] = lambda piece: piece.logits - shift_all[piece.labels]
+    edits = {("excluded", k): cache.excluding([k]) for k in freqs}
+    edits["excluded_all"] = cache.excluding(freqs)
     edits.update({("cluster", k): (lambda piece, m=m: ablate(piece, m)) for k, m in clusters.items()})
     edits["key_only"] = lambda piece: cache.logits_with_neurons(piece, key_component_activations(cache, piece,
                                                                                                   key_freqs))
@@ -126,7 +123,7 @@ def fourier_losses(
     return FourierLosses(
         key_freqs=tuple(key_freqs),
         full=cache.full,
-        restricted=residue_measurement(residue_projection(residues, freqs, const=True), task),
+        restricted=cache.restricted(freqs),
         excluded={k: measured[("excluded", k)] for k in freqs},
         excluded_all=measured["excluded_all"],
         cluster_ablated={k: measured[("cluster", k)] for k in clusters},

@@ -1,4 +1,4 @@
-"""Measure a model over the grid under interventions: logits, float64 losses, activation means.
+"""Measure a model over the grid under interventions: float64 losses, activation means.
 
 Examples:
     >>> with ablate_heads(model, [0]):                         # doctest: +SKIP
@@ -16,15 +16,7 @@ from ..grid import grid_measure, grid_run
 from ..readout import Measurement
 from ..task import ModularTask
 
-__all__ = ["Measurement", "activation_means", "answer_logits", "measure"]
-
-
-def answer_logits(model, task: ModularTask) -> torch.Tensor:
-    """``[p*p, p]`` float64 answer logits over the whole grid (under whatever hooks are active).
-
-    Holds ``p^3`` floats: for large p use :func:`measure` or ``GridCache.measure``, which stream.
-    """
-    return task.final_logits(grid_run(model, task)[0])
+__all__ = ["Measurement", "activation_means", "measure"]
 
 
 def measure(model, task: ModularTask) -> Measurement:

@@ -30,7 +30,7 @@ import torch
 
 from ..fourier import fourier_transform, freq_rows
 from ..probes import GridCache, NeuronProbe, grid_cache, key_frequencies, probe_neurons
-from ..readout import Measurement, residue_measurement, residue_projection
+from ..readout import Measurement
 from ..task import ModularTask
 from .losses import block_activations
 
@@ -121,8 +121,7 @@ def ablation_table(
             f"{len(clustered)} clustered neurons replaced by their degree-2 trig polynomial")
     rows.update(cache.measure(edits))
     if key_freqs:
-        rows["logits restricted to key components"] = residue_measurement(
-            residue_projection(cache.residue_logits, key_freqs, const=True), task)
+        rows["logits restricted to key components"] = cache.restricted(key_freqs)
         desc["logits restricted to key components"] = "only each output's mean plus cos/sin(w_k(a+b)) for key k"
     order = [*list(rows)[: heads + 3], "neurons onto W_L key directions", "neurons onto W_L key nullspace",
              "logits restricted to key components", "clustered neurons replaced by trig fit"]

@@ -18,9 +18,10 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -28,7 +29,7 @@ from .. import tl_adapter
 from ..config import ModelConfig
 from ..fourier import BlockSpectrum
 from ..grid import DEFAULT_CHUNK, GridRecorder, check_compatible
-from ..readout import Measurement, MeasurementSum, residue_sums
+from ..readout import Measurement, MeasurementSum, residue_measurement, residue_projection, residue_sums
 from ..task import ModularTask
 
 NEURONS = "blocks.0.mlp.hook_post"
@@ -144,6 +145,17 @@ class GridCache:
                     totals[name].add(edit(piece).double(), piece.labels, piece.train)
         return {name: total.result() for name, total in totals.items()}
 
+    def restricted(self, freqs) -> Measurement:
+        """Losses of the paper's restricted logits: each output's grid mean plus its ``cos/sin(w_k(a+b))``
+        components, ``k in freqs``. They depend only on ``(a+b) mod p``: exact from the residue means, no sweep."""
+        return residue_measurement(residue_projection(self.residue_logits, freqs, const=True), self.task)
+
+    def excluding(self, freqs) -> Callable[[GridChunk], torch.Tensor]:
+        """An edit for :meth:`measure`: the chunk's logits without their ``cos/sin(w_k(a+b))`` components,
+        ``k in freqs`` (the paper's excluded logits)."""
+        shift = residue_projection(self.residue_logits, freqs)
+        return lambda piece: piece.logits - shift[piece.labels]
+
     def logits_with_neurons(self, piece: GridChunk, neurons: torch.Tensor) -> torch.Tensor:
         """``[n, p]`` float64 answer logits of the chunk with its MLP activations at '=' replaced by ``neurons``.
 
@@ -200,24 +212,14 @@ class GridCache:
             return self.task.final_logits(self._model(tokens)[:, -1])
 
 
-def grid_recorder(model) -> GridRecorder:
+def grid_recorder(model, names: Sequence[str] = (*SWEPT, PATTERN)) -> GridRecorder:
     """A :class:`GridRecorder` recording what :func:`grid_cache` reads; attach it once for many checkpoints."""
-    return GridRecorder(model, [*SWEPT, PATTERN], select=_SELECT)
+    return GridRecorder(model, names, select=_SELECT)
 
 
-class _recording:
-    """Use ``recorder`` if given (its hooks already attached), else attach one for the block."""
-
-    def __init__(self, model, recorder: GridRecorder | None, names: list[str]) -> None:
-        self._given = recorder
-        self._own = None if recorder is not None else GridRecorder(model, names, select=_SELECT)
-
-    def __enter__(self) -> GridRecorder:
-        return self._given if self._given is not None else self._own.__enter__()
-
-    def __exit__(self, *exc) -> None:
-        if self._own is not None:
-            self._own.__exit__(*exc)
+def _recording(model, recorder: GridRecorder | None, names: Sequence[str]):
+    """``recorder`` as it is (its hooks already attached), or a new one to attach for the block."""
+    return contextlib.nullcontext(recorder) if recorder is not None else grid_recorder(model, names)
 
 
 def grid_cache(model, task: ModularTask, recorder: GridRecorder | None = None,

@@ -51,7 +51,6 @@ from ..fourier import n_freqs
 from ..readout import (
     excluded_loss_bounds,
     label_logprobs,
-    residue_measurement,
     residue_projection,
     sum_direction_energy,
 )
@@ -154,7 +153,7 @@ def key_frequencies(
     candidates, reason = _necessary(cache, chosen, evidence, base, reason)
     if not candidates:
         return KeyFrequencies((), "none", (), evidence, base, float("nan"), reason)
-    restricted = residue_measurement(residue_projection(residues, candidates, const=True), task)
+    restricted = cache.restricted(candidates)
     if restricted.accuracy < SUFFICIENT_ACCURACY:
         reason = (f"the candidates {list(candidates)} alone answer only {restricted.accuracy:.1%} of the grid "
                   f"(< {SUFFICIENT_ACCURACY:.0%}): not a working Fourier circuit")
@@ -163,7 +162,11 @@ def key_frequencies(
 
 
 def excluded_train_losses(cache: GridCache, freqs: list[int]) -> dict[int, float]:
-    """``{k: training loss}`` with each frequency's ``cos/sin(w_k(a+b))`` components removed (one sweep)."""
+    """``{k: training loss}`` with each frequency's ``cos/sin(w_k(a+b))`` components removed (one sweep).
+
+    Like ``cache.measure({k: cache.excluding([k])})``, but only on the training rows: the rule needs
+    only the training loss, and this is the rule's hot loop.
+    """
     shifts = [residue_projection(cache.residue_logits, [k]) for k in freqs]
     nll, count = torch.zeros(len(freqs), dtype=torch.float64), 0
     for piece in cache.chunks():
