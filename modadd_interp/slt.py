@@ -56,37 +56,53 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 import random
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from . import tl_adapter
 from .config import ModelConfig
+from .errors import ModAddError
 from .fourier import effective_rank
 from .grid import check_compatible
 from .task import ModularTask
 
-DEFAULT_LR = 1e-4
+AUTO = "auto"
+"""``llc(..., lr=AUTO)``: calibrate the step size per model (see the module docstring)."""
+
+LR_LADDER: tuple[float, ...] = (1e-4, 5e-5, 2.5e-5, 1.25e-5)
+"""The step sizes ``lr="auto"`` tries, largest first; each is half the one before."""
+
+DEFAULT_LR = AUTO
 DEFAULT_N_BETA = 1000.0
-DEFAULT_LOCALIZATION = 300.0
+DEFAULT_LOCALIZATION = 1000.0
 DEFAULT_NUM_CHAINS = 4
-DEFAULT_NUM_DRAWS = 200
+DEFAULT_NUM_DRAWS = 100
 DEFAULT_NUM_BURNIN_STEPS = 100
 DEFAULT_BATCH_SIZE = 256
 
 DRIFT_TOLERANCE = 0.2
 """Largest relative change of the LLC between the first and second half of the draws for a healthy trace."""
 
+MAX_STEP_CORRECTION = 0.5
+"""Largest step-size correction of a calibrated estimate, relative to ``max(LLC at the smaller step, 1)``."""
+
 NEARLY_DEAD_FRACTION = 0.01
 """A neuron active (> 0 after ReLU) on fewer than this fraction of the grid is *nearly dead*."""
 
 NORM_FRACTION = 0.99
 """The fraction of the squared weight norm the kept weights must carry (see :func:`weights_needed`)."""
+
+
+class SamplerSettingsError(ModAddError, ValueError):
+    """An LLC sampler setting is invalid (e.g. a non-positive step size or a ladder that does not descend)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,8 +116,11 @@ class LLCEstimate:
         init_loss: the training loss at the model's weights, as devinterp measured it.
         healthy: True when every check in the module docstring passed.
         reasons: why the estimate is unhealthy (empty when healthy).
-        hyperparameters: the sampler settings used.
-        loss_trace: per chain, the batch loss at every SGLD step (burn-in included).
+        hyperparameters: the sampler settings used (a calibrated estimate adds ``lr_pair``, ``ladder``
+            and ``tries``).
+        loss_trace: per chain, the batch loss at every SGLD step (burn-in included); empty for a
+            calibrated estimate (see ``tries``) or a sampling run stopped early.
+        tries: a calibrated estimate's sampling runs, one per step size tried, in order.
     """
 
     mean: float
@@ -112,15 +131,18 @@ class LLCEstimate:
     reasons: tuple[str, ...]
     hyperparameters: dict
     loss_trace: tuple[tuple[float, ...], ...] = ()
+    tries: tuple[LLCEstimate, ...] = ()
 
     def to_dict(self, trace: bool = False) -> dict:
-        """JSON-safe dict (the loss trace only when ``trace``)."""
+        """JSON-safe dict (the loss traces only when ``trace``)."""
         out = {
             "mean": self.mean, "std": self.std, "per_chain": list(self.per_chain), "init_loss": self.init_loss,
             "healthy": self.healthy, "reasons": list(self.reasons), "hyperparameters": dict(self.hyperparameters),
         }
         if trace:
             out["loss_trace"] = [list(c) for c in self.loss_trace]
+        if self.tries:
+            out["tries"] = [t.to_dict(trace) for t in self.tries]
         return out
 
 
@@ -143,16 +165,54 @@ def training_dataset(task: ModularTask):
     return Dataset.from_dict({"input_ids": rows.tolist()}).with_format("torch")
 
 
-def make_loss_fn(task: ModularTask):
-    """``(model, input_ids [batch, 4]) -> [batch, 3]`` float64 loss: the task's cross-entropy, repeated."""
+def make_loss_fn(task: ModularTask, watch: Callable[[torch.Tensor], None] | None = None):
+    """``(model, input_ids [batch, 4]) -> [batch, 3]`` float64 loss: the task's cross-entropy, repeated.
+
+    ``watch``, if given, sees every ``[batch, 1]`` loss before it is returned (see :class:`_Watch`).
+    """
 
     def loss_fn(model, input_ids: torch.Tensor) -> torch.Tensor:
         logits = model(input_ids[:, :3], return_type="logits")
         logprobs = task.final_logprobs(logits)
         loss = -logprobs.gather(1, input_ids[:, 3:4].long())
+        if watch is not None:
+            watch(loss)
         return loss.expand(-1, 3)
 
     return loss_fn
+
+
+class _Stopped(Exception):
+    """Raised by :class:`_Watch` to end a sampling run at its first divergent step."""
+
+
+class _Watch:
+    """Stops a sampling run at the first SGLD step whose batch loss is not finite or exceeds init loss + log p.
+
+    devinterp evaluates the init loss with gradients off and steps the chains with gradients on, so the
+    calls with gradients off are the init-loss batches (the same batches devinterp averages).
+    """
+
+    def __init__(self, p: int, steps_per_chain: int) -> None:
+        self.log_p, self.steps_per_chain = math.log(p), steps_per_chain
+        self.init: list[float] = []
+        self.calls = 0
+
+    @property
+    def init_loss(self) -> float:
+        return float(np.mean(self.init)) if self.init else float("nan")
+
+    def __call__(self, loss: torch.Tensor) -> None:
+        value = float(loss.mean())
+        if not torch.is_grad_enabled():
+            self.init.append(value)
+            return
+        chain, step = divmod(self.calls, self.steps_per_chain)
+        self.calls += 1
+        limit = self.init_loss + self.log_p
+        if not value <= limit:  # also catches NaN
+            raise _Stopped(f"chain {chain} stopped at step {step}: batch loss {value:.3g} "
+                           f"{'is not finite' if not math.isfinite(value) else f'> init loss + log(p) = {limit:.3g}'}")
 
 
 class _Sampled(torch.nn.Module):
@@ -182,6 +242,7 @@ def _preserved_global_state():
     torch_state, np_state, py_state = torch.get_rng_state(), np.random.get_state(), random.getstate()
     grad = torch.is_grad_enabled()
     try:
+        torch.set_grad_enabled(True)  # SGLD needs gradients, even when called under torch.no_grad()
         yield
     finally:
         torch.set_rng_state(torch_state)
@@ -191,76 +252,214 @@ def _preserved_global_state():
 
 
 @contextlib.contextmanager
-def _quiet_chains():
-    """Silence devinterp's per-chain tqdm bars (restored on exit)."""
+def _quiet_sampler():
+    """Silence devinterp's per-chain tqdm bars and skip its per-chain ``gc.collect()`` (restored on exit).
+
+    The collection frees GPU memory between chains; on the CPU it only costs time (~0.2 s a call here).
+    """
     import devinterp.slt.sampler as sampler
     from tqdm.auto import trange
 
-    original = sampler.trange
+    original_trange, original_gc = sampler.trange, sampler._gc_and_empty_cache
 
     def quiet(*args, **kwargs):
         kwargs["disable"] = True
         return trange(*args, **kwargs)
 
-    sampler.trange = quiet
+    sampler.trange, sampler._gc_and_empty_cache = quiet, lambda: None
     try:
         yield
     finally:
-        sampler.trange = original
+        sampler.trange, sampler._gc_and_empty_cache = original_trange, original_gc
+
+
+@dataclasses.dataclass(frozen=True)
+class _Settings:
+    """Everything but the step size: one sampling run's shape."""
+
+    n_beta: float
+    localization: float
+    num_chains: int
+    num_draws: int
+    num_burnin_steps: int
+    batch_size: int
+    seed: int
 
 
 def llc(
-    model, task: ModularTask, *, lr: float = DEFAULT_LR, n_beta: float = DEFAULT_N_BETA,
+    model, task: ModularTask, *, lr: float | str = DEFAULT_LR, n_beta: float = DEFAULT_N_BETA,
     localization: float = DEFAULT_LOCALIZATION, num_chains: int = DEFAULT_NUM_CHAINS,
     num_draws: int = DEFAULT_NUM_DRAWS, num_burnin_steps: int = DEFAULT_NUM_BURNIN_STEPS,
-    batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0, ladder: tuple[float, ...] = LR_LADDER,
 ) -> LLCEstimate:
     """Estimate the local learning coefficient of ``model`` on ``task``'s training split.
 
     Samples on a fresh copy of the model (the user's model, its hooks and the global RNG states are
     left unchanged). Deterministic for a given ``seed``. See the module docstring for the estimator,
-    the health check and how the defaults were chosen.
+    the health check and the calibration.
 
     Args:
         model: a HookedTransformer (TL 3) or TransformerBridge (TL 4) of the supported architecture.
         task: the task; its training split is the sampled data.
-        lr, n_beta, localization: devinterp's SGLD step size, inverse temperature and pull toward ``w0``.
-        num_chains, num_draws, num_burnin_steps, batch_size: the chains' shape.
+        lr: devinterp's SGLD step size, or ``"auto"`` (default): the step-size calibration of the module
+            docstring, over ``ladder``.
+        n_beta, localization: devinterp's inverse temperature and pull toward ``w0``.
+        num_chains, num_draws, num_burnin_steps, batch_size: each sampling run's shape.
         seed: devinterp's ``init_seed`` (chain ``c`` uses ``seed + c``; the batches use ``seed``).
+        ladder: the step sizes ``lr="auto"`` tries, strictly decreasing (at least two).
 
     Returns:
         An :class:`LLCEstimate`; when unhealthy, a warning is emitted too.
+
+    Raises:
+        SamplerSettingsError: a setting is out of range.
+
+    Examples:
+        >>> est = llc(*mi.load())                                   # doctest: +SKIP
+        >>> est.mean, est.std, est.healthy, est.hyperparameters["lr_pair"]
     """
-    devinterp_llc = _require_devinterp()
+    _require_devinterp()
     cfg: ModelConfig = check_compatible(model, task)
-    weights = tl_adapter.canonical_weights(model)
     n_train = int(task.train_mask.sum())
-    if batch_size > n_train:
-        batch_size = n_train
-    hyper = dict(lr=lr, n_beta=n_beta, localization=localization, num_chains=num_chains, num_draws=num_draws,
-                 num_burnin_steps=num_burnin_steps, batch_size=batch_size, seed=seed, sampler="devinterp sgmcmc_sgld")
+    settings = _checked(lr, ladder, _Settings(float(n_beta), float(localization), num_chains, num_draws,
+                                              num_burnin_steps, min(batch_size, n_train), seed))
+    sampled = _Sampled(cfg, tl_adapter.canonical_weights(model), tl_adapter.backend_name(model))
+    if lr == AUTO:
+        estimate = calibrate(lambda step: _sample(sampled, task, step, settings, stop_early=True),
+                             tuple(float(x) for x in ladder))
+    else:
+        estimate = _sample(sampled, task, float(lr), settings, stop_early=False)
+    if not estimate.healthy:
+        warnings.warn("the LLC estimate is unhealthy: " + "; ".join(estimate.reasons), stacklevel=2)
+    return estimate
+
+
+def _checked(lr: float | str, ladder: tuple[float, ...], s: _Settings) -> _Settings:
+    def bad(what: str) -> SamplerSettingsError:
+        return SamplerSettingsError(f"{what}; see modadd_interp.slt.llc for the valid settings.")
+
+    if isinstance(lr, str):
+        if lr != AUTO:
+            raise bad(f"lr must be a positive number or {AUTO!r}, got {lr!r}")
+    elif not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
+        raise bad(f"lr must be a positive number or {AUTO!r}, got {lr!r}")
+    steps = list(ladder)
+    if len(steps) < 2 or not all(isinstance(x, int | float) and math.isfinite(x) and x > 0 for x in steps) \
+            or any(b >= a for a, b in itertools.pairwise(steps)):
+        raise bad(f"ladder must be at least two positive, strictly decreasing step sizes, got {ladder!r}")
+    if not (math.isfinite(s.n_beta) and s.n_beta > 0) or not (math.isfinite(s.localization) and s.localization >= 0):
+        raise bad(f"n_beta must be > 0 and localization >= 0, got {s.n_beta} and {s.localization}")
+    if s.num_chains < 1 or s.num_draws < 2 or s.num_burnin_steps < 0 or s.batch_size < 1:
+        raise bad(f"need num_chains >= 1, num_draws >= 2, num_burnin_steps >= 0 and batch_size >= 1, got "
+                  f"{s.num_chains}, {s.num_draws}, {s.num_burnin_steps} and {s.batch_size}")
+    return s
+
+
+def _sample(sampled: _Sampled, task: ModularTask, lr: float, s: _Settings, stop_early: bool) -> LLCEstimate:
+    """One devinterp sampling run at step size ``lr``; ``stop_early``: end it at the first divergent step."""
+    devinterp_llc = _require_devinterp()
+    n_train = int(task.train_mask.sum())
+    hyper = dict(lr=lr, n_beta=s.n_beta, localization=s.localization, num_chains=s.num_chains,
+                 num_draws=s.num_draws, num_burnin_steps=s.num_burnin_steps, batch_size=s.batch_size, seed=s.seed,
+                 sampler="devinterp sgmcmc_sgld")
+    watch = _Watch(task.p, s.num_burnin_steps + s.num_draws) if stop_early else None
     out_dir = tempfile.mkdtemp(prefix="modadd_llc_")
     caught: list[warnings.WarningMessage] = []
     try:
-        with _preserved_global_state(), _quiet_chains(), warnings.catch_warnings(record=True) as caught:
+        with _preserved_global_state(), _quiet_sampler(), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            sampler_model = _Sampled(cfg, weights, tl_adapter.backend_name(model))
             result = devinterp_llc(
-                sampler_model, training_dataset(task), {}, lr=lr, n_beta=n_beta, loss_fn=make_loss_fn(task),
-                num_chains=num_chains, num_draws=num_draws, num_burnin_steps=num_burnin_steps,
-                batch_size=batch_size, localization=localization, init_seed=seed,
-                num_init_loss_batches=max(1, n_train // batch_size), device="cpu",
+                sampled, training_dataset(task), {}, lr=lr, n_beta=s.n_beta, loss_fn=make_loss_fn(task, watch),
+                num_chains=s.num_chains, num_draws=s.num_draws, num_burnin_steps=s.num_burnin_steps,
+                batch_size=s.batch_size, localization=s.localization, init_seed=s.seed,
+                num_init_loss_batches=max(1, n_train // s.batch_size), device="cpu",
                 output_path=f"{out_dir}/samples.zarr",
             )
             trace = np.asarray(result["loss_trace"].values, dtype=np.float64)  # [chain, step]
             init_loss = float(result["init_loss"].values)
+    except _Stopped as stop:
+        nan = float("nan")
+        return LLCEstimate(mean=nan, std=nan, per_chain=(), init_loss=watch.init_loss, healthy=False,
+                           reasons=(f"a chain diverged: {stop} (sampling stopped there)",), hyperparameters=hyper)
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
     failed = [str(w.message) for w in caught if "Chain failed" in str(w.message)]
-    estimate = _estimate(trace, init_loss, n_beta, num_burnin_steps, task.p, failed, hyper)
-    if not estimate.healthy:
-        warnings.warn("the LLC estimate is unhealthy: " + "; ".join(estimate.reasons), stacklevel=2)
-    return estimate
+    return _estimate(trace, init_loss, s.n_beta, s.num_burnin_steps, task.p, failed, hyper)
+
+
+def calibrate(sample: Callable[[float], LLCEstimate], ladder: tuple[float, ...]) -> LLCEstimate:
+    """The step-size calibration (``lr="auto"``): the largest healthy pair of ladder steps, extrapolated.
+
+    Walks down ``ladder`` (largest first), sampling each step size at most once, until two neighbouring
+    steps ``lr > lr2`` are both healthy and their extrapolation (:func:`extrapolate`) is healthy too.
+
+    Args:
+        sample: one sampling run at a given step size (``lr -> LLCEstimate``).
+        ladder: strictly decreasing step sizes.
+
+    Returns:
+        The extrapolated estimate (``tries`` holds every run), or, when no pair passes, an unhealthy
+        estimate carrying the smallest step's numbers and every step's reasons.
+
+    Examples:
+        >>> calibrate(lambda lr: fake(lr), (1e-4, 5e-5, 2.5e-5)).hyperparameters["lr_pair"]   # doctest: +SKIP
+        [5e-05, 2.5e-05]
+    """
+    runs: dict[float, LLCEstimate] = {}
+
+    def run(lr: float) -> LLCEstimate:
+        if lr not in runs:
+            runs[lr] = sample(lr)
+        return runs[lr]
+
+    last = None
+    for big, small in itertools.pairwise(ladder):
+        if not run(big).healthy or not run(small).healthy:
+            continue
+        last = extrapolate(runs[big], runs[small], tuple(runs.values()), ladder)
+        if last.healthy:
+            return last
+    tries = tuple(runs.values())
+    why = [f"lr {t.hyperparameters['lr']:.3g}: " + "; ".join(t.reasons) for t in tries if not t.healthy]
+    if last is not None:
+        why.append(f"pair {last.hyperparameters['lr_pair']}: " + "; ".join(last.reasons))
+    smallest = tries[-1]
+    hyper = dict(smallest.hyperparameters, ladder=list(ladder), tries=len(tries), lr_pair=None)
+    return dataclasses.replace(
+        smallest, healthy=False, hyperparameters=hyper, loss_trace=(), tries=tries,
+        reasons=(f"calibration failed: no pair of neighbouring step sizes in {list(ladder)} gave healthy "
+                 f"estimates (the numbers are the smallest step's)",) + tuple(why))
+
+
+def extrapolate(big: LLCEstimate, small: LLCEstimate, tries: tuple[LLCEstimate, ...] = (),
+                ladder: tuple[float, ...] = ()) -> LLCEstimate:
+    """Richardson extrapolation of two estimates at step sizes ``lr > lr2`` to step size 0.
+
+    The estimate's bias is linear in the step size at small steps, so with ``q = lr / lr2``, chain by
+    chain (the same seeds, so the same batches and noise draws), ``LLC_0 = (q * LLC(lr2) - LLC(lr)) / (q - 1)``.
+    Unhealthy when ``LLC_0 < 0`` or the correction ``|LLC(lr2) - LLC_0|`` exceeds
+    :data:`MAX_STEP_CORRECTION` of ``max(|LLC(lr2)|, 1)`` (the steps are not in the linear regime).
+
+    Examples:
+        >>> extrapolate(at_1e4, at_5e5).mean   # 2 * LLC(5e-5) - LLC(1e-4)     # doctest: +SKIP
+    """
+    lr, lr2 = big.hyperparameters["lr"], small.hyperparameters["lr"]
+    q = lr / lr2
+    per_chain = (q * np.asarray(small.per_chain) - np.asarray(big.per_chain)) / (q - 1)
+    mean = float(per_chain.mean())
+    std = float(per_chain.std(ddof=1)) if len(per_chain) > 1 else 0.0
+    reasons = []
+    if mean < 0:
+        reasons.append(f"negative extrapolated LLC ({mean:.3g}) from {big.mean:.3g} at lr {lr:.3g} and "
+                       f"{small.mean:.3g} at lr {lr2:.3g}")
+    correction = abs(small.mean - mean)
+    if correction > MAX_STEP_CORRECTION * max(abs(small.mean), 1.0):
+        reasons.append(f"the step-size correction {correction:.3g} exceeds {MAX_STEP_CORRECTION:.0%} of the "
+                       f"estimate at lr {lr2:.3g} ({small.mean:.3g}): the steps are not in the small-step regime")
+    hyper = dict(small.hyperparameters, lr=lr, lr_pair=[lr, lr2], ladder=list(ladder), tries=len(tries),
+                 estimator="Richardson: (q LLC(lr2) - LLC(lr)) / (q - 1), q = lr / lr2")
+    return LLCEstimate(mean=mean, std=std, per_chain=tuple(float(x) for x in per_chain), init_loss=small.init_loss,
+                       healthy=not reasons, reasons=tuple(reasons), hyperparameters=hyper, tries=tries)
 
 
 def _estimate(trace: np.ndarray, init_loss: float, n_beta: float, burnin: int, p: int, failed: list[str],
