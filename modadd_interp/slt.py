@@ -77,15 +77,21 @@ from .task import ModularTask
 AUTO = "auto"
 """``llc(..., lr=AUTO)``: calibrate the step size per model (see the module docstring)."""
 
-LR_LADDER: tuple[float, ...] = (1e-4, 5e-5, 2.5e-5, 1.25e-5)
+LR_LADDER: tuple[float, ...] = (2e-4, 1e-4, 5e-5, 2.5e-5, 1.25e-5, 6.25e-6)
 """The step sizes ``lr="auto"`` tries, largest first; each is half the one before."""
 
+MARGIN = 1
+"""Rungs between the largest stable ladder step and the larger step of the calibrated pair."""
+
+BURNIN_RELAXATIONS = 4.0
+"""Default burn-in, in relaxation times ``1 / (lr * localization)`` of the pull toward ``w0``."""
+
 DEFAULT_LR = AUTO
-DEFAULT_N_BETA = 1000.0
+DEFAULT_N_BETA = None  # n / log(n) of the training split
 DEFAULT_LOCALIZATION = 1000.0
 DEFAULT_NUM_CHAINS = 4
 DEFAULT_NUM_DRAWS = 100
-DEFAULT_NUM_BURNIN_STEPS = 100
+DEFAULT_NUM_BURNIN_STEPS = None  # BURNIN_RELAXATIONS relaxation times at each step size
 DEFAULT_BATCH_SIZE = 256
 
 DRIFT_TOLERANCE = 0.2
@@ -281,15 +287,22 @@ class _Settings:
     localization: float
     num_chains: int
     num_draws: int
-    num_burnin_steps: int
+    num_burnin_steps: int | None
     batch_size: int
     seed: int
 
+    def at(self, lr: float, num_chains: int | None = None) -> _Settings:
+        """The run's shape at step ``lr``: a default burn-in is :data:`BURNIN_RELAXATIONS` relaxation times."""
+        burnin = self.num_burnin_steps
+        if burnin is None:
+            burnin = math.ceil(BURNIN_RELAXATIONS / (lr * self.localization) - 1e-9)
+        return dataclasses.replace(self, num_burnin_steps=burnin, num_chains=num_chains or self.num_chains)
+
 
 def llc(
-    model, task: ModularTask, *, lr: float | str = DEFAULT_LR, n_beta: float = DEFAULT_N_BETA,
+    model, task: ModularTask, *, lr: float | str = DEFAULT_LR, n_beta: float | None = DEFAULT_N_BETA,
     localization: float = DEFAULT_LOCALIZATION, num_chains: int = DEFAULT_NUM_CHAINS,
-    num_draws: int = DEFAULT_NUM_DRAWS, num_burnin_steps: int = DEFAULT_NUM_BURNIN_STEPS,
+    num_draws: int = DEFAULT_NUM_DRAWS, num_burnin_steps: int | None = DEFAULT_NUM_BURNIN_STEPS,
     batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0, ladder: tuple[float, ...] = LR_LADDER,
 ) -> LLCEstimate:
     """Estimate the local learning coefficient of ``model`` on ``task``'s training split.
@@ -300,13 +313,16 @@ def llc(
 
     Args:
         model: a HookedTransformer (TL 3) or TransformerBridge (TL 4) of the supported architecture.
-        task: the task; its training split is the sampled data.
+        task: the task; its training split (``n`` inputs) is the sampled data.
         lr: devinterp's SGLD step size, or ``"auto"`` (default): the step-size calibration of the module
             docstring, over ``ladder``.
-        n_beta, localization: devinterp's inverse temperature and pull toward ``w0``.
-        num_chains, num_draws, num_burnin_steps, batch_size: each sampling run's shape.
+        n_beta: devinterp's inverse temperature; default ``n / log(n)`` (Lau et al.'s ``beta* = 1 / log n``).
+        localization: the pull toward ``w0`` (devinterp's ``localization``, gamma).
+        num_chains, num_draws, batch_size: each sampling run's shape.
+        num_burnin_steps: burn-in steps of each chain; default :data:`BURNIN_RELAXATIONS` relaxation
+            times ``1 / (lr * localization)`` at each step size (needs ``localization > 0``).
         seed: devinterp's ``init_seed`` (chain ``c`` uses ``seed + c``; the batches use ``seed``).
-        ladder: the step sizes ``lr="auto"`` tries, strictly decreasing (at least two).
+        ladder: the step sizes ``lr="auto"`` tries, strictly decreasing (at least ``MARGIN + 2``).
 
     Returns:
         An :class:`LLCEstimate`; when unhealthy, a warning is emitted too.
@@ -321,14 +337,16 @@ def llc(
     _require_devinterp()
     cfg: ModelConfig = check_compatible(model, task)
     n_train = int(task.train_mask.sum())
+    if n_beta is None:
+        n_beta = n_train / math.log(n_train) if n_train > 1 else 1.0
     settings = _checked(lr, ladder, _Settings(float(n_beta), float(localization), num_chains, num_draws,
                                               num_burnin_steps, min(batch_size, n_train), seed))
     sampled = _Sampled(cfg, tl_adapter.canonical_weights(model), tl_adapter.backend_name(model))
     if lr == AUTO:
-        estimate = calibrate(lambda step: _sample(sampled, task, step, settings, stop_early=True),
+        estimate = calibrate(lambda step, chains: _sample(sampled, task, step, settings.at(step, chains), True),
                              tuple(float(x) for x in ladder))
     else:
-        estimate = _sample(sampled, task, float(lr), settings, stop_early=False)
+        estimate = _sample(sampled, task, float(lr), settings.at(float(lr)), stop_early=False)
     if not estimate.healthy:
         warnings.warn("the LLC estimate is unhealthy: " + "; ".join(estimate.reasons), stacklevel=2)
     return estimate
@@ -338,18 +356,21 @@ def _checked(lr: float | str, ladder: tuple[float, ...], s: _Settings) -> _Setti
     def bad(what: str) -> SamplerSettingsError:
         return SamplerSettingsError(f"{what}; see modadd_interp.slt.llc for the valid settings.")
 
-    if isinstance(lr, str):
-        if lr != AUTO:
-            raise bad(f"lr must be a positive number or {AUTO!r}, got {lr!r}")
-    elif not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
+    def positive(x: object) -> bool:
+        return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+    if not (lr == AUTO or positive(lr)):
         raise bad(f"lr must be a positive number or {AUTO!r}, got {lr!r}")
     steps = list(ladder)
-    if len(steps) < 2 or not all(isinstance(x, int | float) and math.isfinite(x) and x > 0 for x in steps) \
+    if len(steps) < MARGIN + 2 or not all(positive(x) for x in steps) \
             or any(b >= a for a, b in itertools.pairwise(steps)):
-        raise bad(f"ladder must be at least two positive, strictly decreasing step sizes, got {ladder!r}")
-    if not (math.isfinite(s.n_beta) and s.n_beta > 0) or not (math.isfinite(s.localization) and s.localization >= 0):
+        raise bad(f"ladder must be at least {MARGIN + 2} positive, strictly decreasing step sizes, got {ladder!r}")
+    if not positive(s.n_beta) or not (math.isfinite(s.localization) and s.localization >= 0):
         raise bad(f"n_beta must be > 0 and localization >= 0, got {s.n_beta} and {s.localization}")
-    if s.num_chains < 1 or s.num_draws < 2 or s.num_burnin_steps < 0 or s.batch_size < 1:
+    if s.num_burnin_steps is None and s.localization == 0:
+        raise bad("with localization 0 the default burn-in (relaxation times of the pull) is undefined: "
+                  "pass num_burnin_steps")
+    if s.num_chains < 1 or s.num_draws < 2 or (s.num_burnin_steps or 0) < 0 or s.batch_size < 1:
         raise bad(f"need num_chains >= 1, num_draws >= 2, num_burnin_steps >= 0 and batch_size >= 1, got "
                   f"{s.num_chains}, {s.num_draws}, {s.num_burnin_steps} and {s.batch_size}")
     return s
@@ -387,48 +408,72 @@ def _sample(sampled: _Sampled, task: ModularTask, lr: float, s: _Settings, stop_
     return _estimate(trace, init_loss, s.n_beta, s.num_burnin_steps, task.p, failed, hyper)
 
 
-def calibrate(sample: Callable[[float], LLCEstimate], ladder: tuple[float, ...]) -> LLCEstimate:
-    """The step-size calibration (``lr="auto"``): the largest healthy pair of ladder steps, extrapolated.
+def stable(estimate: LLCEstimate) -> bool:
+    """True when no chain of ``estimate`` diverged, stopped or left a NaN/inf (the other checks aside)."""
+    return math.isfinite(estimate.mean) and not any(r.startswith(INSTABILITY) for r in estimate.reasons)
 
-    Walks down ``ladder`` (largest first), sampling each step size at most once, until two neighbouring
-    steps ``lr > lr2`` are both healthy and their extrapolation (:func:`extrapolate`) is healthy too.
+
+def calibrate(sample: Callable[[float, int | None], LLCEstimate], ladder: tuple[float, ...],
+              margin: int = MARGIN) -> LLCEstimate:
+    """The step-size calibration (``lr="auto"``): a pair of ladder steps below the largest stable one.
+
+    1. **Pilots**, down ``ladder``: one chain per step size (``sample(lr, 1)``) until one is :func:`stable`.
+    2. **Pair**: from ``margin`` rungs below that step, sample (all chains, ``sample(lr, None)``) two
+       neighbouring steps ``lr > lr2``; when both are healthy and their extrapolation (:func:`extrapolate`)
+       is healthy, return it; else move one rung down.
 
     Args:
-        sample: one sampling run at a given step size (``lr -> LLCEstimate``).
+        sample: one sampling run at a step size with a number of chains (None: the configured number).
         ladder: strictly decreasing step sizes.
+        margin: rungs between the largest stable step and the pair's larger step.
 
     Returns:
-        The extrapolated estimate (``tries`` holds every run), or, when no pair passes, an unhealthy
-        estimate carrying the smallest step's numbers and every step's reasons.
+        The extrapolated estimate (``tries`` holds every run, pilots first), or, when nothing passes, an
+        unhealthy estimate carrying the numbers of the last run and every failure's reasons.
 
     Examples:
-        >>> calibrate(lambda lr: fake(lr), (1e-4, 5e-5, 2.5e-5)).hyperparameters["lr_pair"]   # doctest: +SKIP
+        >>> est = calibrate(lambda lr, chains: run(lr, chains), (2e-4, 1e-4, 5e-5, 2.5e-5))  # doctest: +SKIP
+        >>> est.hyperparameters["lr_pair"]     # 2e-4 diverged, 1e-4 was stable: the pair starts below it
         [5e-05, 2.5e-05]
     """
+    if margin < 0 or len(ladder) < margin + 2:
+        raise SamplerSettingsError(f"calibrate needs at least margin + 2 = {margin + 2} ladder steps, got "
+                                   f"{list(ladder)}")
+    tries: list[LLCEstimate] = []
+    first = None
+    for i, lr in enumerate(ladder):
+        tries.append(sample(lr, 1))
+        if stable(tries[-1]):
+            first = i
+            break
     runs: dict[float, LLCEstimate] = {}
-
-    def run(lr: float) -> LLCEstimate:
-        if lr not in runs:
-            runs[lr] = sample(lr)
-        return runs[lr]
-
     last = None
-    for big, small in itertools.pairwise(ladder):
-        if not run(big).healthy or not run(small).healthy:
+    for big, small in itertools.pairwise(ladder[first + margin:] if first is not None else ()):
+        for lr in (big, small):
+            if lr not in runs:
+                runs[lr] = sample(lr, None)
+                tries.append(runs[lr])
+        if not (runs[big].healthy and runs[small].healthy):
             continue
-        last = extrapolate(runs[big], runs[small], tuple(runs.values()), ladder)
+        last = extrapolate(runs[big], runs[small], tuple(tries), ladder)
         if last.healthy:
             return last
-    tries = tuple(runs.values())
-    why = [f"lr {t.hyperparameters['lr']:.3g}: " + "; ".join(t.reasons) for t in tries if not t.healthy]
+    why = [f"lr {t.hyperparameters['lr']:.3g}{' (pilot)' if i < len(tries) - len(runs) else ''}: "
+           + "; ".join(t.reasons) for i, t in enumerate(tries) if not t.healthy]
     if last is not None:
         why.append(f"pair {last.hyperparameters['lr_pair']}: " + "; ".join(last.reasons))
-    smallest = tries[-1]
-    hyper = dict(smallest.hyperparameters, ladder=list(ladder), tries=len(tries), lr_pair=None)
+    if first is None:
+        what = f"no step size in {list(ladder)} was stable"
+    elif first + margin + 2 > len(ladder):
+        what = (f"the largest stable step {ladder[first]:.3g} leaves no pair {margin} rung(s) below it in "
+                f"{list(ladder)}")
+    else:
+        what = f"no pair of neighbouring step sizes below {ladder[first]:.3g} gave healthy estimates"
+    final = tries[-1]
+    hyper = dict(final.hyperparameters, ladder=list(ladder), tries=len(tries), lr_pair=None)
     return dataclasses.replace(
-        smallest, healthy=False, hyperparameters=hyper, loss_trace=(), tries=tries,
-        reasons=(f"calibration failed: no pair of neighbouring step sizes in {list(ladder)} gave healthy "
-                 f"estimates (the numbers are the smallest step's)",) + tuple(why))
+        final, healthy=False, hyperparameters=hyper, loss_trace=(), tries=tuple(tries),
+        reasons=(f"calibration failed: {what} (the numbers are those of the last run)",) + tuple(why))
 
 
 def extrapolate(big: LLCEstimate, small: LLCEstimate, tries: tuple[LLCEstimate, ...] = (),
@@ -460,6 +505,10 @@ def extrapolate(big: LLCEstimate, small: LLCEstimate, tries: tuple[LLCEstimate, 
                  estimator="Richardson: (q LLC(lr2) - LLC(lr)) / (q - 1), q = lr / lr2")
     return LLCEstimate(mean=mean, std=std, per_chain=tuple(float(x) for x in per_chain), init_loss=small.init_loss,
                        healthy=not reasons, reasons=tuple(reasons), hyperparameters=hyper, tries=tries)
+
+
+INSTABILITY = ("a chain", "the loss trace")
+"""How the reasons of the stability checks (NaN/inf, a stopped or diverged chain) begin."""
 
 
 def _estimate(trace: np.ndarray, init_loss: float, n_beta: float, burnin: int, p: int, failed: list[str],

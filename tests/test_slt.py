@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import warnings
 
@@ -156,3 +157,86 @@ def test_report_gets_the_llc_panel(fitted_run, tmp_path):
         page = mi.render_report(model, task, tmp_path, run=fitted_run, llc=QUICK)
     html = page.read_text()
     assert "Local learning coefficient" in html and "Progress over training" in html
+
+
+# ------------------------------------------------------------------ step-size calibration (lr="auto")
+def _fake(lr: float, mean: float, healthy: bool = True, chains: tuple[float, ...] = ()) -> slt.LLCEstimate:
+    """A stand-in sampling run at step ``lr`` (chains: the per-chain LLCs, default ``mean -+ 1``)."""
+    per_chain = chains or (mean - 1.0, mean + 1.0)
+    return slt.LLCEstimate(mean=float(np.mean(per_chain)), std=float(np.std(per_chain, ddof=1)), per_chain=per_chain,
+                           init_loss=0.0, healthy=healthy, reasons=() if healthy else (f"a chain diverged at {lr}",),
+                           hyperparameters={"lr": lr, "n_beta": 1000.0, "localization": 1000.0})
+
+
+def test_extrapolation_by_hand():
+    est = slt.extrapolate(_fake(1e-4, 0.0, chains=(120.0, 100.0)), _fake(5e-5, 0.0, chains=(85.0, 75.0)))
+    assert est.per_chain == pytest.approx((50.0, 50.0)) and est.mean == pytest.approx(50.0) and est.std == 0.0
+    assert est.healthy and est.hyperparameters["lr_pair"] == [1e-4, 5e-5]
+    third = slt.extrapolate(_fake(3e-4, 30.0), _fake(1e-4, 20.0))  # q = 3: (3 * 20 - 30) / 2
+    assert third.mean == pytest.approx(15.0)
+    too_big = slt.extrapolate(_fake(1e-4, 300.0), _fake(5e-5, 100.0))  # correction 200 > 50% of 100
+    assert not too_big.healthy and any("small-step regime" in r for r in too_big.reasons)
+    assert any("negative" in r for r in too_big.reasons)
+
+
+def test_calibrate_pilots_then_a_pair_below_the_largest_stable_step():
+    calls = []
+    values = {1e-3: float("nan"), 5e-4: 60.0, 2.5e-4: 40.0, 1.25e-4: 30.0, 6.25e-5: 26.0}
+
+    def sample(lr, chains):
+        calls.append((lr, chains))
+        return _fake(lr, values[lr], healthy=lr < 1e-3)
+
+    est = slt.calibrate(sample, (1e-3, 5e-4, 2.5e-4, 1.25e-4, 6.25e-5))
+    # pilots (one chain) until a stable step (5e-4); the pair starts one rung below it; each step sampled once
+    assert calls == [(1e-3, 1), (5e-4, 1), (2.5e-4, None), (1.25e-4, None)]
+    assert est.healthy and est.mean == pytest.approx(20.0)  # 2 * 30 - 40
+    assert est.hyperparameters["lr"] == 2.5e-4 and est.hyperparameters["lr_pair"] == [2.5e-4, 1.25e-4]
+    assert est.hyperparameters["tries"] == 4 and len(est.tries) == 4
+    # a pair whose correction is too large (2 * 30 - 100 < 0) is skipped for the next pair down
+    values[2.5e-4] = 100.0
+    calls.clear()
+    est = slt.calibrate(sample, (1e-3, 5e-4, 2.5e-4, 1.25e-4, 6.25e-5))
+    assert est.healthy and est.hyperparameters["lr_pair"] == [1.25e-4, 6.25e-5] and est.mean == pytest.approx(22.0)
+    assert calls[-1] == (6.25e-5, None) and len(calls) == 5
+
+
+def test_calibration_failure_says_so():
+    est = slt.calibrate(lambda lr, _chains: _fake(lr, float("nan"), healthy=False), (1e-3, 5e-4, 1e-4))
+    assert not est.healthy and est.hyperparameters["lr_pair"] is None and est.hyperparameters["tries"] == 3
+    assert est.reasons[0].startswith("calibration failed: no step size in") and "was stable" in est.reasons[0]
+    assert any("diverged at 0.001" in r for r in est.reasons)
+    # stable only at the last rung: no pair below it
+    est = slt.calibrate(lambda lr, _chains: _fake(lr, 5.0, healthy=lr < 2e-4), (1e-3, 5e-4, 1e-4))
+    assert not est.healthy and "leaves no pair" in est.reasons[0]
+    # a pair that is healthy but not in the small-step regime is named too
+    est = slt.calibrate(lambda lr, _chains: _fake(lr, {1e-3: 5.0, 5e-4: 50.0, 2.5e-4: 10.0}[lr]), (1e-3, 5e-4, 2.5e-4),
+                        margin=0)
+    assert not est.healthy and any("small-step regime" in r for r in est.reasons)
+    with pytest.raises(slt.SamplerSettingsError):
+        slt.calibrate(lambda lr, _chains: _fake(lr, 1.0), (1e-3, 5e-4))
+
+
+def test_watch_stops_at_the_first_divergent_step():
+    watch = slt._Watch(p=13, steps_per_chain=10)
+    with torch.no_grad():
+        watch(torch.full((4, 1), 0.5))  # an init-loss batch
+    with torch.enable_grad():
+        watch(torch.full((4, 1), 0.5 + math.log(13) - 1e-3))
+        with pytest.raises(slt._Stopped, match="chain 0 stopped at step 1"):
+            watch(torch.full((4, 1), 0.5 + math.log(13) + 1e-3))
+        with pytest.raises(slt._Stopped, match="not finite"):
+            watch(torch.tensor([[float("nan")]]))
+    assert watch.init_loss == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("bad", [dict(lr=0.0), dict(lr="fast"), dict(lr=float("nan")), dict(ladder=(1e-4, 5e-5)),
+                                 dict(ladder=(1e-5, 1e-4, 1e-6)),
+                                 dict(ladder=(1e-4, 5e-5, -1e-5)), dict(localization=0.0), dict(n_beta=0.0),
+                                 dict(localization=-1.0), dict(num_chains=0), dict(num_draws=1),
+                                 dict(num_burnin_steps=-1), dict(batch_size=0)])
+def test_bad_settings_are_refused(fitted, bad):
+    model = tl_adapter.build_model(small_config(p=13, d_mlp=16), fitted)
+    with pytest.raises(slt.SamplerSettingsError):
+        slt.llc(model, TASK, **bad)
+    assert issubclass(slt.SamplerSettingsError, mi.ModAddError)
