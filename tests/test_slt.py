@@ -24,6 +24,8 @@ TASK = mi.ModularTask(p=13, frac_train=0.8, seed=0)
 SMALL = dict(lr=3e-5, n_beta=1000.0, localization=1000.0, num_chains=2, num_draws=100, num_burnin_steps=100,
              batch_size=64)
 QUICK = dict(SMALL, num_draws=20, num_burnin_steps=10)
+# lr="auto" with the default ladder, pull and n_beta (n / log n), short chains
+AUTO_QUICK = dict(num_chains=2, num_draws=20, batch_size=64)
 
 
 @pytest.fixture(scope="module")
@@ -141,13 +143,27 @@ def test_progress_measures_with_llc(fitted_run):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an early checkpoint may be flagged unhealthy
         frame = mi.progress_measures(fitted_run, progress=False, llc=QUICK)
-    for column in ("llc_mean", "llc_std", "llc_healthy", "dead_neurons", "nearly_dead_neurons", "erank_wl",
-                   "erank_we", "weights_needed"):
+        auto = mi.progress_measures(fitted_run, progress=False, llc=AUTO_QUICK)
+    for column in ("llc_mean", "llc_std", "llc_healthy", "llc_reasons", "llc_lr", "llc_at_lr", "llc_localization",
+                   "llc_n_beta", "llc_tries", "dead_neurons", "nearly_dead_neurons", "erank_wl", "erank_we",
+                   "weights_needed"):
         assert column in frame.columns and frame[column].notna().all()
+        assert column in auto.columns and auto[column].notna().all()
     assert frame["step"].tolist() == [100, 200]
+    # a fixed step: one run, no pair
+    assert (frame["llc_lr"] == QUICK["lr"]).all() and frame["llc_lr2"].isna().all() and (frame["llc_tries"] == 1).all()
+    assert (frame["llc_at_lr"] == frame["llc_mean"]).all()
+    # calibrated: a pair of neighbouring ladder steps, at the common pull and n_beta = n / log n
+    assert (auto["llc_lr2"] == auto["llc_lr"] / 2).all() and (auto["llc_tries"] >= 3).all()
+    assert set(auto["llc_lr"]) <= set(slt.LR_LADDER)
+    n = int(TASK.train_mask.sum())
+    assert (auto["llc_localization"] == slt.DEFAULT_LOCALIZATION).all()
+    assert auto["llc_n_beta"].tolist() == pytest.approx([n / math.log(n)] * 2)
+    assert ((auto["llc_reasons"] == "") == auto["llc_healthy"]).all()
     assert "llc_mean" not in mi.progress_measures(fitted_run, progress=False).columns
-    fig = llc_figure(frame)
-    assert len(fig.data) == 6
+    assert len(llc_figure(frame).data) == 6
+    fig = llc_figure(auto)  # plus the single-step curves, hidden until clicked in the legend
+    assert len(fig.data) == 8 and [d.visible for d in fig.data[1:3]] == ["legendonly", "legendonly"]
 
 
 def test_report_gets_the_llc_panel(fitted_run, tmp_path):
@@ -240,3 +256,49 @@ def test_bad_settings_are_refused(fitted, bad):
     with pytest.raises(slt.SamplerSettingsError):
         slt.llc(model, TASK, **bad)
     assert issubclass(slt.SamplerSettingsError, mi.ModAddError)
+
+
+@pytest.mark.adapter
+def test_calibration_is_reproducible_and_leaves_the_model_unchanged(fitted, backend):
+    model = tl_adapter.build_model(small_config(p=13, d_mlp=16), fitted, backend=backend)
+    model.train()
+    before = model_snapshot(model)
+    np_state, py_state = np.random.get_state(), random.getstate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 20 draws: not the point here
+        first = slt.llc(model, TASK, **AUTO_QUICK, seed=3)
+        second = slt.llc(model, TASK, **AUTO_QUICK, seed=3)
+    assert_unchanged(model, before)
+    assert random.getstate() == py_state
+    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), np_state, strict=True))
+    assert first.to_dict(trace=True) == second.to_dict(trace=True)
+    assert first.tries and first.tries[0].hyperparameters["num_chains"] == 1  # a pilot
+    assert len(first.tries[0].loss_trace[0]) == first.tries[0].hyperparameters["num_burnin_steps"] + 20
+    json.dumps(first.to_dict(trace=True))
+
+
+@pytest.fixture(scope="module")
+def memorizing():
+    """The shipped run at the end of memorization (step 200): the sharpest checkpoint of the run."""
+    run = mi.shipped_run()
+    return tl_adapter.build_model(run.config, run.weights[run.steps.index(200)]), run.task
+
+
+def test_calibration_finds_a_healthy_step_where_larger_ones_fail(memorizing):
+    model, task = memorizing
+    with pytest.warns(UserWarning, match="unhealthy"):  # the former fixed defaults diverge here
+        former = slt.llc(model, task, lr=1e-4, n_beta=1000.0, localization=300.0, num_chains=2, num_draws=30,
+                         num_burnin_steps=20)
+    assert not former.healthy and any("diverged" in r for r in former.reasons)
+    est = slt.llc(model, task, num_chains=2, num_draws=30)
+    assert est.healthy, est.reasons
+    pilots = [t for t in est.tries if t.hyperparameters["num_chains"] == 1]
+    assert pilots[0].hyperparameters["lr"] == slt.LR_LADDER[0] and not slt.stable(pilots[0])
+    assert "stopped at step" in pilots[0].reasons[0]  # the pilot ended at its first divergent step
+    assert slt.stable(pilots[-1])
+    lr, lr2 = est.hyperparameters["lr_pair"]
+    assert lr == pilots[-1].hyperparameters["lr"] / 2 and lr2 == lr / 2  # one rung below the largest stable step
+    assert est.hyperparameters["tries"] == len(est.tries) == len(pilots) + 2
+    at = {t.hyperparameters["lr"]: t.mean for t in est.tries if t.hyperparameters["num_chains"] == 2}
+    assert est.mean == pytest.approx(2 * at[lr2] - at[lr])
+    assert 0 < est.mean < at[lr2] < at[lr]  # the estimate grows with the step size; the extrapolation removes that
