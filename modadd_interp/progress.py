@@ -66,9 +66,9 @@ def progress_measures(
             :func:`modadd_interp.slt.llc` (with an ``lr`` number, that fixed step everywhere). Columns:
             ``llc_mean``, ``llc_std``, ``llc_healthy``, ``llc_reasons`` (why unhealthy, ``""`` when
             healthy), ``llc_lr`` and ``llc_lr2`` (the step pair, ``llc_lr2`` NaN for a fixed step),
-            ``llc_at_lr`` and ``llc_at_lr2`` (the LLC at each step before extrapolation),
-            ``llc_localization``, ``llc_n_beta`` and ``llc_tries`` (sampling runs made). Slow: about
-            30 s per checkpoint on a 2-core CPU.
+            ``llc_at_lr`` and ``llc_at_lr2`` (the LLC at each step), ``llc_extrapolated`` (whether the
+            value is extrapolated to step 0 or is ``llc_at_lr2``), ``llc_localization``, ``llc_n_beta``
+            and ``llc_tries`` (sampling runs made). Slow: about 30 s per checkpoint on a 2-core CPU.
 
     Returns:
         A DataFrame indexed by row with a ``step`` column. ``attrs`` holds ``key_freqs``,
@@ -211,6 +211,7 @@ def _slt_measures(model, task: ModularTask, weights: dict[str, torch.Tensor], ac
             "llc_lr2": nan if pair[1] is None else pair[1], "llc_at_lr": at.get(pair[0], nan),
             "llc_at_lr2": at.get(pair[1], nan), "llc_localization": hyper["localization"],
             "llc_n_beta": hyper["n_beta"], "llc_tries": hyper.get("tries", 1),
+            "llc_extrapolated": bool(hyper.get("extrapolated", False)),
             **slt.degeneracy_measures(weights, active, task.p)}
 
 

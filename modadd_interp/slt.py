@@ -100,6 +100,9 @@ DRIFT_TOLERANCE = 0.2
 MAX_STEP_CORRECTION = 0.5
 """Largest step-size correction of a calibrated estimate, relative to ``max(LLC at the smaller step, 1)``."""
 
+RESOLVED_SE = 2.0
+"""A calibrated estimate is extrapolated when its two steps' LLCs differ by more than this many standard errors."""
+
 NEARLY_DEAD_FRACTION = 0.01
 """A neuron active (> 0 after ReLU) on fewer than this fraction of the grid is *nearly dead*."""
 
@@ -478,19 +481,26 @@ def calibrate(sample: Callable[[float, int | None], LLCEstimate], ladder: tuple[
 
 def extrapolate(big: LLCEstimate, small: LLCEstimate, tries: tuple[LLCEstimate, ...] = (),
                 ladder: tuple[float, ...] = ()) -> LLCEstimate:
-    """Richardson extrapolation of two estimates at step sizes ``lr > lr2`` to step size 0.
+    """The small-step limit from two estimates at step sizes ``lr > lr2`` (Richardson extrapolation).
 
-    The estimate's bias is linear in the step size at small steps, so with ``q = lr / lr2``, chain by
-    chain (the same seeds, so the same batches and noise draws), ``LLC_0 = (q * LLC(lr2) - LLC(lr)) / (q - 1)``.
+    The estimate's bias is linear in the step size at small steps. Chain by chain (the same seeds, so the
+    same batches and noise draws) ``d = LLC(lr) - LLC(lr2)``. When the mean of ``d`` is resolved (at least
+    :data:`RESOLVED_SE` standard errors over chains; always with one chain), with ``q = lr / lr2``,
+    ``LLC_0 = (q * LLC(lr2) - LLC(lr)) / (q - 1)`` chain by chain; otherwise the step-size dependence is
+    below the noise and the estimate is ``LLC(lr2)`` (extrapolating would only add noise).
     Unhealthy when ``LLC_0 < 0`` or the correction ``|LLC(lr2) - LLC_0|`` exceeds
     :data:`MAX_STEP_CORRECTION` of ``max(|LLC(lr2)|, 1)`` (the steps are not in the linear regime).
 
     Examples:
-        >>> extrapolate(at_1e4, at_5e5).mean   # 2 * LLC(5e-5) - LLC(1e-4)     # doctest: +SKIP
+        >>> extrapolate(at_1e4, at_5e5).mean   # 2 * LLC(5e-5) - LLC(1e-4) when resolved   # doctest: +SKIP
     """
     lr, lr2 = big.hyperparameters["lr"], small.hyperparameters["lr"]
     q = lr / lr2
-    per_chain = (q * np.asarray(small.per_chain) - np.asarray(big.per_chain)) / (q - 1)
+    at_lr, at_lr2 = np.asarray(big.per_chain), np.asarray(small.per_chain)
+    d = at_lr - at_lr2
+    se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
+    resolved = len(d) == 1 or abs(float(d.mean())) > RESOLVED_SE * se
+    per_chain = (q * at_lr2 - at_lr) / (q - 1) if resolved else at_lr2
     mean = float(per_chain.mean())
     std = float(per_chain.std(ddof=1)) if len(per_chain) > 1 else 0.0
     reasons = []
@@ -502,7 +512,9 @@ def extrapolate(big: LLCEstimate, small: LLCEstimate, tries: tuple[LLCEstimate, 
         reasons.append(f"the step-size correction {correction:.3g} exceeds {MAX_STEP_CORRECTION:.0%} of the "
                        f"estimate at lr {lr2:.3g} ({small.mean:.3g}): the steps are not in the small-step regime")
     hyper = dict(small.hyperparameters, lr=lr, lr_pair=[lr, lr2], ladder=list(ladder), tries=len(tries),
-                 estimator="Richardson: (q LLC(lr2) - LLC(lr)) / (q - 1), q = lr / lr2")
+                 extrapolated=resolved, step_difference=float(d.mean()), step_difference_se=se,
+                 estimator="Richardson (q LLC(lr2) - LLC(lr)) / (q - 1), q = lr / lr2, when LLC(lr) - LLC(lr2) "
+                           f"is resolved (> {RESOLVED_SE:g} standard errors); else LLC(lr2)")
     return LLCEstimate(mean=mean, std=std, per_chain=tuple(float(x) for x in per_chain), init_loss=small.init_loss,
                        healthy=not reasons, reasons=tuple(reasons), hyperparameters=hyper, tries=tries)
 

@@ -145,14 +145,14 @@ def test_progress_measures_with_llc(fitted_run):
         frame = mi.progress_measures(fitted_run, progress=False, llc=QUICK)
         auto = mi.progress_measures(fitted_run, progress=False, llc=AUTO_QUICK)
     for column in ("llc_mean", "llc_std", "llc_healthy", "llc_reasons", "llc_lr", "llc_at_lr", "llc_localization",
-                   "llc_n_beta", "llc_tries", "dead_neurons", "nearly_dead_neurons", "erank_wl", "erank_we",
-                   "weights_needed"):
+                   "llc_n_beta", "llc_tries", "llc_extrapolated", "dead_neurons", "nearly_dead_neurons", "erank_wl",
+                   "erank_we", "weights_needed"):
         assert column in frame.columns and frame[column].notna().all()
         assert column in auto.columns and auto[column].notna().all()
     assert frame["step"].tolist() == [100, 200]
     # a fixed step: one run, no pair
     assert (frame["llc_lr"] == QUICK["lr"]).all() and frame["llc_lr2"].isna().all() and (frame["llc_tries"] == 1).all()
-    assert (frame["llc_at_lr"] == frame["llc_mean"]).all()
+    assert (frame["llc_at_lr"] == frame["llc_mean"]).all() and not frame["llc_extrapolated"].any()
     # calibrated: a pair of neighbouring ladder steps, at the common pull and n_beta = n / log n
     assert (auto["llc_lr2"] == auto["llc_lr"] / 2).all() and (auto["llc_tries"] >= 3).all()
     assert set(auto["llc_lr"]) <= set(slt.LR_LADDER)
@@ -190,6 +190,11 @@ def test_extrapolation_by_hand():
     assert est.healthy and est.hyperparameters["lr_pair"] == [1e-4, 5e-5]
     third = slt.extrapolate(_fake(3e-4, 30.0), _fake(1e-4, 20.0))  # q = 3: (3 * 20 - 30) / 2
     assert third.mean == pytest.approx(15.0)
+    # a step-size dependence below the noise (mean difference < 2 standard errors) is not extrapolated
+    flat = slt.extrapolate(_fake(1e-4, 0.0, chains=(1.0, 3.0, 2.0)), _fake(5e-5, 0.0, chains=(2.0, 1.0, 2.5)))
+    assert flat.per_chain == (2.0, 1.0, 2.5) and flat.mean == pytest.approx(11 / 6) and flat.healthy
+    assert flat.hyperparameters["extrapolated"] is False and est.hyperparameters["extrapolated"] is True
+    assert flat.hyperparameters["step_difference"] == pytest.approx(1 / 6)
     too_big = slt.extrapolate(_fake(1e-4, 300.0), _fake(5e-5, 100.0))  # correction 200 > 50% of 100
     assert not too_big.healthy and any("small-step regime" in r for r in too_big.reasons)
     assert any("negative" in r for r in too_big.reasons)
