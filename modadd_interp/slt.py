@@ -89,19 +89,21 @@ BURNIN_RELAXATIONS = 4.0
 DEFAULT_LR = AUTO
 DEFAULT_N_BETA = None  # n / log(n) of the training split
 DEFAULT_LOCALIZATION = 1000.0
-DEFAULT_NUM_CHAINS = 4
+DEFAULT_NUM_CHAINS = 3
 DEFAULT_NUM_DRAWS = 100
 DEFAULT_NUM_BURNIN_STEPS = None  # BURNIN_RELAXATIONS relaxation times at each step size
 DEFAULT_BATCH_SIZE = 256
 
 DRIFT_TOLERANCE = 0.2
-"""Largest relative change of the LLC between the first and second half of the draws for a healthy trace."""
+"""Largest relative change of the LLC between the first and second half of the draws for a healthy trace
+(a change within :data:`RESOLVED_SE` standard errors over chains is noise, not drift)."""
 
 MAX_STEP_CORRECTION = 0.5
 """Largest step-size correction of a calibrated estimate, relative to ``max(LLC at the smaller step, 1)``."""
 
 RESOLVED_SE = 2.0
-"""A calibrated estimate is extrapolated when its two steps' LLCs differ by more than this many standard errors."""
+"""A difference over chains is *resolved* when it exceeds this many standard errors: the LLCs of a calibrated
+pair's two steps (then it is extrapolated), the two halves of the draws (then it is drift)."""
 
 NEARLY_DEAD_FRACTION = 0.01
 """A neuron active (> 0 after ReLU) on fewer than this fraction of the grid is *nearly dead*."""
@@ -539,13 +541,17 @@ def _estimate(trace: np.ndarray, init_loss: float, n_beta: float, burnin: int, p
             reasons.append(f"a chain diverged: loss {worst:.3g} > init loss + log(p) = {limit:.3g}")
         half = draws.shape[1] // 2
         if half >= 1:
-            first = n_beta * (float(draws[:, :half].mean()) - init_loss)
-            second = n_beta * (float(draws[:, half:].mean()) - init_loss)
+            firsts = n_beta * (draws[:, :half].mean(axis=1) - init_loss)
+            seconds = n_beta * (draws[:, half:].mean(axis=1) - init_loss)
+            first, second = float(firsts.mean()), float(seconds.mean())
             drift = abs(second - first) / max(abs(mean), 1.0)
-            if drift > DRIFT_TOLERANCE:
+            changes = seconds - firsts
+            se = float(changes.std(ddof=1) / math.sqrt(len(changes))) if len(changes) > 1 else 0.0
+            if drift > DRIFT_TOLERANCE and abs(second - first) > RESOLVED_SE * se:
                 reasons.append(f"the trace is not stationary after burn-in: LLC {first:.3g} over the first half "
                                f"of the draws, {second:.3g} over the second (drift {drift:.0%} > "
-                               f"{DRIFT_TOLERANCE:.0%})")
+                               f"{DRIFT_TOLERANCE:.0%}, {abs(second - first) / se if se else math.inf:.1f} "
+                               "standard errors over chains)")
         if mean < 0:
             reasons.append(f"negative LLC ({mean:.3g}): the weights are not at a local minimum of the training "
                            "loss, or the step size is too large")

@@ -112,6 +112,11 @@ def test_health_rules():
     assert slt._estimate(flat, 0.0, 100.0, 10, 13, [], hyper).healthy
     drifting = np.tile(np.linspace(0.0, 0.02, 40), (2, 1))
     assert any("stationary" in r for r in slt._estimate(drifting, 0.0, 100.0, 10, 13, [], hyper).reasons)
+    # halves that differ by 100% of the LLC, but not consistently over the chains (1 standard error): noise
+    halves = [(0.0, 0.03), (0.01, 0.0), (0.0, 0.01)]
+    noisy = np.array([[0.0] * 10 + [a] * 15 + [b] * 15 for a, b in halves])
+    assert slt._estimate(noisy, 0.0, 100.0, 10, 13, [], hyper).healthy
+    assert not slt._estimate(noisy[:1], 0.0, 100.0, 10, 13, [], hyper).healthy  # one chain: the plain rule
     diverged = flat.copy()
     diverged[1, -1] = 50.0
     assert any("diverged" in r for r in slt._estimate(diverged, 0.0, 100.0, 10, 13, [], hyper).reasons)
