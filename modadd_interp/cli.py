@@ -75,7 +75,8 @@ def report(
     out: Path = typer.Option(Path("report"), "--out", help="Output directory (index.html is written there)."),
     run: Optional[str] = typer.Option(None, "--run", help="Checkpoint series for the progress section."),
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of a bare TransformerBridge state dict."),
-    llc: bool = typer.Option(False, "--llc", help="Add the LLC and degeneracy panel (slow: ~20 s per checkpoint)."),
+    llc: bool = typer.Option(False, "--llc", help="Add the LLC (step size calibrated per checkpoint) and degeneracy "
+                             "panel (slow: ~30 s per checkpoint)."),
 ) -> None:
     """Write a self-contained offline HTML report of the circuit."""
     from .loading import load, shipped_run
@@ -106,7 +107,8 @@ def progress(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (rows, phases, key frequencies)."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the measures to this CSV file."),
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of bare TransformerBridge state dicts."),
-    llc: bool = typer.Option(False, "--llc", help="Add the LLC (devinterp SGLD; slow) and degeneracy measures."),
+    llc: bool = typer.Option(False, "--llc", help="Add the LLC (devinterp SGLD, step size calibrated per checkpoint; "
+                             "slow: ~30 s per checkpoint) and degeneracy measures."),
 ) -> None:
     """Progress measures over a run's checkpoints, and its phases."""
     from .progress import progress_measures
