@@ -20,36 +20,53 @@ the number of weights that carry the model's norm. Both are used per checkpoint 
   the burn-in steps too. We read its per-step ``loss_trace`` and average **after burn-in only**:
   ``LLC = n_beta * (mean_{draws} L(w_t) - L(w0))``, one value per chain; ``mean``/``std`` are over chains.
 
-**Health check** (:attr:`LLCEstimate.healthy`; an unhealthy estimate also warns):
+**Health check** (:attr:`LLCEstimate.healthy`; an unhealthy estimate also warns; the first two are the
+*stability* checks of :func:`stable`):
 
 * every chain finished (devinterp stops a chain on a NaN/inf loss) and its trace is finite;
 * no chain diverged: no draw's loss exceeds ``init_loss + log(p)`` (a uniform guess's loss above the start);
 * the trace is stationary after burn-in: the LLC from the second half of the draws is within
-  :data:`DRIFT_TOLERANCE` (relative, of ``max(|LLC|, 1)``) of the LLC from the first half;
+  :data:`DRIFT_TOLERANCE` (relative, of ``max(|LLC|, 1)``) of the LLC from the first half, or the change
+  is not resolved over the chains (at most :data:`RESOLVED_SE` standard errors: at LLC ~ 0.5 the
+  heavy-tailed loss of a grokked model moves half-means by more than 20% by chance);
 * the LLC is not negative (a negative LLC means the sampler found lower loss: the point is not a local
   minimum of the training loss, e.g. an early checkpoint, or the step size is too large).
 
-**Calibration of the defaults** (done once on the shipped grokked p = 113 model: training split of 3830
-inputs, 4 chains, 200 draws after 100 burn-in steps, batch 256, seed 0, one torch thread on a shared
-2-core CPU; the full table is in docs/concepts.md, "The local learning coefficient"). The grokked model's
-training loss is ~1e-7: its softmax is saturated and the loss is almost flat near ``w0``. With a weak
-pull (``localization = 100``; ``n_beta`` in {30, 100, 300, 1000}, ``lr`` in {1e-5, 3e-5, 1e-4}) the
-chains diffuse until the loss reaches 0.02-2.5 and are still climbing after 300 steps (drift 36-160%):
-unhealthy. With a strong pull (``localization`` >= 1000) the chains stay where the loss is still ~0
-and the LLC is ~0.7 (or 0.0 at 3000): it then measures the prior, not the model.
-``lr = 1e-4, n_beta = 1000, localization = 300`` equilibrates within the burn-in (relaxation time
-``2 / (lr * localization)`` ~ 67 steps; the trace is flat at a loss of ~0.027 after ~100 steps) and gives
-LLC = 26.5 +- 0.3, healthy; ``lr = 3e-4`` at the same ``n_beta`` and ``localization`` sends every chain to
-NaN. Those are the defaults: ~30 s for one estimate on this CPU. The LLC's absolute value depends on the
-localization; compare checkpoints at fixed settings.
+**Settings common to a run** (the defaults; the LLC's value depends on them, so checkpoints are compared
+at the same ones): ``n_beta = n / log n`` for the ``n`` training inputs (Lau et al.'s ``beta* = 1 / log n``;
+464 on the shipped p = 113 run), ``localization = 1000``, batch 256, 3 chains of 100 draws, burn-in
+:data:`BURNIN_RELAXATIONS` = 4 relaxation times ``1 / (lr * localization)`` of the pull (40 steps at
+``lr = 1e-4``). ``localization`` sets how far the chains wander (std ``1 / sqrt(localization)`` along
+directions the loss ignores); measured on the shipped run, 300 lets them leave the basin at the end of
+memorization (the batch loss climbs from 0.019 to 2.8 of log p = 4.7) and 3000 keeps them at the grokked
+weights (LLC 0.002); 1000 does neither.
 
-The defaults suit the grokked endpoint, not every checkpoint: on the shipped series they are flagged
-unhealthy at steps 200-5600 (sharper loss: chains diverge or hit NaN). ``lr = 3e-5, localization = 1000``
-is healthy there but not at the endpoint. Read ``healthy`` before the number.
+**Step-size calibration** (``lr="auto"``, the default; :func:`calibrate`). Only the step size adapts:
+
+1. *pilots*: one chain at each step of :data:`LR_LADDER` (2e-4 halving to 6.25e-6), largest first, until one
+   is :func:`stable`; a pilot stops at its first step whose batch loss is not finite or exceeds
+   ``init_loss + log(p)``, so a diverging step size costs only the steps up to the divergence;
+2. *the pair*: :data:`MARGIN` = 1 rung below the largest stable step, full runs at two neighbouring steps
+   ``lr`` and ``lr / 2``;
+3. *the small-step limit* (:func:`extrapolate`): chain by chain (the chains share seeds), when
+   ``LLC(lr) - LLC(lr/2)`` is resolved (> :data:`RESOLVED_SE` standard errors over chains), the estimate is
+   ``2 LLC(lr/2) - LLC(lr)`` (Richardson); otherwise ``LLC(lr/2)``. It is healthy when both runs are, it is
+   not negative and the correction is at most :data:`MAX_STEP_CORRECTION` of ``max(LLC(lr/2), 1)``; else the
+   pair moves one rung down. When nothing passes, the estimate is unhealthy and says
+   ``"calibration failed: ..."``.
+
+Why (measured on the shipped run; the tables are in docs/concepts.md, "The local learning coefficient"):
+at fixed ``n_beta`` and ``localization`` the estimate grows with the step size, through the minibatch
+gradient noise (step 4000, ``lr = 1e-4``: 99 at batch 64, 59 at 256); the largest stable step is 1e-4 at
+steps 200-3000 and 2e-4 later, so "the largest stable step" would carry biases of +40% to +60% that differ
+between checkpoints. Next to the largest stable step the growth is steeper than linear (step 200: 631,
+419, 388 at 1e-4, 5e-5, 2.5e-5), hence the margin; below it, it is close to linear, and the
+extrapolation removes it.
 
 Examples:
     >>> est = llc(*mi.load())                                # doctest: +SKIP
-    >>> est.mean, est.std, est.healthy
+    >>> est.mean, est.std, est.healthy, est.hyperparameters["lr_pair"]
+    >>> llc(*mi.load(), lr=1e-4).mean                        # a fixed step size  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -311,7 +311,7 @@ def llc_figure(frame) -> go.Figure:
                             line=dict(color="#1f77b4", dash=dash, width=1), row=1, col=1)
     values = frame["llc_mean"]
     if len(values) and values.notna().all() and (values > 0).all():
-        fig.update_yaxes(type="log", row=1, col=1)
+        fig.update_yaxes(type="log", dtick=1, title_text="LLC (log scale)", row=1, col=1)
     fig.add_scatter(x=steps, y=frame["dead_neurons"].tolist(), name="dead neurons", mode="lines", row=1, col=2)
     fig.add_scatter(x=steps, y=frame["nearly_dead_neurons"].tolist(), name="nearly dead (< 1%)", mode="lines",
                     row=1, col=2)
