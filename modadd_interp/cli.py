@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from .errors import ModAddError
+from .errors import ArchitectureError, ModAddError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Read the grokking circuit out of modular-arithmetic transformers.")
@@ -132,6 +132,7 @@ def progress(
 def train(
     out_dir: Path = typer.Argument(..., help="Run directory (resumed if it exists)."),
     p: int = typer.Option(113, help="Modulus."),
+    op: str = typer.Option("add", help="Operation: add, sub, mul or div (mul/div need a prime p)."),
     frac_train: float = typer.Option(0.3, help="Training fraction of the grid."),
     data_seed: int = typer.Option(0, help="Seed of the train/test split."),
     split: str = typer.Option("paper", help="'paper' (random.shuffle) or 'randperm' (TL demo)."),
@@ -140,14 +141,28 @@ def train(
     checkpoint_every: int = typer.Option(100, help="Steps between checkpoints."),
     lr: float = typer.Option(1e-3),
     weight_decay: float = typer.Option(1.0),
+    n_layers: int = typer.Option(1, "--n-layers", help="Transformer blocks."),
+    d_model: int = typer.Option(128, "--d-model"),
+    n_heads: int = typer.Option(4, "--n-heads"),
+    d_mlp: int = typer.Option(512, "--d-mlp"),
+    act_fn: str = typer.Option("relu", "--act-fn", help="relu or gelu."),
+    attn_rate: float = typer.Option(1.0, "--attn-rate", help="Attention rate alpha in [0, 1] (0: constant attention)."),
+    eq: bool = typer.Option(True, "--eq/--no-eq", help="Inputs (a, b, '=') or (a, b) (the Clock-and-Pizza layout)."),
+    bidirectional: bool = typer.Option(False, "--bidirectional", help="No causal attention mask."),
 ) -> None:
-    """Train with the paper's recipe; checkpointed and resumable."""
+    """Train with the paper's recipe (any architecture of the family); checkpointed and resumable."""
+    from .config import ModelConfig
     from .task import ModularTask
     from .train import train as run_train
 
     try:
-        task = ModularTask(p=p, frac_train=frac_train, seed=data_seed, split=split)
-        run_train(task, out_dir, steps=steps, init_seed=init_seed, lr=lr,
+        task = ModularTask(p=p, op=op, frac_train=frac_train, seed=data_seed, split=split)
+        if d_model % n_heads:
+            raise ArchitectureError(f"--n-heads {n_heads} does not divide --d-model {d_model}.")
+        config = ModelConfig.paper(p, has_eq=eq, n_layers=n_layers, d_model=d_model, n_heads=n_heads,
+                                   d_head=d_model // n_heads, d_mlp=d_mlp, act_fn=act_fn, attn_rate=attn_rate,
+                                   attention_dir="bidirectional" if bidirectional else "causal")
+        run_train(task, out_dir, config=config, steps=steps, init_seed=init_seed, lr=lr,
                   weight_decay=weight_decay, checkpoint_every=checkpoint_every)
     except ModAddError as e:
         _fail(e)
