@@ -21,7 +21,6 @@ import torch
 
 from .errors import ArchitectureError, InvalidWeightsError
 
-
 ACT_FNS = ("relu", "gelu")
 ATTENTION_DIRS = ("causal", "bidirectional")
 _INT_FIELDS = ("d_vocab", "d_vocab_out", "n_ctx", "d_model", "n_heads", "d_head", "d_mlp", "n_layers")
@@ -136,7 +135,7 @@ class ModelConfig:
         return torch.stack(parts, dim=1)
 
     def number_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``([p], [p])``: the embedding rows of the numbers as ``a`` and as ``b`` (the same without separate tokens)."""
+        """``([p], [p])``: the embedding rows of the numbers as ``a`` and as ``b`` (equal without separate tokens)."""
         rows = torch.arange(self.p)
         return rows, rows + self.p if self.separate_b_tokens else rows
 

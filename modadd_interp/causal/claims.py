@@ -31,8 +31,8 @@ from ..probes import (
 )
 from ..task import ModularTask
 from .interventions import remove_embedding_frequencies
-from .losses import FourierLosses, fourier_losses
-from .measure import Measurement, measure
+from .losses import FourierLosses, fourier_losses, readout_neurons
+from .measure import Measurement
 from .patching import PatchingResult, activation_patching
 from .table import AblationTable, ablation_table
 
@@ -61,7 +61,8 @@ BROKEN_ACCURACY = 0.5
 PATCH_RESTORED = 0.9
 """Patching a component on the main path restores at least 90% of the logit difference."""
 
-PATH_COMPONENTS = ("embed", "attention out (=)", "all neurons (=)", "MLP out (=)")
+PATH_COMPONENTS = ("embed", "attention out", "all neurons", "MLP out")
+"""The components on a one-layer model's path, patched at the last position (named with ``(=)`` or ``(b)``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,8 +77,10 @@ class Claim:
         after: the metric under the intervention (or the measured value).
         threshold: the bound ``after`` must meet.
         comparison: ``">="`` or ``"<="``.
-        passed: the verdict.
-        detail: the numbers behind it, in words.
+        passed: the verdict (None when the claim is not applicable).
+        detail: the numbers behind it, in words (for a claim that is not applicable: why).
+        applicable: False when the claim has no meaning for this architecture (e.g. a single path
+            through a deeper model); it then neither passes nor fails.
     """
 
     name: str
@@ -87,12 +90,18 @@ class Claim:
     after: float
     threshold: float
     comparison: str
-    passed: bool
+    passed: bool | None
     detail: str = ""
+    applicable: bool = True
 
     def to_dict(self) -> dict:
         """JSON-safe fields."""
         return dataclasses.asdict(self)
+
+
+def _not_applicable(name: str, intervention: str, metric: str, why: str) -> Claim:
+    """A claim that has no meaning for this model, with the reason."""
+    return Claim(name, intervention, metric, None, float("nan"), float("nan"), ">=", None, why, applicable=False)
 
 
 def _claim(name, intervention, metric, before, after, threshold, comparison, detail="", needs_key=None) -> Claim:
@@ -125,13 +134,13 @@ class CircuitReport:
 
     @property
     def passed(self) -> bool:
-        """True when every claim passed."""
-        return all(c.passed for c in self.claims)
+        """True when every applicable claim passed."""
+        return all(c.passed for c in self.claims if c.applicable)
 
     @property
     def failed(self) -> list[str]:
-        """Names of the claims that failed."""
-        return [c.name for c in self.claims if not c.passed]
+        """Names of the applicable claims that failed."""
+        return [c.name for c in self.claims if c.applicable and not c.passed]
 
     def to_frame(self) -> pd.DataFrame:
         """One row per claim."""
@@ -160,8 +169,10 @@ def verify_circuit(model, task: ModularTask, cache=None) -> CircuitReport:
     logit_probe = probe_logits(model, task, key_freqs=key, cache=cache)
     losses = fourier_losses(model, task, key_freqs=key, cache=cache, neurons=neurons)
     table = ablation_table(model, task, key_freqs=key, cache=cache, neurons=neurons)
-    clusters = {k: v for k, v in neurons.clusters().items() if k in key}
+    readout = readout_neurons(neurons, cache)
+    clusters = {k: v for k, v in readout.clusters().items() if k in key}
     patching = activation_patching(model, task, clusters=clusters)
+    layer_note = "" if cache.config.n_layers == 1 else f" (readout layer {cache.last_layer})"
     full = losses.full
     keeps = max(SUFFICIENT_LOSS_FACTOR * full.test_loss, LOSS_FLOOR)
     claims = [
@@ -170,7 +181,7 @@ def verify_circuit(model, task: ModularTask, cache=None) -> CircuitReport:
                EMBED_KEY_FRACTION, ">=", f"{len(key)} of {n_freqs(task.p)} frequencies; Gini {embedding.gini:.2f}",
                needs_key=key),
         _neuron_claim(neurons, key),
-        _claim("the neurons compute with their key-frequency components",
+        _claim("the neurons compute with their key-frequency components" + layer_note,
                "every neuron's activation replaced by its mean + key-frequency 3x3 blocks", "accuracy",
                full.accuracy, losses.key_only_neurons.accuracy, KEEP_ACCURACY, ">=",
                f"test loss {full.test_loss:.3g} -> {losses.key_only_neurons.test_loss:.3g}", needs_key=key),
@@ -187,19 +198,20 @@ def verify_circuit(model, task: ModularTask, cache=None) -> CircuitReport:
                "key cos/sin(w_k(a+b)) components removed from the logits", "accuracy",
                full.accuracy, losses.excluded_all.accuracy, BROKEN_ACCURACY, "<=",
                f"training loss {full.train_loss:.3g} -> {losses.excluded_all.train_loss:.3g}", needs_key=key),
-        _nonkey_claim(model, task, key, full),
+        _nonkey_claim(model, task, key, full, cache),
         _claim("the attention heads are necessary", "every head's output zero-ablated", "accuracy",
                full.accuracy, table.rows["all heads zero-ablated"].accuracy, BROKEN_ACCURACY, "<="),
-        _patching_claim(patching),
+        _patching_claim(patching, cache.config),
     ]
     return CircuitReport(claims, losses, table, patching, kf, neurons, embedding, logit_probe)
 
 
 def _neuron_claim(neurons, key: tuple[int, ...]) -> Claim:
+    """Over every layer's neurons: the variance-weighted share of neuron variance in the key frequencies."""
     weights = neurons.variance
     in_key = neurons.shares[:, [k - 1 for k in key]].sum(1) if key else torch.zeros_like(weights)
     fraction = float((in_key * weights).sum() / weights.sum()) if float(weights.sum()) else 0.0
-    sizes = neurons.cluster_sizes()
+    sizes = neurons.cluster_sizes() if len(neurons.layers) == 1 else neurons.per_layer()
     return _claim("the neurons cluster by the key frequencies", "none: 2D Fourier transform of each neuron",
                   "variance-weighted fraction of neuron variance in key-frequency blocks", None, fraction,
                   NEURON_KEY_VARIANCE, ">=", f"clusters at threshold {neurons.threshold}: {sizes}", needs_key=key)
@@ -218,22 +230,29 @@ def _necessity_claim(losses: FourierLosses, key: tuple[int, ...]) -> Claim:
                   "excluded training loss per frequency: " + ", ".join(f"{k}: {v:.3g}" for k, v in per.items()))
 
 
-def _nonkey_claim(model, task, key, full: Measurement) -> Claim:
-    others = [k for k in range(1, n_freqs(task.p) + 1) if k not in key]
+def _nonkey_claim(model, task, key, full: Measurement, cache) -> Claim:
+    others = [k for k in range(1, n_freqs(task.grid.n) + 1) if k not in key]
     if not key:
         return _claim("the non-key frequencies are unnecessary", "non-key frequencies removed from the embedding",
                       "accuracy", full.accuracy, float("nan"), KEEP_ACCURACY, ">=", "no key frequencies were found")
-    with remove_embedding_frequencies(model, others, task.p):
-        after = measure(model, task)
+    with remove_embedding_frequencies(model, others, task):
+        after = cache.measure_hooked(())
     return _claim("the non-key frequencies are unnecessary",
                   f"all {len(others)} non-key frequencies removed from the embedding", "accuracy",
                   full.accuracy, after.accuracy, KEEP_ACCURACY, ">=",
                   f"test loss {full.test_loss:.3g} -> {after.test_loss:.3g}")
 
 
-def _patching_claim(result: PatchingResult) -> Claim:
-    worst = min((result.restored[c][name], f"{name} ({c}')") for c in result.restored for name in PATH_COMPONENTS)
-    return _claim("patching each component on the path restores the answer",
-                  "clean activations patched into corrupted runs (a' and b')",
-                  "smallest fraction of logit difference restored on the path", None, worst[0], PATCH_RESTORED, ">=",
-                  f"weakest: {worst[1]}; path: {', '.join(PATH_COMPONENTS)}")
+def _patching_claim(result: PatchingResult, config) -> Claim:
+    name, intervention = ("patching each component on the path restores the answer",
+                          "clean activations patched into corrupted runs (a' and b')")
+    metric = "smallest fraction of logit difference restored on the path"
+    if config.n_layers > 1:
+        return _not_applicable(name, intervention, metric,
+                               f"a {config.n_layers}-layer model has no single path: the answer can travel through "
+                               "any layer; the per-layer patching scores are in the patching table")
+    at = "=" if config.has_eq else "b"
+    path = [c if c == "embed" else f"{c} ({at})" for c in PATH_COMPONENTS]
+    worst = min((result.restored[c][name], f"{name} ({c}')") for c in result.restored for name in path)
+    return _claim(name, intervention, metric, None, worst[0], PATCH_RESTORED, ">=",
+                  f"weakest: {worst[1]}; path: {', '.join(path)}")

@@ -19,7 +19,7 @@ from .cache import GridCache, grid_cache
 
 
 def w_logit_energy(w_logit: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """``W_L`` ``[d_mlp, p]``'s squared Fourier norm over the answers, per frequency, and its const part."""
+    """``W_L`` ``[d_mlp, n]``'s squared Fourier norm over the answers (by coordinate) per frequency, and its const."""
     coeffs = fourier_transform(w_logit, dim=1)
     return frequency_energy(coeffs, dim=1).sum(-1), float((coeffs[:, 0] ** 2).sum())
 
@@ -31,10 +31,11 @@ class LogitProbe:
     Attributes:
         p: the modulus.
         key_freqs: the frequencies of the fit.
-        wl_energy: ``[p//2]`` squared Fourier norm of ``W_L`` per frequency; ``wl_const`` its const part.
+        wl_energy: ``[n//2]`` squared Fourier norm of ``W_L`` per frequency; ``wl_const`` its const part.
         wl_effective_rank: Roy & Vetterli effective rank of ``W_L``.
-        alpha: ``[len(key_freqs)]`` coefficients of ``logits ~ sum_k alpha_k cos(w_k(a+b-c))``.
-        fitted: ``[p, p]`` the fit at every input of residue ``s = (a+b) mod p``, over the answers ``c``.
+        alpha: ``[len(key_freqs)]`` coefficients of ``logits ~ sum_k alpha_k cos(w_k(x+y-z))`` (the operation's
+            readout in group coordinates: ``cos(w_k(a+b-c))`` for add).
+        fitted: ``[n, p]`` the fit at every input of residue ``s = x + y mod n``, over the answers (answer order).
         fve: fraction of the (output-centered) logit variance over the grid the fit explains.
         fit: losses and accuracies of the fitted logits in place of the model's.
         full_loss: the model's own cross-entropy on the full grid.
@@ -99,13 +100,13 @@ def probe_logits(
         from .key_frequencies import key_frequencies
 
         key_freqs = key_frequencies(model, task, cache=cache).freqs
-    w_logit = cache.w_logit
+    w_logit = cache.w_logit[:, : cache.grid.n]
     energy, const = w_logit_energy(w_logit)
     alpha, fitted = cos_readout_fit(cache.residue_logits, list(key_freqs))
-    # each residue holds p inputs of the grid
-    fve = task.p * float((fitted**2).sum()) / cache.centered_sq if cache.centered_sq else 0.0
+    # each residue holds n inputs of the grid
+    fve = cache.grid.n * float((fitted**2).sum()) / cache.centered_sq if cache.centered_sq else 0.0
     return LogitProbe(
         p=task.p, key_freqs=tuple(key_freqs), wl_energy=energy, wl_const=const,
         wl_effective_rank=effective_rank(w_logit), alpha=alpha, fitted=fitted, fve=fve,
-        fit=residue_measurement(fitted, task), full_loss=cache.full.loss,
+        fit=residue_measurement(fitted, cache.grid), full_loss=cache.full.loss,
     )
