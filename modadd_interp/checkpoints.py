@@ -501,8 +501,8 @@ def _build_from_metadata(cls: type, fields: object, what: str):
         )
     try:
         return cls(**fields)
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"the file's metadata '{what}' is malformed: {e}.") from e
+    except (TypeError, ValueError, TaskMismatchError) as e:
+        raise CheckpointError(f"the file's metadata '{what}' is malformed: {e}") from e
 
 
 def _as_int(value: object, what: str) -> int | None:

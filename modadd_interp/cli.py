@@ -25,19 +25,34 @@ def _fail(error: ModAddError) -> None:
     raise typer.Exit(code=2)
 
 
+OP_HELP = "Operation add/sub/mul/div; default: recorded in the checkpoint, else read from the model's answers."
+SPLIT_HELP = "Set the train/test split (default: recorded, else recognised, else unknown: full-grid figures only)."
+
+
+def _task_options(op: Optional[str], frac_train: Optional[float], seed: Optional[int],
+                  split: Optional[str]) -> dict:
+    """The task options for :func:`modadd_interp.load`, the ones given only."""
+    return {k: v for k, v in {"op": op, "frac_train": frac_train, "seed": seed, "split": split}.items()
+            if v is not None}
+
+
 @app.command()
 def analyze(
     source: Optional[str] = typer.Argument(None, help="Checkpoint file or run directory; default: the shipped model."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     p: Optional[int] = typer.Option(None, help="Expected modulus; a mismatch is an error."),
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of a bare TransformerBridge state dict."),
+    op: Optional[str] = typer.Option(None, "--op", help=OP_HELP),
+    frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split (with --frac-train/--split)."),
+    split: Optional[str] = typer.Option(None, "--split", help="'paper', 'randperm' or 'unknown'."),
 ) -> None:
     """Analyze a model: accuracy, losses, key frequencies, circuit claims."""
     from .analysis import analyze as run_analysis
     from .loading import load
 
     try:
-        model, task = load(source, p=p, n_heads=n_heads)
+        model, task = load(source, p=p, n_heads=n_heads, **_task_options(op, frac_train, seed, split))
         result = run_analysis(model, task)
     except ModAddError as e:
         _fail(e)
@@ -52,9 +67,14 @@ def format_summary(result: dict) -> str:
     detection = result["key_frequency_detection"]
     clusters = ", ".join(f"{k}: {v}" for k, v in result["neuron_clusters"].items())
     excluded = ", ".join(f"{k}: {v:.3g}" for k, v in result["excluded_loss"].items()) or "-"
+    losses = (f"train loss {result['train_loss']:.3g}, test loss {result['test_loss']:.3g}"
+              if result["train_loss"] is not None else f"loss {result['loss']:.3g} on the full grid (split unknown)")
+    arch = result["architecture"]
     lines = [
-        f"({result['op']}) mod p={result['p']}: accuracy {result['accuracy']:.2%}, "
-        f"train loss {result['train_loss']:.3g}, test loss {result['test_loss']:.3g}",
+        f"{result['task']['op']} mod p={result['p']} (op {result['op_source']}): accuracy {result['accuracy']:.2%}, "
+        f"{losses}",
+        f"{result['n_layers']} layer(s), {arch['act_fn']}, attention rate {arch['attn_rate']:g}, input "
+        f"{arch['layout']}; group of order {result['group']['order']}, readout {result['group']['readout']}",
         f"key frequencies: {result['key_frequencies'] or 'none'} ({detection['confidence']} confidence: "
         f"{detection['reason']})",
         f"neuron clusters: {clusters}",
@@ -62,6 +82,9 @@ def format_summary(result: dict) -> str:
         "claims:",
     ]
     for claim in result["claims"]:
+        if not claim["applicable"]:
+            lines.append(f"  N/A   {claim['name']}  ({claim['detail']})")
+            continue
         verdict = "PASS" if claim["passed"] else "FAIL"
         lines.append(f"  {verdict}  {claim['name']}  ({claim['metric']:.3g} {claim['comparison']} "
                      f"{claim['threshold']:.3g})")
@@ -76,18 +99,40 @@ def report(
     run: Optional[str] = typer.Option(None, "--run", help="Checkpoint series for the progress section."),
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of a bare TransformerBridge state dict."),
     llc: bool = typer.Option(False, "--llc", help="Add the LLC and degeneracy panel (slow: ~20 s per checkpoint)."),
+    op: Optional[str] = typer.Option(None, "--op", help=OP_HELP),
+    frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split (with --frac-train/--split)."),
+    split: Optional[str] = typer.Option(None, "--split", help="'paper', 'randperm' or 'unknown'."),
 ) -> None:
     """Write a self-contained offline HTML report of the circuit."""
     from .loading import load, shipped_run
     from .report import render_report
 
     try:
-        model, task = load(source, n_heads=n_heads)
+        model, task = load(source, n_heads=n_heads, **_task_options(op, frac_train, seed, split))
         series = run if run is not None else (shipped_run() if source is None else _series_of(source))
         path = render_report(model, task, out, run=series, llc=llc)
     except ModAddError as e:
         _fail(e)
     typer.echo(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def _run_task(series, **options):
+    """The task for a run: the one it records, with the given options applied; None (the run's own) if none."""
+    if not options:
+        return None
+    import dataclasses
+
+    from .task import ModularTask
+
+    base = series.task or ModularTask(p=series.config.p)
+    split_fields = {k: v for k, v in options.items() if k != "op"}
+    if split_fields:
+        base = dataclasses.replace(base, **{"frac_train": 0.3, "seed": 0, "split": "paper", **split_fields},
+                                   split_source="given")
+    if "op" in options:
+        base = dataclasses.replace(base, op=options["op"], op_source="given")
+    return base
 
 
 def _series_of(source: str):
@@ -107,13 +152,19 @@ def progress(
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the measures to this CSV file."),
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of bare TransformerBridge state dicts."),
     llc: bool = typer.Option(False, "--llc", help="Add the LLC (devinterp SGLD; slow) and degeneracy measures."),
+    op: Optional[str] = typer.Option(None, "--op", help="Operation add/sub/mul/div; default: recorded, else inferred."),
+    frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split (with --frac-train/--split)."),
+    split: Optional[str] = typer.Option(None, "--split", help="'paper', 'randperm' or 'unknown'."),
 ) -> None:
     """Progress measures over a run's checkpoints, and its phases."""
     from .progress import progress_measures
     from .runs import load_run
 
     try:
-        frame = progress_measures(load_run(run, n_heads=n_heads), progress=not as_json, llc=llc)
+        series = load_run(run, n_heads=n_heads)
+        task = _run_task(series, **_task_options(op, frac_train, seed, split))
+        frame = progress_measures(series, task=task, progress=not as_json, llc=llc)
     except ModAddError as e:
         _fail(e)
     if csv is not None:

@@ -85,8 +85,9 @@ class GroupCoordinates:
         n: the group's order (``p`` for add/sub, ``p - 1`` for mul/div).
         a_tokens, b_tokens, c_tokens: ``[n]`` int64, the residue ``a``, ``b`` and answer ``c`` at
             coordinates ``x``, ``y`` and ``z``; ``a_tokens[x] op b_tokens[y] = c_tokens[(x + y) % n]``.
-        coordinate: how a residue maps to its coordinate, in words (``"a"``, ``"log a"``).
+        coordinate: how a residue maps to its coordinate, in words (``"a"``, ``"log_3 a (a != 0)"``).
         readout: the clock's readout in the operation's words.
+        axes: the names of the coordinates ``(x, y, z)`` in the operation's words, e.g. ``("a", "-b", "c")``.
     """
 
     p: int
@@ -96,6 +97,7 @@ class GroupCoordinates:
     c_tokens: torch.Tensor
     coordinate: str
     readout: str
+    axes: tuple[str, str, str] = ("a", "b", "c")
 
     @functools.cached_property
     def outside(self) -> torch.Tensor:
@@ -174,11 +176,13 @@ def _coordinates(op: Operation, p: int) -> GroupCoordinates:
         b_tokens = powers if op.b_sign > 0 else powers[neg]
         symbol = "+" if op.b_sign > 0 else "-"
         return GroupCoordinates(p, n, powers, b_tokens, powers, f"log_{g} a (a != 0)",
-                                f"cos(w(log a {symbol} log b - log c))")
+                                f"cos(w(log a {symbol} log b - log c))",
+                                (f"log_{g} a", f"{'' if op.b_sign > 0 else '-'}log_{g} b", f"log_{g} c"))
     r = torch.arange(p)
     b_tokens = r if op.b_sign > 0 else (-r) % p
     symbol = "+" if op.b_sign > 0 else "-"
-    return GroupCoordinates(p, p, r, b_tokens, r, "a", f"cos(w(a {symbol} b - c))")
+    return GroupCoordinates(p, p, r, b_tokens, r, "a", f"cos(w(a {symbol} b - c))",
+                            ("a", "b" if op.b_sign > 0 else "-b", "c"))
 
 
 def _inverse(b: torch.Tensor, p: int) -> torch.Tensor:

@@ -106,7 +106,7 @@ def test_remove_embedding_frequency_matches_reference(small):
     rows = freq_rows(P, 2) + freq_rows(P, 5)
     edited = w["embed.W_E"].clone()
     edited[:P] -= basis[rows].T @ (basis[rows] @ edited[:P])
-    _check(model, w, task, remove_embedding_frequencies(model, [2, 5], P),
+    _check(model, w, task, remove_embedding_frequencies(model, [2, 5], task),
            {"embed": lambda *_: edited[task.inputs]})
 
 
@@ -157,7 +157,7 @@ INTERVENTIONS = {
     "skip_attn": lambda m: ablate_skip(m, "attn"),
     "skip_mlp": lambda m: ablate_skip(m, "mlp", mode="resample"),
     "project": lambda m: project(m, "blocks.0.mlp.hook_post", torch.ones(32, 3).cumsum(0), complement=True),
-    "embed_freq": lambda m: remove_embedding_frequencies(m, [1], P),
+    "embed_freq": lambda m: remove_embedding_frequencies(m, [1], mi.ModularTask(p=P)),
     "replace": lambda m: replace_activations(m, "blocks.0.mlp.hook_post", torch.zeros(P * P, 32)),
 }
 

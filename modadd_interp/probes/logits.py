@@ -39,6 +39,7 @@ class LogitProbe:
         fve: fraction of the (output-centered) logit variance over the grid the fit explains.
         fit: losses and accuracies of the fitted logits in place of the model's.
         full_loss: the model's own cross-entropy on the full grid.
+        readout: the readout in the operation's words (e.g. ``"cos(w(a - b - c))"``).
     """
 
     p: int
@@ -51,6 +52,7 @@ class LogitProbe:
     fve: float
     fit: Measurement
     full_loss: float
+    readout: str = "cos(w(a + b - c))"
 
     @property
     def fit_loss(self) -> float:
@@ -79,7 +81,7 @@ class LogitProbe:
     def to_dict(self) -> dict:
         """JSON-safe summary."""
         return {
-            "key_freqs": list(self.key_freqs), "alpha": self.alpha.tolist(), "fve": self.fve,
+            "key_freqs": list(self.key_freqs), "readout": self.readout, "alpha": self.alpha.tolist(), "fve": self.fve,
             "fit_loss": self.fit_loss, "full_loss": self.full_loss,
             "wl_fraction_in_key": self.wl_fraction_in_key, "wl_effective_rank": self.wl_effective_rank,
         }
@@ -108,5 +110,5 @@ def probe_logits(
     return LogitProbe(
         p=task.p, key_freqs=tuple(key_freqs), wl_energy=energy, wl_const=const,
         wl_effective_rank=effective_rank(w_logit), alpha=alpha, fitted=fitted, fve=fve,
-        fit=residue_measurement(fitted, cache.grid), full_loss=cache.full.loss,
+        fit=residue_measurement(fitted, cache.grid), full_loss=cache.full.loss, readout=cache.grid.coords.readout,
     )

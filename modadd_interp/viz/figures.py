@@ -64,7 +64,7 @@ def neuron_heatmap_figure(probe) -> go.Figure:
 
 
 def neuron_activation_figure(cache, neurons: list[int], cols: int = 4) -> go.Figure:
-    """Activations over the (a, b) grid for the given neurons."""
+    """Readout-layer activations over the grid (in the operation's coordinates) for the given neurons."""
     rows = max(1, -(-len(neurons) // cols))
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"neuron {n}" for n in neurons],
                         horizontal_spacing=0.04, vertical_spacing=0.08)
@@ -72,36 +72,44 @@ def neuron_activation_figure(cache, neurons: list[int], cols: int = 4) -> go.Fig
     for i in range(len(neurons)):
         fig.add_trace(go.Heatmap(z=grid[:, :, i].tolist(), colorscale="Viridis", showscale=False),
                       row=i // cols + 1, col=i % cols + 1)
-    fig.update_xaxes(title_text="b", showticklabels=False)
-    fig.update_yaxes(title_text="a", showticklabels=False, autorange="reversed")
-    return _layout(fig, "Neuron activations over the (a, b) grid", height=260 * rows)
+    x, y, _ = cache.grid.coords.axes
+    fig.update_xaxes(title_text=y, showticklabels=False)
+    fig.update_yaxes(title_text=x, showticklabels=False, autorange="reversed")
+    return _layout(fig, f"Neuron activations over the ({x}, {y}) grid", height=260 * rows)
 
 
 def neuron_spectrum_figure(cache, neuron: int) -> go.Figure:
     """The 2D Fourier spectrum (|coefficient|) of one neuron's centered activation."""
     acts = cache.neuron_grid([neuron])[:, :, 0].double()
     coeffs = fourier_transform_2d(acts - acts.mean()).abs()
-    names = basis_names(cache.task.p)
+    names = basis_names(cache.grid.n)
+    x, y, _ = cache.grid.coords.axes
     fig = go.Figure(go.Heatmap(z=coeffs.tolist(), x=names, y=names, colorscale="Blues",
                                colorbar=dict(title="|coef|")))
-    fig.update_xaxes(title_text="b component")
-    fig.update_yaxes(title_text="a component", autorange="reversed")
+    fig.update_xaxes(title_text=f"{y} component")
+    fig.update_yaxes(title_text=f"{x} component", autorange="reversed")
     return _layout(fig, f"2D Fourier spectrum of neuron {neuron}", height=560)
 
 
 def attention_figure(probe) -> go.Figure:
-    """Attention from '=' to a over the grid, one panel per head."""
-    heads = probe.to_a.shape[0]
-    titles = [f"head {h}: k={k}, FVE {f:.2f}" for h, (k, f) in enumerate(zip(probe.dominant_freq, probe.fve,
-                                                                              strict=True))]
-    fig = make_subplots(rows=1, cols=heads, subplot_titles=titles, horizontal_spacing=0.03)
-    for h in range(heads):
-        fig.add_trace(go.Heatmap(z=probe.to_a[h].tolist(), colorscale="Viridis", zmin=0, zmax=1,
-                                 showscale=h == heads - 1, colorbar=dict(title="to a")), row=1, col=h + 1)
-    fig.update_xaxes(title_text="b", showticklabels=False)
+    """Attention from the last position to a over the grid, one panel per (layer, head)."""
+    rows_n = probe.to_a.shape[0]
+    layers = len(set(probe.layer.tolist()))
+    cols = rows_n // layers
+    titles = [(f"L{lay} " if layers > 1 else "") + (f"head {h}: constant" if flat else f"head {h}: k={k}, FVE {f:.2f}")
+              for lay, h, k, f, flat in zip(probe.layer.tolist(), probe.head.tolist(), probe.dominant_freq, probe.fve,
+                                            probe.constant, strict=True)]
+    fig = make_subplots(rows=layers, cols=cols, subplot_titles=titles, horizontal_spacing=0.03,
+                        vertical_spacing=0.12)
+    top = float(probe.to_a.max()) if rows_n else 1.0
+    for i in range(rows_n):
+        fig.add_trace(go.Heatmap(z=probe.to_a[i].tolist(), colorscale="Viridis", zmin=0, zmax=max(1.0, top),
+                                 showscale=i == cols - 1, colorbar=dict(title="to a")), row=i // cols + 1,
+                      col=i % cols + 1)
+    fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed")
-    fig.update_yaxes(title_text="a", row=1, col=1)
-    return _layout(fig, "Attention from '=' to a, over the grid", height=330)
+    return _layout(fig, "Attention from the last position to a, over the grid (rows x, columns y)",
+                   height=80 + 250 * layers)
 
 
 def logit_figure(probe) -> go.Figure:
@@ -112,14 +120,14 @@ def logit_figure(probe) -> go.Figure:
     fig.update_xaxes(title_text="frequency k (over the answer c)")
     fig.update_yaxes(title_text="Fourier norm of W_L")
     alphas = ", ".join(f"α{k}={a:.2f}" for k, a in zip(probe.key_freqs, probe.alpha.tolist(), strict=True))
-    return _layout(fig, f"W_L = W_out·W_U by frequency; logits ≈ Σ α_k cos(w_k(a+b−c)): {alphas} "
+    return _layout(fig, f"W_L = W_out·W_U by frequency; logits ≈ Σ α_k {probe.readout}: {alphas} "
                         f"(FVE {probe.fve:.2f})", showlegend=False, height=380)
 
 
 def wl_fourier_figure(cache, key_freqs: tuple[int, ...] = ()) -> go.Figure:
     """W_L in the Fourier basis over the answers: neurons x basis rows (|coef|)."""
-    coeffs = fourier_transform(cache.w_logit, dim=1).abs()
-    names = basis_names(cache.task.p)
+    coeffs = fourier_transform(cache.w_logit[:, : cache.grid.n], dim=1).abs()
+    names = basis_names(cache.grid.n)
     order = torch.argsort(coeffs.argmax(1))
     fig = go.Figure(go.Heatmap(z=coeffs[order].T.tolist(), y=names, colorscale="Blues",
                                colorbar=dict(title="|coef|")))
@@ -130,24 +138,33 @@ def wl_fourier_figure(cache, key_freqs: tuple[int, ...] = ()) -> go.Figure:
 
 
 def logit_fit_figure(cache, probe, pairs: list[tuple[int, int]] | None = None) -> go.Figure:
-    """Logits over the answer c for a few (a, b), beside the fit Σ α_k cos(w_k(a+b−c))."""
-    p = cache.task.p
-    pairs = pairs or [(1, 2), (p // 3, p // 2), (p - 1, p - 1)]
-    logits = cache.answer_logits_at(torch.tensor([a for a, _ in pairs]), torch.tensor([b for _, b in pairs]))
-    c = torch.arange(p, dtype=torch.float64)
-    fig = make_subplots(rows=1, cols=len(pairs), subplot_titles=[f"a={a}, b={b}" for a, b in pairs])
-    for i, (a, b) in enumerate(pairs):
+    """Logits over the answers for a few inputs, beside the fit Σ α_k cos(w_k(x+y−z)) (the operation's readout).
+
+    Args:
+        pairs: inputs as group coordinates ``(x, y)`` (for add: ``(a, b)``); answers are plotted by coordinate z.
+    """
+    grid = cache.grid
+    n, coords = grid.n, grid.coords
+    pairs = pairs or [(1, 2), (n // 3, n // 2), (n - 1, n - 1)]
+    x = torch.tensor([a for a, _ in pairs])
+    y = torch.tensor([b for _, b in pairs])
+    operands = torch.stack([coords.a_tokens[x], coords.b_tokens[y]], 1)
+    logits = cache.answer_logits_at(operands)[:, :n]
+    z = torch.arange(n, dtype=torch.float64)
+    titles = [f"a={int(a)}, b={int(b)}" for a, b in operands]
+    fig = make_subplots(rows=1, cols=len(pairs), subplot_titles=titles)
+    for i, (xi, yi) in enumerate(pairs):
         row = logits[i]
-        fit = sum(alpha * torch.cos(2 * torch.pi * k * (a + b - c) / p)
+        fit = sum(alpha * torch.cos(2 * torch.pi * k * (xi + yi - z) / n)
                   for k, alpha in zip(probe.key_freqs, probe.alpha.tolist(), strict=True))
-        fit = fit + row.mean() if probe.key_freqs else torch.full_like(c, float(row.mean()))
-        fig.add_scatter(x=c.tolist(), y=row.tolist(), mode="lines", name="model", line=dict(color="#1f77b4"),
+        fit = fit + row.mean() if probe.key_freqs else torch.full_like(z, float(row.mean()))
+        fig.add_scatter(x=z.tolist(), y=row.tolist(), mode="lines", name="model", line=dict(color="#1f77b4"),
                         showlegend=i == 0, row=1, col=i + 1)
-        fig.add_scatter(x=c.tolist(), y=fit.tolist(), mode="lines", name="Σ α cos(w(a+b−c))",
+        fig.add_scatter(x=z.tolist(), y=fit.tolist(), mode="lines", name=f"Σ α {probe.readout}",
                         line=dict(color=KEY_COLOR, dash="dot"), showlegend=i == 0, row=1, col=i + 1)
-    fig.update_xaxes(title_text="answer c")
+    fig.update_xaxes(title_text=f"answer ({coords.axes[2]})")
     fig.update_yaxes(title_text="logit", row=1, col=1)
-    return _layout(fig, "The readout: logits peak at c = a+b by constructive interference", height=360)
+    return _layout(fig, "The readout: logits peak at the answer by constructive interference", height=360)
 
 
 def key_frequency_figure(kf) -> go.Figure:
@@ -217,22 +234,22 @@ def embedding_circle_figure(cache, freqs: tuple[int, ...]) -> go.Figure:
 
     The plane is spanned by the two directions of W_E's ``cos k`` and ``sin k`` Fourier components.
     """
-    p = cache.task.p
-    w_e = cache.weights["embed.W_E"][:p].double()
-    coeffs = fourier_transform(w_e, dim=0)  # [p, d_model]
+    w_e = cache.number_embeddings()[:, : cache.config.d_model]  # a's table, by coordinate
+    coeffs = fourier_transform(w_e, dim=0)  # [n, d_model]
     freqs = tuple(freqs) or (1,)
     fig = make_subplots(rows=1, cols=len(freqs), subplot_titles=[f"k = {k}" for k in freqs])
-    numbers = list(range(p))
+    numbers = cache.grid.coords.a_tokens.tolist()
     for i, k in enumerate(freqs):
         plane = coeffs[2 * k - 1 : 2 * k + 1]  # [2, d_model]
         plane = plane / plane.norm(dim=1, keepdim=True).clamp_min(1e-12)
         xy = w_e @ plane.T
         fig.add_scatter(x=xy[:, 0].tolist(), y=xy[:, 1].tolist(), mode="markers+text", text=numbers,
                         textposition="top center", textfont=dict(size=8), showlegend=False,
-                        marker=dict(color=numbers, colorscale="HSV", size=7), row=1, col=i + 1)
+                        marker=dict(color=list(range(len(numbers))), colorscale="HSV", size=7), row=1, col=i + 1)
         fig.update_yaxes(scaleanchor=f"x{i + 1 if i else ''}", row=1, col=i + 1)
-    return _layout(fig, "The embedding places the numbers on circles (W_E on each key frequency's cos/sin plane)",
-                   height=380)
+    order = "" if cache.grid.coords.is_identity else f" (frequencies over {cache.grid.coords.axes[0]})"
+    return _layout(fig, f"The embedding places the numbers on circles (W_E on each key frequency's cos/sin plane)"
+                        f"{order}", height=380)
 
 
 PHASE_COLORS = {"memorization": "rgba(31,119,180,0.10)", "circuit formation": "rgba(255,127,14,0.12)",
