@@ -144,7 +144,10 @@ def read_checkpoint(source: str | Path, n_heads: int | None = None) -> Checkpoin
     obj = torch_load_safely(path)
     pizza_config = pizza_format.config_path(path)
     if pizza_config is None:
-        return from_object(obj, n_heads, origin=str(path))
+        ckpt = from_object(obj, n_heads, origin=str(path))
+        if ckpt.format == "paper" and not ckpt.config.has_eq:
+            ckpt = dataclasses.replace(ckpt, notes=(*ckpt.notes, pizza_format.missing_config_note(path.name)))
+        return ckpt
     ckpt = from_object(obj, n_heads, origin=str(path))
     config, task, notes = pizza_format.apply_config(ckpt.config, pizza_format.read_config(pizza_config), path.name)
     return dataclasses.replace(ckpt, config=config, task=task, format="clock_and_pizza",

@@ -64,6 +64,13 @@ def refuse_mlp_only(origin: str) -> ArchitectureError:
     )
 
 
+def missing_config_note(name: str) -> str:
+    """The notice for the paper's layout with two positions (the Clock-and-Pizza models) and no config beside it."""
+    return (f"{name} has the progress-measures layout with 2 positions, like a Clock-and-Pizza model, but no "
+            "config_<id>.json beside it: its attention rate, activation and token layout are unknown; assumed "
+            "attention rate 1, ReLU, causal attention and inputs (a, b). Put its config_<id>.json beside it.")
+
+
 def read_config(path: Path) -> dict:
     """The parsed ``config_<id>.json``; a clear error if it is not a JSON object."""
     try:
