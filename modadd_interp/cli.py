@@ -79,16 +79,20 @@ def format_summary(result: dict) -> str:
         f"{detection['reason']})",
         f"neuron clusters: {clusters}",
         f"restricted test loss {result['restricted_loss']:.3g}; excluded training loss per key frequency: {excluded}",
-        "claims:",
+        "claims (* decide the verdict):",
     ]
     for claim in result["claims"]:
         if not claim["applicable"]:
             lines.append(f"  N/A   {claim['name']}  ({claim['detail']})")
             continue
         verdict = "PASS" if claim["passed"] else "FAIL"
-        lines.append(f"  {verdict}  {claim['name']}  ({claim['metric']:.3g} {claim['comparison']} "
+        mark = " *" if claim["decides"] else ""
+        lines.append(f"  {verdict}{mark}  {claim['name']}  ({claim['metric']:.3g} {claim['comparison']} "
                      f"{claim['threshold']:.3g})")
-    lines.append("circuit confirmed" if result["circuit_confirmed"] else "circuit NOT confirmed")
+    diag = (f"gradient symmetricity {result['gradient_symmetricity']:.2f}, distance irrelevance "
+            f"{result['distance_irrelevance']:.2f}, circularity {result['circularity']:.2f}")
+    lines.append(f"Zhong et al.'s diagnostics: {diag}")
+    lines.append(f"verdict: {result['verdict']['line']}")
     return "\n".join(lines)
 
 

@@ -261,3 +261,74 @@ def cos_readout_fit(residue_logits: torch.Tensor, freqs) -> tuple[torch.Tensor, 
     alpha = (waves * centered[:, :n]).sum((1, 2)) / (waves**2).sum((1, 2))
     fitted[:, :n] = torch.einsum("k,ksc->sc", alpha, waves)
     return alpha, fitted
+
+
+# ------------------------------------------------ readouts of a hypothesis
+def demodulate(logits: torch.Tensor, labels: torch.Tensor, freqs, n: int) -> torch.Tensor:
+    """``[m, K]`` complex128: each input's logit component at answer frequency ``w_k``, turned back by its own sum.
+
+    ``D_k(x, y) = e^{-i w_k (x+y)} sum_z L(x, y, z) e^{i w_k z}`` over the group's answers ``z < n`` (``logits``
+    ``[m, >= n]`` in answer order; ``labels`` ``[m]`` = ``(x + y) mod n``). A clock's readout
+    ``alpha cos(w_k(x+y-z))`` gives the constant ``D_k = alpha n / 2``; a pizza's ``|cos(w_k(x-y)/2)|``
+    envelope makes ``D_k`` vary with ``x - y``. The logits' mean over answers drops out (``k != 0``).
+    """
+    w = 2 * math.pi * torch.as_tensor(list(freqs), dtype=DTYPE) / n
+    z = torch.arange(n, dtype=DTYPE)
+    waves = torch.polar(torch.ones(len(w), n, dtype=DTYPE), w[:, None] * z[None])  # [K, n]
+    spectrum = logits[:, :n].to(DTYPE).to(torch.complex128) @ waves.T  # [m, K]
+    return spectrum * torch.polar(torch.ones(1, dtype=DTYPE), -w[None] * labels[:, None].to(DTYPE))
+
+
+def envelope_fit(demod: torch.Tensor, envelopes: torch.Tensor, n: int, nyquist: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least-squares ``beta`` of one frequency's logit component on ``g_e(x, y) cos(w_k(x+y-z))``.
+
+    Args:
+        demod: ``[m]`` complex ``D_k`` over the grid (:func:`demodulate`).
+        envelopes: ``[m, E]`` real ``g_e(x, y)``.
+        n: the group order; ``nyquist``: ``k = n/2`` (then ``sum_z cos^2 = n``, not ``n/2``).
+
+    Returns:
+        ``(beta [E], fitted energy)``: the fit's squared norm over the grid and answers. The features of
+        distinct frequencies are orthogonal, and ``<g cos(w(s-z)), L> = sum g Re D``,
+        ``<g cos, g' cos> = (n/2) sum g g'``, so each frequency is fitted on its own.
+    """
+    half = n if nyquist else n / 2
+    g = envelopes.to(DTYPE)
+    gram = half * (g.T @ g)
+    target = g.T @ demod.real.to(DTYPE)
+    beta = torch.linalg.lstsq(gram, target[:, None]).solution[:, 0] if len(g) else torch.zeros(g.shape[1], dtype=DTYPE)
+    return beta, float(beta @ gram @ beta)
+
+
+def amplitude_shares(demod: torch.Tensor, x: torch.Tensor, y: torch.Tensor, n: int) -> dict[str, float]:
+    """How one frequency's demodulated component ``D_k`` ``[m]`` varies over inputs ``(x, y)``.
+
+    Returns the shares of ``sum |D_k|^2`` explained by a constant (``const``), by any function of
+    ``x + y`` (``sum``) and by any function of ``x - y`` (``diff``), each the squared norm of the class
+    means. A clock's component depends on the inputs only through ``x + y`` (``sum`` near 1); a pizza's
+    amplitude follows ``|cos(w(x-y)/2)|`` (``diff`` near 1, ``const`` near ``8/pi^2``).
+    """
+    energy = float((demod.abs() ** 2).sum())
+    out = {"const": float(demod.mean().abs() ** 2) * len(demod) / energy if energy else 0.0}
+    for name, key in (("sum", (x + y) % n), ("diff", (x - y) % n)):
+        count = torch.bincount(key, minlength=n).to(DTYPE)
+        means = torch.zeros(n, dtype=torch.complex128).index_add_(0, key, demod.to(torch.complex128))
+        means = means / count.clamp_min(1)
+        out[name] = float((count * means.abs() ** 2).sum()) / energy if energy else 0.0
+    return out
+
+
+def distance_irrelevance(correct: torch.Tensor, n: int) -> float:
+    """Zhong et al.'s distance irrelevance of the correct-answer logits ``[n, n]`` indexed ``[x, y]``.
+
+    Arranged by ``(x + y, x - y)``, it is the mean over the ``x - y`` columns of the standard deviation over
+    ``x + y``, divided by the standard deviation over the whole grid (population std, as numpy's): near 1
+    when the correct logit does not depend on ``x - y`` (a clock), near 0 when it depends on nothing else.
+    """
+    x = torch.arange(n).repeat_interleave(n)
+    y = torch.arange(n).repeat(n)
+    grid = torch.zeros(n, n, dtype=DTYPE)
+    grid[(x + y) % n, (x - y) % n] = correct.reshape(-1).to(DTYPE)
+    total = float(grid.flatten().std(unbiased=False))
+    return float(grid.std(0, unbiased=False).mean()) / total if total else float("nan")

@@ -278,9 +278,13 @@ class AnalysisGrid:
         return self.coords.answer_order
 
     @functools.cached_property
+    def xy(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([n*n], [n*n])`` the coordinates ``x`` and ``y`` of every grid input."""
+        return torch.arange(self.n).repeat_interleave(self.n), torch.arange(self.n).repeat(self.n)
+
+    @functools.cached_property
     def pairs(self) -> torch.Tensor:
-        x = torch.arange(self.n).repeat_interleave(self.n)
-        y = torch.arange(self.n).repeat(self.n)
+        x, y = self.xy
         return torch.stack([self.coords.a_tokens[x], self.coords.b_tokens[y]], dim=1)
 
     @functools.cached_property
@@ -289,8 +293,7 @@ class AnalysisGrid:
 
     @functools.cached_property
     def labels(self) -> torch.Tensor:
-        x = torch.arange(self.n).repeat_interleave(self.n)
-        y = torch.arange(self.n).repeat(self.n)
+        x, y = self.xy
         return (x + y) % self.n
 
     @functools.cached_property

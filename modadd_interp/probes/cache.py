@@ -34,7 +34,14 @@ from .. import tl_adapter
 from ..config import ModelConfig
 from ..fourier import BlockSpectrum
 from ..grid import DEFAULT_CHUNK, GridRecorder, check_compatible
-from ..readout import Measurement, MeasurementSum, residue_measurement, residue_projection, residue_sums
+from ..readout import (
+    Measurement,
+    MeasurementSum,
+    demodulate,
+    residue_measurement,
+    residue_projection,
+    residue_sums,
+)
 from ..task import AnalysisGrid, ModularTask
 
 KEEP_BYTES = 3 * 2**29
@@ -149,6 +156,7 @@ class GridCache:
         train_miss: ``[n]`` per residue, the sum over training inputs of ``1 - P(label)``.
         layers: per layer, the :class:`NeuronStats` of its neurons.
         attention: ``[n_layers, n*n, n_heads, n_ctx]`` float32 attention pattern of the last query.
+        correct_logits: ``[n*n]`` float64 the logit of each input's answer.
     """
 
     def __init__(self, model, task: ModularTask, recorder: GridRecorder | None = None,
@@ -164,7 +172,7 @@ class GridCache:
         active = torch.zeros(cfg.n_layers, d_mlp, dtype=torch.float64)
         sums = torch.zeros(n, p, dtype=torch.float64)
         miss = torch.zeros(n, dtype=torch.float64)
-        centered_sq, kept, attention = 0.0, [], []
+        centered_sq, kept, attention, correct = 0.0, [], [], []
         with _recording(model, recorder, pass_hooks(cfg)) as rec:
             for rows, logits, acts in rec.chunks(grid.pairs, self._step):
                 piece = self._chunk_of(rows, logits, acts)
@@ -172,6 +180,7 @@ class GridCache:
                 sums += residue_sums(piece.logits, piece.labels, n)
                 miss.index_add_(0, piece.labels[piece.train], -torch.expm1(logprob[piece.train]))
                 centered_sq += float(((piece.logits - piece.logits.mean(-1, keepdim=True)) ** 2).sum())
+                correct.append(piece.logits.gather(1, piece.labels[:, None])[:, 0])
                 for layer, spectrum in enumerate(spectra):
                     values = piece.neurons if layer == last else acts[neurons_hook(layer)]
                     spectrum.add(values.reshape(len(piece.a), n, d_mlp), piece.a)
@@ -188,7 +197,9 @@ class GridCache:
         self.layers = [NeuronStats(s.blocks(), s.mean, s.variance, a / grid.n_inputs)
                        for s, a in zip(spectra, active, strict=True)]
         self.attention = torch.cat(attention, dim=1)
+        self.correct_logits = torch.cat(correct)
         self._kept: list[GridChunk] | None = kept if keep else None
+        self._demodulated: dict[tuple[int, ...], torch.Tensor] = {}
 
     @property
     def _step(self) -> int:
@@ -241,6 +252,36 @@ class GridCache:
             for rows, logits, _ in rec.chunks(grid.pairs, self._step):
                 total.add(grid.answer_logits(logits), grid.labels[rows], grid.train[rows], grid.test[rows])
         return total.result()
+
+    def demodulated(self, freqs) -> torch.Tensor:
+        """``[n*n, K]`` complex128: every input's logit component at each answer frequency, demodulated by its
+        own ``x + y`` (:func:`modadd_interp.readout.demodulate`; one sweep, remembered per ``freqs``)."""
+        freqs = tuple(freqs)
+        if freqs not in self._demodulated:
+            n = self.grid.n
+            self._demodulated[freqs] = torch.cat([demodulate(piece.logits, piece.labels, freqs, n)
+                                                  for piece in self.chunks()]) if freqs else torch.zeros(
+                self.grid.n_inputs, 0, dtype=torch.complex128)
+        return self._demodulated[freqs]
+
+    def neurons_at(self, pairs: torch.Tensor) -> torch.Tensor:
+        """``[m, d_mlp]`` float32 readout-layer neurons at the last position for operand pairs ``[m, 2]``
+        (forward passes in chunks; e.g. the partners of a resampling)."""
+        name = neurons_hook(self.last_layer)
+        with GridRecorder(self._model, [name], select=_select([name])) as rec:
+            return torch.cat([acts[name] for _, _, acts in rec.chunks(pairs, self._step)])
+
+    def logits_with_mlp_out(self, piece: GridChunk, mlp_out: torch.Tensor) -> torch.Tensor:
+        """``[m, p]`` float64 answer logits with the readout layer's MLP output at the last position replaced by
+        ``mlp_out`` ``[m, d_model]``: ``unembed(resid_mid + mlp_out)``, exact (nothing follows the last MLP)."""
+        w = self.weights
+        out = piece.resid_mid.double() + mlp_out.double()
+        return (out @ w["unembed.W_U"].double() + w["unembed.b_U"].double())[:, self.grid.answer_order]
+
+    def mlp_out(self, piece: GridChunk) -> torch.Tensor:
+        """``[m, d_model]`` float64 the readout layer's MLP output at the last position."""
+        w, last = self.weights, f"blocks.{self.last_layer}.mlp"
+        return piece.neurons.double() @ w[f"{last}.W_out"].double() + w[f"{last}.b_out"].double()
 
     def restricted(self, freqs) -> Measurement:
         """Losses of the paper's restricted logits: each output's grid mean plus its ``cos/sin(w_k s)``
