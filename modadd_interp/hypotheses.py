@@ -14,8 +14,10 @@ Built in (Nanda et al. 2023; Zhong et al. 2023, "The Clock and the Pizza"):
 * :class:`Clock`: envelope ``1`` (``logits = alpha_k cos(w_k(x+y-z))``); class ``s``: the MLP output depends on
   ``x + y`` only.
 * :class:`Pizza`: envelopes ``|cos(w_k d / 2)|`` (the pizza: the mean of the two embedded points has that
-  length) and ``cos(w_k d)`` (the "accompanying pizza" that circles of frequency ``2 w_k`` add); class
-  ``(s, +-d)``: the output also depends on ``x - y``, symmetrically in ``x`` and ``y``.
+  length), ``cos(w_k d)`` (the "accompanying pizza" that circles of frequency ``2 w_k`` add) and ``1``; class
+  ``(s, +-d)``: the output also depends on ``x - y``, symmetrically in ``x`` and ``y``. It contains the clock
+  (envelope ``1``, classes finer than ``s``), so it never fits or recovers less: what tells the two apart is
+  whether each circle *needs* the ``x - y`` envelope (:func:`modadd_interp.probes.isolate_circles`).
 * :class:`Custom`: your own envelopes and classes (two functions of ``(x, y, n, k)`` / ``(x, y, n)``).
 
 A hypothesis is fitted to a model's logits from the grid's demodulated key-frequency components
@@ -27,8 +29,8 @@ Examples:
     >>> x, y = torch.tensor([3, 4]), torch.tensor([5, 4])
     >>> clock.classes(x, y, 113).tolist()              # both have x + y = 8
     [8, 8]
-    >>> Pizza((3,)).envelopes(x, y, 59, 3).shape       # [m, 2]
-    torch.Size([2, 2])
+    >>> Pizza((3,)).envelopes(x, y, 59, 3).shape       # [m, 3]
+    torch.Size([2, 3])
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ class Pizza(Hypothesis):
 
     def envelopes(self, x, y, n, k):
         d = 2 * math.pi * k * (x - y).to(DTYPE) / n
-        return torch.stack([torch.cos(d / 2).abs(), torch.cos(d)], dim=1)
+        return torch.stack([torch.cos(d / 2).abs(), torch.cos(d), torch.ones_like(d)], dim=1)
 
     def classes(self, x, y, n):
         d = (x - y) % n

@@ -296,9 +296,15 @@ def envelope_fit(demod: torch.Tensor, envelopes: torch.Tensor, n: int, nyquist: 
     half = n if nyquist else n / 2
     g = envelopes.to(DTYPE)
     gram = half * (g.T @ g)
-    target = g.T @ demod.real.to(DTYPE)
-    beta = torch.linalg.lstsq(gram, target[:, None]).solution[:, 0] if len(g) else torch.zeros(g.shape[1], dtype=DTYPE)
+    beta = solve_normal(gram, (g.T @ demod.real.to(DTYPE))[:, None])[:, 0]
     return beta, float(beta @ gram @ beta)
+
+
+def solve_normal(gram: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The minimum-norm solution of ``gram @ beta = target`` (``gram`` symmetric PSD ``[F, F]``, ``target``
+    ``[F, c]``), by a symmetric pseudo-inverse: deterministic where features are collinear or zero (e.g. the
+    sin of the Nyquist frequency), unlike ``torch.linalg.lstsq``, whose answer then varies run to run."""
+    return torch.linalg.pinv(gram.to(DTYPE), hermitian=True) @ target.to(DTYPE)
 
 
 def amplitude_shares(demod: torch.Tensor, x: torch.Tensor, y: torch.Tensor, n: int) -> dict[str, float]:
@@ -325,10 +331,20 @@ def distance_irrelevance(correct: torch.Tensor, n: int) -> float:
     Arranged by ``(x + y, x - y)``, it is the mean over the ``x - y`` columns of the standard deviation over
     ``x + y``, divided by the standard deviation over the whole grid (population std, as numpy's): near 1
     when the correct logit does not depend on ``x - y`` (a clock), near 0 when it depends on nothing else.
+    For odd ``n`` (the authors' prime p) every ``(x + y, x - y)`` cell holds one input; for even ``n`` (the
+    group of mul/div) ``x + y`` and ``x - y`` have the same parity, so each occupied cell averages its two
+    inputs and the empty cells are left out.
     """
     x = torch.arange(n).repeat_interleave(n)
     y = torch.arange(n).repeat(n)
-    grid = torch.zeros(n, n, dtype=DTYPE)
-    grid[(x + y) % n, (x - y) % n] = correct.reshape(-1).to(DTYPE)
-    total = float(grid.flatten().std(unbiased=False))
-    return float(grid.std(0, unbiased=False).mean()) / total if total else float("nan")
+    cell = ((x + y) % n) * n + (x - y) % n
+    count = torch.bincount(cell, minlength=n * n).to(DTYPE)
+    total = torch.zeros(n * n, dtype=DTYPE).index_add_(0, cell, correct.reshape(-1).to(DTYPE))
+    occupied = (count > 0).reshape(n, n)
+    grid = (total / count.clamp_min(1)).reshape(n, n)
+    values = grid[occupied]
+    spread = float(values.std(unbiased=False))
+    if not spread:
+        return float("nan")
+    columns = [grid[occupied[:, d], d] for d in range(n) if occupied[:, d].any()]
+    return sum(float(c.std(unbiased=False)) for c in columns) / len(columns) / spread

@@ -22,16 +22,17 @@ import torch
 from . import tl_adapter
 from .causal import verify_circuit
 from .probes import grid_cache, probe_attention
-from .probes.cache import PATTERN
+from .probes.cache import pattern_hook
 from .task import ModularTask
 from .viz import AttentionView, Page
 from .viz import figures as F
 
 
-def attention_patterns(model, tokens: torch.Tensor) -> torch.Tensor:
-    """``[n, heads, n_ctx, n_ctx]`` attention patterns for a few inputs (one hooked pass)."""
+def attention_patterns(model, tokens: torch.Tensor, layer: int = 0) -> torch.Tensor:
+    """``[n, heads, n_ctx, n_ctx]`` a layer's attention patterns for a few inputs (one hooked pass)."""
     store = {}
-    with torch.no_grad(), tl_adapter.hooked(model, [(PATTERN, lambda a: store.__setitem__("p", a.detach()))]):
+    hook = (pattern_hook(layer), lambda a: store.__setitem__("p", a.detach()))
+    with torch.no_grad(), tl_adapter.hooked(model, [hook]):
         model(tokens)
     return store["p"]
 
@@ -53,11 +54,11 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
     attention = probe_attention(model, task, cache=cache)
     full = report.losses.full
     cfg = cache.config
-    verdict = "confirmed" if report.passed else "NOT confirmed (" + "; ".join(report.failed) + ")"
-    page = Page(title or f"Modular addition mod {task.p}: the circuit",
-                subtitle=f"key frequencies {list(kf.freqs) or 'none'} · circuit {verdict}")
+    verdict = report.verdict.line
+    page = Page(title or f"{task.operation.formula.replace('p', str(task.p))}: the circuit",
+                subtitle=f"{task.describe()} · {verdict}")
 
-    page.section("Model and task").table(pd.DataFrame([
+    page.section("Model and task", f"<p><b>{html.escape(verdict)}</b></p>").table(pd.DataFrame([
         {"setting": k, "value": str(v)} for k, v in {**task.to_dict(), **cfg.to_dict(),
                                                       "backend": tl_adapter.backend_name(model)}.items()]))
     page.section("Accuracy and losses").table(pd.DataFrame([
@@ -89,21 +90,36 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
     page.section("The attention")
     page.figure(attention.plot())
     page.table(attention.to_frame())
-    chosen = [(1, 2), (task.p // 3, task.p // 2), (task.p - 1, task.p - 2)]
-    tokens = torch.tensor([[a, b, task.eq_token] for a, b in chosen])
-    for (a, b), pattern in zip(chosen, attention_patterns(model, tokens), strict=True):
-        page.attention(AttentionView(pattern, [str(a), str(b), "="], title=f"{a} + {b} ="),
-                       caption=f"attention for {a} + {b} =")
+    n = cache.grid.n
+    chosen = cache.grid.pairs[torch.tensor([n + 2, n * (n // 3) + n // 2, n * n - 2]) % (n * n)]
+    tokens = cfg.encode(chosen)
+    symbol = task.operation.formula.split()[1]
+    names = ["a", "b", "="][: cfg.seq_len]
+    for (a, b), pattern in zip(chosen.tolist(), attention_patterns(model, tokens, cfg.n_layers - 1), strict=True):
+        labels = [str(a), str(b), "="][: cfg.seq_len]
+        page.attention(AttentionView(pattern, labels, title=f"{a} {symbol} {b}"),
+                       caption=f"last layer's attention for {a} {symbol} {b} (positions {', '.join(names)})")
 
-    page.section("The logit readout: cos(w(a+b−c))")
+    page.section(f"The logit readout: {task.grid.coords.readout}")
     page.figure(logits.plot())
     page.figure(F.wl_fourier_figure(cache, kf.freqs))
     page.figure(F.logit_fit_figure(cache, logits))
 
+    page.section("Clock or pizza: the algorithm, graded",
+                 f"<p>{html.escape(verdict)}. Circles labelled by isolation: "
+                 f"{html.escape(str(report.circles.labels if report.circles else {}))}.</p>")
+    page.figure(F.clock_pizza_figure(report, cache),
+                caption="Zhong et al.'s diagnostics (their pizza: high symmetricity, low distance irrelevance), the "
+                        "correct logit by (x+y, x−y) (flat rows: a clock; x−y structure: a pizza), and the share of "
+                        "loss each hypothesis recovers in each causal test (dotted: the 95% the verdict needs)")
+    if report.circles is not None:
+        page.figure(F.circles_figure(report.circles))
+        page.table(report.circles.to_frame(), caption="Isolated circles")
+
     page.section("The claims, each tested by an intervention",
-                 f"<p>Circuit <b>{html.escape(verdict)}</b>.</p>")
-    page.table(report.to_frame()[["name", "passed", "after", "comparison", "threshold", "before", "metric",
-                                  "intervention", "detail"]])
+                 f"<p>{html.escape(verdict)}. Claims marked decides=True decide it.</p>")
+    page.table(report.to_frame()[["name", "decides", "passed", "after", "comparison", "threshold", "before", "metric",
+                                  "intervention", "detail", "applicable"]])
     page.figure(report.table.plot())
     page.figure(report.patching.plot())
     page.table(report.losses.to_frame(), caption="Restricted, excluded and cluster-ablation losses")

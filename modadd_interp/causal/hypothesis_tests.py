@@ -37,7 +37,7 @@ import torch
 from ..hypotheses import Hypothesis
 from ..probes import GridCache, grid_cache
 from ..probes.cache import GridChunk
-from ..readout import DTYPE, Measurement, envelope_fit
+from ..readout import DTYPE, Measurement, envelope_fit, solve_normal
 from ..task import ModularTask
 
 RESAMPLE_SEED = 0
@@ -157,7 +157,7 @@ def _mlp_fit(cache: GridCache, hypothesis: Hypothesis, freqs) -> torch.Tensor:
         m = cache.mlp_out(piece)
         gram = f.T @ f if gram is None else gram + f.T @ f
         target = f.T @ m if target is None else target + f.T @ m
-    return torch.linalg.lstsq(gram, target).solution
+    return solve_normal(gram, target)
 
 
 def _partners(hypothesis: Hypothesis, x: torch.Tensor, y: torch.Tensor, n: int) -> torch.Tensor:

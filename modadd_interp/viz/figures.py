@@ -315,3 +315,54 @@ def llc_figure(frame) -> go.Figure:
     fig.add_scatter(x=steps, y=frame["weights_needed"].tolist(), name="weights needed", mode="lines", row=2, col=2)
     _shade_phases(fig, frame)
     return _layout(fig, "The singular-learning-theory lens: LLC and degeneracy over training", height=640)
+
+
+def clock_pizza_figure(report, cache) -> go.Figure:
+    """Clock or pizza: the model on Zhong et al.'s two diagnostics, its correct-answer logits by ``(x+y, x-y)``,
+    and each hypothesis's share of loss recovered per causal test."""
+    diag, n = report.diagnostics, cache.grid.n
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.3, 0.35, 0.35], horizontal_spacing=0.09,
+                        subplot_titles=("gradient symmetricity vs distance irrelevance",
+                                        "correct-answer logit by (x+y, x−y)", "share of loss recovered"))
+    fig.add_scatter(x=[diag.distance_irrelevance], y=[diag.gradient_symmetricity], mode="markers+text",
+                    text=[report.verdict.algorithm], textposition="top center", marker=dict(size=14, color=KEY_COLOR),
+                    showlegend=False, row=1, col=1)
+    for x0, x1, y0, y1, name in ((0, 0.5, 0.5, 1.0, "pizza-like"), (0.5, 1.0, 0, 0.5, "clock-like")):
+        fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, fillcolor="rgba(140,157,181,0.12)", line_width=0,
+                      row=1, col=1)
+        fig.add_annotation(x=(x0 + x1) / 2, y=y0 + 0.05, text=name, showarrow=False, font=dict(size=10),
+                           row=1, col=1)
+    fig.update_xaxes(range=[0, 1.05], title_text="distance irrelevance", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.15], title_text="gradient symmetricity", row=1, col=1)
+    x = torch.arange(n).repeat_interleave(n)
+    y = torch.arange(n).repeat(n)
+    cell = ((x + y) % n) * n + (x - y) % n
+    count = torch.bincount(cell, minlength=n * n).double()
+    total = torch.zeros(n * n, dtype=torch.float64).index_add_(0, cell, cache.correct_logits)
+    grid = torch.where(count > 0, total / count.clamp_min(1), float("nan")).reshape(n, n)  # even n: half the cells
+    fig.add_trace(go.Heatmap(z=grid.tolist(), colorscale="Reds_r",
+                             colorbar=dict(title="logit", x=0.655, len=0.9, thickness=10)), row=1, col=2)
+    fig.update_xaxes(title_text="x − y", row=1, col=2)
+    fig.update_yaxes(title_text="x + y", autorange="reversed", row=1, col=2)
+    tests = report.hypotheses
+    for i, (name, test) in enumerate(tests.items()):
+        recovered = test.loss_recovered
+        fig.add_bar(x=list(recovered), y=list(recovered.values()), name=name, row=1, col=3,
+                    marker_color=[KEY_COLOR, "#1f77b4", "#2ca02c", "#9467bd"][i % 4])
+    fig.add_hline(y=0.95, line_dash="dot", line_color="#444", row=1, col=3)
+    return _layout(fig, f"Clock or pizza — {report.verdict.line}", height=450,
+                   legend=dict(orientation="h", x=1.0, y=-0.15, xanchor="right"))
+
+
+def circles_figure(circles) -> go.Figure:
+    """Each key frequency's isolated circle: how much of its logit component a constant, ``x + y`` and ``x − y``
+    explain, and its pizzaness."""
+    frame = circles.to_frame()
+    labels = [f"k={k} ({label})" for k, label in zip(frame["freq"], frame["label"], strict=True)]
+    fig = go.Figure()
+    for column, color in (("const", "#8c9db5"), ("sum", "#1f77b4"), ("diff", KEY_COLOR), ("pizzaness", "#ff7f0e")):
+        fig.add_bar(x=labels, y=frame[column].tolist(), name=column, marker_color=color)
+    fig.add_hline(y=0.5, line_dash="dot", line_color="#444", annotation_text="pizza circle at pizzaness ≥ 0.5")
+    fig.update_yaxes(title_text="share of the isolated component's energy")
+    return _layout(fig, "Each circle on its own (other frequencies removed from the embedding)", barmode="group",
+                   height=380)
