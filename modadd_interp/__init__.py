@@ -7,7 +7,7 @@ Examples:
 """
 
 from .analysis import analyze
-from .causal import CircuitReport, Claim, verify_circuit
+from .causal import CircuitReport, Claim, evaluate_hypothesis, verify_circuit
 from .config import ModelConfig
 from .errors import (
     ArchitectureError,
@@ -21,6 +21,7 @@ from .errors import (
     UnsafeCheckpointError,
     VizError,
 )
+from .hypotheses import Clock, Custom, Hypothesis, Pizza
 from .loading import load, shipped_run
 from .probes import (
     key_frequencies,
@@ -40,6 +41,11 @@ __version__ = "0.1.0"
 __all__ = [
     "ArchitectureError",
     "BrowserNotFoundError",
+    "Clock",
+    "Custom",
+    "Hypothesis",
+    "Pizza",
+    "evaluate_hypothesis",
     "CircuitReport",
     "Claim",
     "Run",

@@ -22,7 +22,7 @@ Built in (Nanda et al. 2023; Zhong et al. 2023, "The Clock and the Pizza"):
 
 A hypothesis is fitted to a model's logits from the grid's demodulated key-frequency components
 (:func:`modadd_interp.readout.demodulate`, :func:`modadd_interp.readout.envelope_fit`) and tested causally
-by :func:`modadd_interp.causal.test_hypothesis`.
+by :func:`modadd_interp.causal.evaluate_hypothesis`.
 
 Examples:
     >>> clock = Clock((1, 5, 7, 29))

@@ -71,11 +71,15 @@ def to_bridge_state(w: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.contiguous() for k, v in out.items()}
 
 
-def pizza_forward(sd: dict[str, torch.Tensor], config: dict, tokens: torch.Tensor) -> torch.Tensor:
+def pizza_forward(sd: dict[str, torch.Tensor], config: dict, tokens: torch.Tensor | None,
+                  embedded: torch.Tensor | None = None) -> torch.Tensor:
     """The Clock-and-Pizza model's forward pass (Zhong et al.'s ``code/train-main.py``), from its published
     description: the progress-measures paper's layout, no attention mask applied, every pattern mixed as
-    ``attn_coeff * softmax + (1 - attn_coeff)`` with an all-ones constant, ReLU or GeLU, no unembedding bias."""
-    x = sd["embed.W_E"][:, tokens].permute(1, 2, 0) + sd["pos_embed.W_pos"][: tokens.shape[1]]
+    ``attn_coeff * softmax + (1 - attn_coeff)`` with an all-ones constant, ReLU or GeLU, no unembedding bias.
+    ``embedded`` (token embeddings plus positions, ``[batch, pos, d_model]``) replaces ``tokens``."""
+    if embedded is None:
+        embedded = sd["embed.W_E"][:, tokens].permute(1, 2, 0) + sd["pos_embed.W_pos"][: tokens.shape[1]]
+    x = embedded
     rate = config["attn_coeff"]
     for layer in range(config.get("n_layers", 1)):
         b = f"blocks.{layer}"

@@ -445,7 +445,8 @@ def test_vocabulary_that_fits_no_p(tmp_path, weights):
 
 def test_vocabulary_too_small_for_any_p(tmp_path):
     w = random_weights(small_config(2))
-    w["embed.W_E"], w["unembed.W_U"], w["unembed.b_U"] = w["embed.W_E"][:2], w["unembed.W_U"][:, :1], w["unembed.b_U"][:1]
+    w["embed.W_E"], w["unembed.W_U"] = w["embed.W_E"][:2], w["unembed.W_U"][:, :1]
+    w["unembed.b_U"] = w["unembed.b_U"][:1]
     with pytest.raises(mi.ArchitectureError, match=r"d_vocab=2 leaves p=1 numbers; a task needs p >= 2"):
         mi.load(_save(w, tmp_path / "m.pt"))
 

@@ -94,7 +94,8 @@ def test_every_member_of_the_family_runs_the_authors_forward_pass(tmp_path, back
 def test_mlp_only_models_are_refused_in_one_line(tmp_path):
     torch.save({"l1.weight": torch.zeros(4, 4), "l2.weight": torch.zeros(4, 4)}, tmp_path / "model_m.pt")
     (tmp_path / "config_m.json").write_text(json.dumps({"C": 59, "model_type": "B"}))
-    with pytest.raises(mi.ArchitectureError, match=r"MLP-only model \(l1/l2 weights, no attention\): not a transformer"):
+    match = r"MLP-only model \(l1/l2 weights, no attention\): not a transformer"
+    with pytest.raises(mi.ArchitectureError, match=match):
         mi.load(tmp_path / "model_m.pt")
 
 
@@ -118,7 +119,8 @@ def test_an_unreadable_funcs_is_read_from_the_model_instead(tmp_path):
 
 def test_without_its_config_a_family_model_says_what_was_assumed(tmp_path):
     shutil.copy(PIZZA["A"], tmp_path / "model_a.pt")
-    with pytest.warns(UserWarning, match=r"no config_<id>.json beside it: its attention rate.*assumed attention rate 1"):
+    match = r"no config_<id>.json beside it: its attention rate.*assumed attention rate 1"
+    with pytest.warns(UserWarning, match=match):
         model, _ = mi.load(tmp_path / "model_a.pt")
     assert tl_adapter.model_config(model).attn_rate == 1.0
 

@@ -38,7 +38,7 @@ from ..probes import (
 from ..probes.circles import CircleIsolation, isolate_circles
 from ..probes.diagnostics import ZhongDiagnostics, zhong_diagnostics
 from ..task import ModularTask
-from .hypothesis_tests import HypothesisTest, test_hypothesis
+from .hypothesis_tests import HypothesisTest, evaluate_hypothesis
 from .interventions import remove_embedding_frequencies
 from .losses import FourierLosses, fourier_losses, readout_neurons
 from .measure import Measurement
@@ -253,7 +253,7 @@ def verify_circuit(model, task: ModularTask, cache=None, hypotheses: Sequence[Hy
     circles = isolate_circles(model, task, key, cache=cache) if key else None
     tests = {}
     for hypothesis in ([Clock(key), Pizza(key)] if key else []) + list(hypotheses or []):
-        tests[hypothesis.name] = test_hypothesis(model, task, hypothesis, cache=cache)
+        tests[hypothesis.name] = evaluate_hypothesis(model, task, hypothesis, cache=cache)
     verdict = decide(kf, circles, tests, [c for c in claims if c.decides])
     claims += _hypothesis_claims(verdict, tests, task)
     return CircuitReport(claims, losses, table, patching, kf, neurons, embedding, logit_probe, verdict, tests,

@@ -22,7 +22,7 @@ pizzas' ``x - y`` modulation is cancelled by the accompanying pizzas), so it con
 not tell the two apart. :func:`modadd_interp.probes.isolate_circles` does.
 
 Examples:
-    >>> result = test_hypothesis(model, task, Clock((1, 5, 7, 29)))      # doctest: +SKIP
+    >>> result = evaluate_hypothesis(model, task, Clock((1, 5, 7, 29)))      # doctest: +SKIP
     >>> result.loss_recovered
     {'logits': 0.9999, 'mlp_out': 0.9998, 'resampling': 1.0}
 """
@@ -88,7 +88,7 @@ def recovered(test: Measurement, baseline: Measurement, full: Measurement) -> fl
     return (baseline.loss - test.loss) / span if span > 0 else float("nan")
 
 
-def test_hypothesis(model, task: ModularTask, hypothesis: Hypothesis, cache: GridCache | None = None
+def evaluate_hypothesis(model, task: ModularTask, hypothesis: Hypothesis, cache: GridCache | None = None
                     ) -> HypothesisTest:
     """Fit ``hypothesis`` to ``model`` and run its three tests (module docstring) in one sweep plus one pass for
     the resampling partners."""
