@@ -39,6 +39,9 @@ MODELS = {
                                                        attn_rate=0.5), FAMILY),
     "family_gelu": (dict(p=31, frac_train=0.8), dict(has_eq=False, attention_dir="bidirectional", act_fn="gelu",
                                                      attn_rate=0.0), FAMILY),
+    # the benchmark's 2-layer model at p = 59 (benchmarks/run.py)
+    "family_2layer_p59": (dict(p=59, frac_train=0.8), dict(has_eq=False, attention_dir="bidirectional",
+                                                           n_layers=2), {**FAMILY, "steps": 3000}),
     "op_sub": (dict(p=59, op="sub", frac_train=0.5), {}, OPS),
     "op_mul": (dict(p=59, op="mul", frac_train=0.5), {}, OPS),
     "op_div": (dict(p=59, op="div", frac_train=0.5), {}, {**OPS, "steps": 30000}),  # its test loss falls slower

@@ -119,7 +119,7 @@ def evaluate_hypothesis(model, task: ModularTask, hypothesis: Hypothesis, cache:
         x, y = _coords(piece, n)
         return cache.logits_with_mlp_out(piece, _mlp_features(hypothesis, freqs, x, y, n) @ theta)
 
-    partner_neurons = cache.neurons_at(grid.pairs[partners])
+    partner_neurons = cache.neurons_of(partners)
 
     def resampled(piece: GridChunk) -> torch.Tensor:
         return cache.logits_with_neurons(piece, partner_neurons[piece.rows])

@@ -264,12 +264,14 @@ class GridCache:
                 self.grid.n_inputs, 0, dtype=torch.complex128)
         return self._demodulated[freqs]
 
-    def neurons_at(self, pairs: torch.Tensor) -> torch.Tensor:
-        """``[m, d_mlp]`` float32 readout-layer neurons at the last position for operand pairs ``[m, 2]``
-        (forward passes in chunks; e.g. the partners of a resampling)."""
+    def neurons_of(self, index: torch.Tensor) -> torch.Tensor:
+        """``[m, d_mlp]`` float32 readout-layer neurons at the last position of grid inputs ``index`` ``[m]`` (e.g.
+        the partners of a resampling): from the kept grid, or by forward passes of those inputs."""
+        if self._kept is not None:
+            return torch.cat([piece.neurons for piece in self._kept])[index]
         name = neurons_hook(self.last_layer)
         with GridRecorder(self._model, [name], select=_select([name])) as rec:
-            return torch.cat([acts[name] for _, _, acts in rec.chunks(pairs, self._step)])
+            return torch.cat([acts[name] for _, _, acts in rec.chunks(self.grid.pairs[index], self._step)])
 
     def logits_with_mlp_out(self, piece: GridChunk, mlp_out: torch.Tensor) -> torch.Tensor:
         """``[m, p]`` float64 answer logits with the readout layer's MLP output at the last position replaced by
