@@ -77,7 +77,7 @@ def progress_measures(
     else:
         key_freqs, source = tuple(key_freqs), "given"
     rows = []
-    with grid_recorder(model) as recorder:
+    with grid_recorder(model, attention=False) as recorder:
         for step, weights in tqdm(list(zip(run.steps, run.weights, strict=True)), disable=not progress,
                                   desc="progress measures", dynamic_ncols=True):
             tl_adapter.set_weights(model, run.config, weights)

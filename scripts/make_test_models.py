@@ -44,7 +44,8 @@ MODELS = {
                                                            n_layers=2), {**FAMILY, "steps": 3000}),
     "op_sub": (dict(p=59, op="sub", frac_train=0.5), {}, OPS),
     "op_mul": (dict(p=59, op="mul", frac_train=0.5), {}, OPS),
-    "op_div": (dict(p=59, op="div", frac_train=0.5), {}, {**OPS, "steps": 30000}),  # its test loss falls slower
+    # division at the small width plateaus at 99.2% (test loss 0.05-0.08 from step 15,000 to 30,000): the paper's
+    "op_div": (dict(p=59, op="div", frac_train=0.5), dict(d_model=128, d_head=32, d_mlp=512), {**OPS, "steps": 20000}),
 }
 
 

@@ -96,6 +96,9 @@ def probe_attention(model, task: ModularTask, cache: GridCache | None = None, la
         layer: one layer (negative counts from the end), or None for every layer.
     """
     cache = cache or grid_cache(model, task)
+    if cache.attention is None:
+        raise ModAddError("this grid cache was built without attention patterns (grid_recorder(attention=False)); "
+                          "build one with the default recorder to probe attention.")
     n, n_layers = cache.grid.n, cache.attention.shape[0]
     if layer is not None and not -n_layers <= layer < n_layers:
         raise ModAddError(f"layer {layer} does not exist; the model has {n_layers} layer(s).")

@@ -11,9 +11,17 @@ measured separately (:attr:`GridCache.outside`).
 
 Analyses that need every input's logits or last-layer activations again (the excluded losses, the
 interventions at the last position) read them chunk by chunk through :meth:`GridCache.chunks` and
-:meth:`GridCache.measure`: from memory when they fit in :data:`KEEP_BYTES` (the paper's sizes at p = 113:
-45 MB), otherwise by re-running the model, so that memory stays bounded for any p. Interventions on earlier
-layers run hooked passes (:meth:`GridCache.measure_hooked`). The model must not change while the cache is in use.
+:meth:`GridCache.measure`, from the first of these that fits the memory budget (:func:`keep_budget`):
+
+* ``"full"``: every chunk's logits and last-layer activations are kept (the paper's sizes at p = 113: 45 MB);
+* ``"replay"``: only the last layer's ``resid_mid`` and ``hook_z`` at the last position are kept (``d_model +
+  n_heads d_head`` floats per input: 1 GB at p = 1009), and each sweep recomputes the neurons and logits from
+  them exactly as the model does (``act(resid_mid W_in + b_in)``, then the unembedding: nothing else reaches
+  the last position's answer), at about a fifth of a forward pass;
+* ``"rerun"``: nothing is kept; each sweep re-runs the model.
+
+Interventions on earlier layers run hooked passes (:meth:`GridCache.measure_hooked`). The model must not change
+while the cache is in use.
 
 Examples:
     >>> cache = grid_cache(model, task)                          # doctest: +SKIP
@@ -44,9 +52,44 @@ from ..readout import (
 )
 from ..task import AnalysisGrid, ModularTask
 
-KEEP_BYTES = 3 * 2**29
-"""The sweeps' float32 activations at the last position are kept in memory up to this size (1.5 GiB; the
-paper's architecture at p = 509: 1.46 GB, kept; p = 1009: 5.8 GB, re-run per sweep)."""
+KEEP_FRACTION = 0.25
+"""The kept grid may use this fraction of the memory available when the cache is built (``MemAvailable``)..."""
+
+KEEP_MAX_BYTES = 2 * 2**30
+"""...and never more than 2 GiB, so that an analysis stays within ~4 GB (the statistics and the first pass's
+chunks come on top). The paper's architecture: p = 509 keeps everything (1.46 GB); p = 1009 replays (1.0 GB of
+the 5.8 GB a full keep would take)."""
+
+KEEP_MODES = ("full", "replay", "rerun")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (``MemAvailable`` in ``/proc/meminfo``), or None off Linux."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def keep_budget() -> int:
+    """Bytes the kept grid may use: :data:`KEEP_FRACTION` of the available memory, at most
+    :data:`KEEP_MAX_BYTES` (the maximum where the available memory cannot be read)."""
+    available = available_memory()
+    return KEEP_MAX_BYTES if available is None else min(int(KEEP_FRACTION * available), KEEP_MAX_BYTES)
+
+
+def keep_mode(inputs: int, cfg: ModelConfig, p: int, budget: int | None = None) -> str:
+    """``"full"``, ``"replay"`` or ``"rerun"``: the first whose float32 bytes fit ``budget`` (default
+    :func:`keep_budget`)."""
+    budget = keep_budget() if budget is None else budget
+    replay = inputs * (cfg.n_heads * cfg.d_head + cfg.d_model) * 4
+    if replay + inputs * (p + cfg.d_mlp) * 4 <= budget:
+        return "full"
+    return "replay" if replay <= budget else "rerun"
 
 
 def neurons_hook(layer: int) -> str:
@@ -155,18 +198,21 @@ class GridCache:
         centered_sq: the sum over the grid of the squared output-centered answer logits.
         train_miss: ``[n]`` per residue, the sum over training inputs of ``1 - P(label)``.
         layers: per layer, the :class:`NeuronStats` of its neurons.
-        attention: ``[n_layers, n*n, n_heads, n_ctx]`` float32 attention pattern of the last query.
+        attention: ``[n_layers, n*n, n_heads, n_ctx]`` float32 attention pattern of the last query (None when the
+            recorder given did not record it: :func:`grid_recorder` with ``attention=False``).
         correct_logits: ``[n*n]`` float64 the logit of each input's answer.
     """
 
     def __init__(self, model, task: ModularTask, recorder: GridRecorder | None = None,
-                 chunk: int = DEFAULT_CHUNK) -> None:
+                 chunk: int = DEFAULT_CHUNK, keep: str | None = None) -> None:
         self.config: ModelConfig = check_compatible(model, task)
         self.task, self.grid = task, task.grid
         self.weights, self._model, self._chunk = tl_adapter.canonical_weights(model), model, chunk
         cfg, grid = self.config, self.grid
         n, p, d_mlp, last = grid.n, task.p, cfg.d_mlp, cfg.n_layers - 1
-        keep = grid.n_inputs * (p + d_mlp + cfg.n_heads * cfg.d_head + cfg.d_model) * 4 <= KEEP_BYTES
+        if keep is not None and keep not in KEEP_MODES:
+            raise ValueError(f"keep must be one of {KEEP_MODES}, got {keep!r}")
+        self.keep = keep or keep_mode(grid.n_inputs, cfg, p)
         total = MeasurementSum()
         spectra = [BlockSpectrum(n, d_mlp) for _ in range(cfg.n_layers)]
         active = torch.zeros(cfg.n_layers, d_mlp, dtype=torch.float64)
@@ -185,9 +231,12 @@ class GridCache:
                     values = piece.neurons if layer == last else acts[neurons_hook(layer)]
                     spectrum.add(values.reshape(len(piece.a), n, d_mlp), piece.a)
                     active[layer] += (values > 0).sum(0)
-                attention.append(torch.stack([acts[pattern_hook(layer)] for layer in range(cfg.n_layers)]))
-                if keep:
+                if pattern_hook(0) in acts:
+                    attention.append(torch.stack([acts[pattern_hook(layer)] for layer in range(cfg.n_layers)]))
+                if self.keep == "full":
                     kept.append(dataclasses.replace(piece, logits=piece.logits.float()))
+                elif self.keep == "replay":
+                    kept.append(dataclasses.replace(piece, logits=None, neurons=None))
             outside = self._measure_outside(rec)
         self.full: Measurement = total.result()
         self.outside: Measurement | None = outside.result() if outside is not None else None
@@ -196,9 +245,9 @@ class GridCache:
         self.centered_sq, self.train_miss = centered_sq, miss
         self.layers = [NeuronStats(s.blocks(), s.mean, s.variance, a / grid.n_inputs)
                        for s, a in zip(spectra, active, strict=True)]
-        self.attention = torch.cat(attention, dim=1)
+        self.attention = torch.cat(attention, dim=1) if attention else None
         self.correct_logits = torch.cat(correct)
-        self._kept: list[GridChunk] | None = kept if keep else None
+        self._kept: list[GridChunk] | None = kept if self.keep != "rerun" else None
         self._demodulated: dict[tuple[int, ...], torch.Tensor] = {}
 
     @property
@@ -225,10 +274,16 @@ class GridCache:
 
     # ------------------------------------------------------------ sweeps
     def chunks(self) -> Iterator[GridChunk]:
-        """The grid chunk by chunk (from memory, or by re-running the model with its weights unchanged)."""
-        if self._kept is not None:
+        """The grid chunk by chunk: from memory, replayed from the kept ``resid_mid``, or by re-running the model
+        with its weights unchanged (:attr:`keep`)."""
+        if self.keep == "full":
             for piece in self._kept:
                 yield dataclasses.replace(piece, logits=piece.logits.double())
+            return
+        if self.keep == "replay":
+            for piece in self._kept:
+                neurons, logits = self._replay(piece.resid_mid)
+                yield dataclasses.replace(piece, logits=logits, neurons=neurons)
             return
         with _recording(self._model, None, swept_hooks(self.config)) as rec:
             for rows, logits, acts in rec.chunks(self.grid.pairs, self._step):
@@ -267,8 +322,11 @@ class GridCache:
     def neurons_of(self, index: torch.Tensor) -> torch.Tensor:
         """``[m, d_mlp]`` float32 readout-layer neurons at the last position of grid inputs ``index`` ``[m]`` (e.g.
         the partners of a resampling): from the kept grid, or by forward passes of those inputs."""
-        if self._kept is not None:
+        if self.keep == "full":
             return torch.cat([piece.neurons for piece in self._kept])[index]
+        if self.keep == "replay":
+            resid = torch.cat([piece.resid_mid for piece in self._kept])[index]
+            return torch.cat([self._replay(resid[s : s + self._step])[0] for s in range(0, len(index), self._step)])
         name = neurons_hook(self.last_layer)
         with GridRecorder(self._model, [name], select=_select([name])) as rec:
             return torch.cat([acts[name] for _, _, acts in rec.chunks(self.grid.pairs[index], self._step)])
@@ -309,6 +367,16 @@ class GridCache:
     @functools.cached_property
     def _w_logit32(self) -> torch.Tensor:
         return self.w_logit.float()
+
+    def _replay(self, resid_mid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([m, d_mlp] float32 neurons, [m, p] float64 answer logits)`` of the last layer at the last position,
+        recomputed from its ``resid_mid`` in float32 as the model computes them."""
+        w, last = self.weights, f"blocks.{self.last_layer}.mlp"
+        pre = resid_mid @ w[f"{last}.W_in"] + w[f"{last}.b_in"]
+        neurons = torch.relu(pre) if self.config.act_fn == "relu" else torch.nn.functional.gelu(pre)
+        out = resid_mid + neurons @ w[f"{last}.W_out"] + w[f"{last}.b_out"]
+        logits = (out @ w["unembed.W_U"] + w["unembed.b_U"])[:, self.grid.answer_order].double()
+        return neurons, logits
 
     def logits_with_resid_mid(self, piece: GridChunk, delta: torch.Tensor | float, mlp: bool = True,
                               skip: bool = True) -> torch.Tensor:
@@ -396,10 +464,14 @@ class GridCache:
             return self.grid.answer_logits(self._model(self.config.encode(pairs))[:, -1])
 
 
-def grid_recorder(model, names: Sequence[str] | None = None) -> GridRecorder:
-    """A :class:`GridRecorder` recording what :func:`grid_cache` reads; attach it once for many checkpoints."""
-    names = list(names) if names is not None else pass_hooks(tl_adapter.model_config(model))
-    return GridRecorder(model, names, select=_select(names))
+def grid_recorder(model, names: Sequence[str] | None = None, attention: bool = True) -> GridRecorder:
+    """A :class:`GridRecorder` recording what :func:`grid_cache` reads; attach it once for many checkpoints.
+
+    ``attention=False`` leaves out the attention patterns (the progress measures do not read them).
+    """
+    if names is None:
+        names = [n for n in pass_hooks(tl_adapter.model_config(model)) if attention or "pattern" not in n]
+    return GridRecorder(model, list(names), select=_select(names))
 
 
 def _recording(model, recorder: GridRecorder | None, names: Sequence[str]):
@@ -408,16 +480,17 @@ def _recording(model, recorder: GridRecorder | None, names: Sequence[str]):
 
 
 def grid_cache(model, task: ModularTask, recorder: GridRecorder | None = None,
-               chunk: int = DEFAULT_CHUNK) -> GridCache:
+               chunk: int = DEFAULT_CHUNK, keep: str | None = None) -> GridCache:
     """Run ``model`` once over the task's analysis grid (chunked) and keep the statistics the probes need.
 
     Args:
         recorder: a :func:`grid_recorder` already attached to ``model``, to reuse across checkpoints.
         chunk: inputs per forward pass (rounded down to whole rows ``x``, at least one).
+        keep: ``"full"``, ``"replay"`` or ``"rerun"`` (see the module docstring); default: by the memory budget.
 
     The model is not modified: no hook outlives the call, weights are copied.
     """
-    return GridCache(model, task, recorder, chunk)
+    return GridCache(model, task, recorder, chunk, keep)
 
 
 __all__ = ["AnalysisGrid", "GridCache", "GridChunk", "NeuronStats", "grid_cache", "grid_recorder"]
