@@ -89,7 +89,6 @@ def sweep(
                    desc=f"sweep ({runner.name}{f', {skipped} done before' if skipped else ''})")
         try:
             with contextlib.closing(runner.map(todo, out_dir)) as records:
-                _show(bar, counts, len(todo), runner.slots)
                 for record in records:
                     results.append(record)
                     counts["ok" if record["status"] == "ok" else "failed"] += 1

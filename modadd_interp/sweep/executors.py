@@ -110,7 +110,7 @@ class RayExecutor:
             if target:
                 ray.init(address=target, **quiet)
             else:
-                ray.init(num_cpus=self.num_cpus, **quiet)
+                ray.init(address="local", num_cpus=self.num_cpus, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as e:
             where = f"the Ray cluster at {target}" if target else "a local Ray"
             raise SweepExecutorError(f"cannot start or join {where}: {e}") from None
@@ -125,11 +125,8 @@ class RayExecutor:
         try:
             task = ray.remote(_ray_cell).options(num_cpus=self.cpus_per_cell, max_retries=self.max_retries,
                                                  retry_exceptions=False)
-            capacity = float(ray.cluster_resources().get("CPU", 1))
-            self.slots = max(1, int(capacity // self.cpus_per_cell))
-            if capacity < self.cpus_per_cell:
-                raise SweepExecutorError(f"each cell asks for {self.cpus_per_cell} CPUs, but the Ray cluster has "
-                                         f"{capacity:g}; lower --cpus-per-cell.")
+            # cells that fit now (an autoscaling cluster may add nodes for the queued ones)
+            self.slots = max(1, int(float(ray.cluster_resources().get("CPU", 0)) // self.cpus_per_cell))
             pending = {task.remote(cell, out_dir, self.cpus_per_cell): cell for cell in cells}
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)

@@ -120,6 +120,8 @@ def format_value(value: Any) -> str:
     Floats use Python's shortest round-trip form (integral ones without ``.0``), so distinct values
     always get distinct names.
     """
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        value = value.item()
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     return str(value)
