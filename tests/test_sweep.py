@@ -228,6 +228,8 @@ def test_the_issue_command_under_local_ray_then_the_report_renders(tmp_path):
         (w, f, s) for w in (0.5, 1.0) for f in (0.3, 0.6) for s in (0, 1)}
     assert csv["label"].isin(["comprehension", "grokking", "memorization", "confusion"]).all()
     assert all(isinstance(json.loads(k), list) for k in csv["key_frequencies"])
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert {(r["omp_num_threads"], r["threads"]) for r in records} == {("1", 1)}  # Ray's 1 CPU per cell
 
     # the same cell in this process is bit-identical to the Ray task's (same thread count)
     one = mi.sweep({"p": 23, "weight_decay": 0.5, "frac_train": 0.6, "seed": 1, "steps": 300, "d_model": 32,
@@ -384,7 +386,7 @@ def test_joins_a_cluster_started_with_ray_start(tmp_path):
                                                        (tmp_path / "worker.log").read_text()[-2000:])
         done = cli("sweep", "--p", "7,11", "--steps", "40", "--d-model", "16", "--d-mlp", "32",
                    "--checkpoint-every", "20", "--out", str(tmp_path / "out"), "--address", f"127.0.0.1:{port}",
-                   "--quiet", env=env, timeout=240)
+                   "--cpus-per-cell", "2", "--quiet", env=env, timeout=240)
         assert done.returncode == 0, done.stderr[-3000:]
         assert "2 cells: 2 ok" in done.stdout
     finally:
@@ -394,3 +396,5 @@ def test_joins_a_cluster_started_with_ray_start(tmp_path):
         shutil.rmtree(ray_tmp, ignore_errors=True)
     table = read_results(tmp_path / "out")
     assert sorted(table["p"]) == [7, 11] and (table["status"] == "ok").all()
+    records = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert {(r["omp_num_threads"], r["threads"]) for r in records} == {("2", 2)}  # 2 CPUs per cell

@@ -82,7 +82,8 @@ def run_cell(cell: Cell, out_dir: str | Path, threads: int | None = None) -> dic
 
     Returns:
         A JSON-safe dict with every key of :data:`ROW_COLUMNS` plus ``"cell_spec"`` (the cell's fields),
-        ``"analysis"`` (``mi.analyze``'s dict), ``"phases"``, ``"phase_checks"`` and ``"warnings"``.
+        ``"analysis"`` (``mi.analyze``'s dict), ``"phases"``, ``"phase_checks"``, ``"warnings"``, ``"threads"``
+        (the torch threads it ran with) and ``"omp_num_threads"`` (the environment's, as Ray set it).
         On failure ``status`` is ``"failed"``, ``error`` is ``"<Type>: <message>"`` and the measured
         columns are None.
     """
@@ -103,6 +104,7 @@ def run_cell(cell: Cell, out_dir: str | Path, threads: int | None = None) -> dic
         torch.set_num_threads(previous)
     record["warnings"] = sorted({str(w.message) for w in caught})
     record["threads"] = wanted
+    record["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS")
     return record
 
 
