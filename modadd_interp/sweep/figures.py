@@ -99,15 +99,19 @@ def _select(frame: pd.DataFrame, axis: str | None, value: Any) -> pd.Series:
 
 
 def _grid_figure(frame: pd.DataFrame, x: str | None, y: str | None, cell_fn, title: str,
-                 heatmap_kwargs: dict) -> go.Figure:
-    """A heatmap per panel; ``cell_fn(runs)`` gives each grid cell's ``(z, text, hover)``."""
+                 heatmap_kwargs: dict, dark_high: bool = False) -> go.Figure:
+    """A heatmap per panel, on one colour scale; ``cell_fn(runs)`` gives each grid cell's ``(z, text, hover)``.
+
+    ``dark_high``: the colour scale is dark at high values, so the text there is drawn white.
+    """
     panels = _panels(frame, x, y)
     xs, ys = _values(frame, x), _values(frame, y)
     cols = min(len(panels), 3)
     rows = math.ceil(len(panels) / cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[name for name, _ in panels] if len(panels) > 1 else None,
                         horizontal_spacing=0.08, vertical_spacing=0.14)
-    for index, (_, sub) in enumerate(panels):
+    grids = []
+    for _, sub in panels:
         z = np.full((len(ys), len(xs)), np.nan)
         text = [["" for _ in xs] for _ in ys]
         hover = [["" for _ in xs] for _ in ys]
@@ -116,20 +120,33 @@ def _grid_figure(frame: pd.DataFrame, x: str | None, y: str | None, cell_fn, tit
                 runs = sub[_select(sub, x, xv) & _select(sub, y, yv)]
                 if len(runs):
                     z[i, j], text[i][j], hover[i][j] = cell_fn(runs)
+        grids.append((z, text, hover))
+    finite = np.concatenate([z[np.isfinite(z)] for z, _, _ in grids])
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    scale = {"zmin": low, "zmax": high if high > low else low + 1, **heatmap_kwargs}
+    for index, (z, text, hover) in enumerate(grids):
         where = {"row": index // cols + 1, "col": index % cols + 1}
         fig.add_trace(go.Heatmap(z=z, x=_ticks(xs), y=_ticks(ys), customdata=hover, xgap=2, ygap=2,
-                                 hovertemplate="%{customdata}<extra></extra>", showscale=index == 0,
-                                 **heatmap_kwargs), **where)
+                                 hovertemplate="%{customdata}<extra></extra>", showscale=index == 0, **scale), **where)
         # the cell texts as their own trace: a heatmap draws no text where z is missing ("never" cells)
-        cells = [(tx, ty, text[i][j]) for i, ty in enumerate(_ticks(ys)) for j, tx in enumerate(_ticks(xs))
-                 if text[i][j]]
+        cells = [(tx, ty, text[i][j], _text_color(z[i, j], scale, dark_high))
+                 for i, ty in enumerate(_ticks(ys)) for j, tx in enumerate(_ticks(xs)) if text[i][j]]
         if cells:
             fig.add_trace(go.Scatter(x=[c[0] for c in cells], y=[c[1] for c in cells], text=[c[2] for c in cells],
-                                     mode="text", hoverinfo="skip", showlegend=False, textfont={"size": 12}), **where)
+                                     mode="text", hoverinfo="skip", showlegend=False,
+                                     textfont={"size": 12, "color": [c[3] for c in cells]}), **where)
     fig.update_xaxes(type="category", title_text=x or "")
     fig.update_yaxes(type="category", title_text=y or "")
     fig.update_layout(title=title, height=max(360, 330 * rows), margin={"t": 80})
     return fig
+
+
+def _text_color(value: float, scale: dict, dark_high: bool) -> str:
+    """White on the dark half of a scale that is dark at high values, else near-black."""
+    if dark_high and math.isfinite(value):
+        if (value - scale["zmin"]) / (scale["zmax"] - scale["zmin"]) > 0.5:
+            return "white"
+    return "#1d2330"
 
 
 def phase_diagram(frame: pd.DataFrame, x: str | None = None, y: str | None = None) -> go.Figure:
@@ -174,7 +191,7 @@ def time_to_grok(frame: pd.DataFrame, x: str | None = None, y: str | None = None
     return _grid_figure(frame, x, y, cell,
                         f"Time to grok: median steps to {ACCURACY_THRESHOLD:.0%} test accuracy (reached / seeds)",
                         {"colorscale": "Viridis", "reversescale": True,
-                         "colorbar": {"title": {"text": "steps"}}})
+                         "colorbar": {"title": {"text": "steps"}}}, dark_high=True)
 
 
 def key_frequency_counts(frame: pd.DataFrame) -> go.Figure:
