@@ -19,8 +19,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from browser import external_refs, open_page, requires_chromium
+from typer.testing import CliRunner
 
 import modadd_interp as mi
+from modadd_interp.cli import app
 from modadd_interp.sweep import (
     ACCURACY_THRESHOLD,
     GROK_DELAY_FRACTION,
@@ -193,6 +195,15 @@ def test_an_invalid_cell_fails_alone_with_its_error_in_its_row(tmp_path):
     # a second run retries the failed cells and skips the finished ones
     again = mi.sweep(spec, tmp_path, executor="serial", progress=False)
     assert again.attrs["skipped"] == 2 and again.attrs["ran"] == 2
+    # the report lists the failures; bad report arguments are one error line
+    runner = CliRunner()
+    done = runner.invoke(app, ["sweep-report", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    assert "2 of 4 cells failed" in (tmp_path / "report" / "index.html").read_text()
+    done = runner.invoke(app, ["sweep-report", str(tmp_path), "--x", "width"])
+    assert done.exit_code == 2 and "--x 'width' is not an axis" in done.output
+    done = runner.invoke(app, ["sweep-report", str(tmp_path / "nothing")])
+    assert done.exit_code == 2 and "holds no sweep results" in done.output
 
 
 def test_records_hold_the_full_analysis_and_phases(tmp_path):

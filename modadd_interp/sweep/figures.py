@@ -197,6 +197,8 @@ def time_to_grok(frame: pd.DataFrame, x: str | None = None, y: str | None = None
 def key_frequency_counts(frame: pd.DataFrame) -> go.Figure:
     """How many key frequencies each run has, stacked by label."""
     ok = frame[frame["status"] == "ok"]
+    if not len(ok):
+        return _empty("Number of key frequencies per run", "no run finished")
     counts = ok.groupby(["n_key_frequencies", "label"]).size().unstack(fill_value=0)
     fig = go.Figure()
     for label in LABELS:
@@ -243,6 +245,8 @@ def recurring_frequencies(frame: pd.DataFrame) -> go.Figure:
 def algorithm_by_attention_rate(frame: pd.DataFrame) -> go.Figure:
     """The algorithm verdict (clock / pizza / mixed / none) of the runs at each attention rate."""
     ok = frame[frame["status"] == "ok"]
+    if not len(ok):
+        return _empty("Algorithm by attention rate", "no run finished")
     counts = ok.groupby(["attn_rate", "algorithm"]).size().unstack(fill_value=0)
     fig = go.Figure()
     for algorithm, color in ALGORITHM_COLORS.items():
