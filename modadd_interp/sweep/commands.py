@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
+if TYPE_CHECKING:
+    import pandas
+
 from ..errors import ModAddError
 
-AXIS_HELP = "Comma-separated values are a swept axis (e.g. 0.5,1); overrides the spec file."
+AXIS_HELP = "Comma-separated values are a swept axis (e.g. 23,31); overrides the spec file."
 
 
 def sweep_command(
@@ -67,7 +70,7 @@ def sweep_command(
     typer.echo(summary(frame, out))
 
 
-def summary(frame, out: Path) -> str:
+def summary(frame: pandas.DataFrame, out: Path) -> str:
     """Two lines: the cells by status and label, this invocation's wall time, and where the table is."""
     ok = frame[frame["status"] == "ok"]
     labels = ", ".join(f"{n} {label}" for label, n in ok["label"].value_counts().items()) or "none"
