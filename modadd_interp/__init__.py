@@ -33,6 +33,7 @@ from .probes import (
 from .progress import progress_measures
 from .report import render_report
 from .runs import Run, load_run
+from .sweep import sweep
 from .task import ModularTask
 from .train import Recipe, train
 
@@ -59,6 +60,7 @@ __all__ = [
     "progress_measures",
     "render_report",
     "shipped_run",
+    "sweep",
     "verify_circuit",
     "CheckpointError",
     "InvalidWeightsError",

@@ -224,6 +224,11 @@ def train(
     typer.echo(f"run written to {out_dir}")
 
 
+from .sweep import commands as _sweep_commands  # noqa: E402 - the sweep and sweep-report commands
+
+_sweep_commands.register(app, _fail)
+
+
 def main() -> None:
     """Console-script entry point; warnings print as one line each."""
     import warnings
