@@ -254,7 +254,7 @@ def verify_circuit(model, task: ModularTask, cache=None, hypotheses: Sequence[Hy
     tests = {}
     for hypothesis in ([Clock(key), Pizza(key)] if key else []) + list(hypotheses or []):
         tests[hypothesis.name] = evaluate_hypothesis(model, task, hypothesis, cache=cache)
-    verdict = decide(kf, circles, tests, [c for c in claims if c.decides])
+    verdict = decide(kf, circles, tests, [c for c in claims if c.decides], accuracy=full.accuracy)
     claims += _hypothesis_claims(verdict, tests, task)
     return CircuitReport(claims, losses, table, patching, kf, neurons, embedding, logit_probe, verdict, tests,
                          circles, diagnostics)
