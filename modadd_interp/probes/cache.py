@@ -57,8 +57,8 @@ KEEP_FRACTION = 0.25
 
 KEEP_MAX_BYTES = 2 * 2**30
 """...and never more than 2 GiB, so that an analysis stays within ~4 GB (the statistics and the first pass's
-chunks come on top). The paper's architecture: p = 509 keeps everything (1.46 GB); p = 1009 replays (1.0 GB of
-the 5.8 GB a full keep would take)."""
+chunks come on top). The paper's architecture: p = 509 keeps everything (1.3 GB); p = 1009 replays (1.0 GB of
+the 7.2 GB a full keep would take)."""
 
 KEEP_MODES = ("full", "replay", "rerun")
 
