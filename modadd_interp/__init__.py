@@ -9,6 +9,7 @@ Examples:
 from .analysis import analyze
 from .causal import CircuitReport, Claim, evaluate_hypothesis, verify_circuit
 from .config import ModelConfig
+from .display import Phases, phases
 from .errors import (
     ArchitectureError,
     BrowserNotFoundError,
@@ -44,6 +45,7 @@ __all__ = [
     "Clock",
     "Custom",
     "Hypothesis",
+    "Phases",
     "Pizza",
     "evaluate_hypothesis",
     "CircuitReport",
@@ -52,6 +54,7 @@ __all__ = [
     "analyze",
     "key_frequencies",
     "load_run",
+    "phases",
     "probe_attention",
     "probe_embedding",
     "probe_logits",
