@@ -15,15 +15,17 @@ no image), so it renders the same offline, in a notebook, in a docs page or in a
 
 The same hook serves results written later (a sweep's, for instance): subclass :class:`Displayable`, write
 ``_summary()``, and declare the dataclass with ``repr=False`` so that the dataclass machinery keeps the
-class's ``__repr__``::
+class's ``__repr__``:
 
-    @dataclasses.dataclass(frozen=True, repr=False)
-    class SweepResult(Displayable):
-        frame: pd.DataFrame
+```python
+@dataclasses.dataclass(frozen=True, repr=False)
+class SweepResult(Displayable):
+    frame: pd.DataFrame
 
-        def _summary(self) -> Summary:
-            grokked = int(self.frame["grokked"].sum())
-            return Summary(f"{grokked} of {len(self.frame)} runs grokked", rows=self.frame)
+    def _summary(self) -> Summary:
+        grokked = int(self.frame["grokked"].sum())
+        return Summary(f"{grokked} of {len(self.frame)} runs grokked", rows=self.frame)
+```
 
 The progress frame is a plain pandas DataFrame; its phases get their own small displayable,
 :func:`phases` (``mi.phases(frame)``), whose ``.plot()`` is the progress figure.
