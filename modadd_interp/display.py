@@ -75,6 +75,7 @@ class Summary:
         details: a few short lines under the headline (plain text).
         rows: the compact table: a DataFrame, a list of dicts, or a mapping ``{label: value}`` (two columns).
         table_caption: what the table holds, when the rows do not say it.
+        max_rows: rows the HTML table shows (the rest are one ``.to_frame()`` away).
 
     Examples:
         >>> Summary("LLC 26.5 ± 0.3", status=True, rows={"mean": 26.5, "std": 0.3}).frame().shape
@@ -86,6 +87,7 @@ class Summary:
     details: Sequence[str] = ()
     rows: Any = None
     table_caption: str = ""
+    max_rows: int = HTML_MAX_ROWS
 
     def frame(self) -> pd.DataFrame | None:
         """The rows as a DataFrame (None when there are none)."""
@@ -184,10 +186,11 @@ def _table_html(frame: pd.DataFrame, max_rows: int) -> str:
             f'margin:6px 0"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}')
 
 
-def render_html(summary: Summary, name: str, hints: Sequence[str] = (), max_rows: int = HTML_MAX_ROWS) -> str:
+def render_html(summary: Summary, name: str, hints: Sequence[str] = (), max_rows: int | None = None) -> str:
     """The notebook view: headline first, details, the compact table, then the hints (trusted markup).
 
-    Plain markup with inline styles: no script, no stylesheet link, no URL.
+    Plain markup with inline styles: no script, no stylesheet link, no URL. ``max_rows`` defaults to the
+    summary's.
 
     Examples:
         >>> page = render_html(Summary("clock at k = [1, 5]", status=True), "Verdict")
@@ -207,7 +210,7 @@ def render_html(summary: Summary, name: str, hints: Sequence[str] = (), max_rows
         if summary.table_caption:
             parts.append(f'<div style="color:#5b6475;font-size:0.85em;margin-top:6px">'
                          f"{html.escape(summary.table_caption)}</div>")
-        parts.append(_table_html(frame, max_rows))
+        parts.append(_table_html(frame, summary.max_rows if max_rows is None else max_rows))
     if hints:
         parts.append(f'<div style="color:#5b6475;font-size:0.85em">{" · ".join(hints)}</div>')
     parts.append("</div>")

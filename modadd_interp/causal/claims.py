@@ -209,7 +209,7 @@ class CircuitReport(Displayable):
         return Summary(self.verdict.line, status=self.passed,
                        details=[f"{passed} of {len(applicable)} applicable claims pass", failed],
                        rows=self.to_frame()[["name", "decides", "passed", "after", "comparison", "threshold"]],
-                       table_caption="the claims (decides: the verdict rests on it)")
+                       table_caption="the claims (decides: the verdict rests on it)", max_rows=40)
 
 
 def verify_circuit(model, task: ModularTask, cache=None, hypotheses: Sequence[Hypothesis] | None = None
