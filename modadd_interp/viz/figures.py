@@ -49,6 +49,10 @@ MAX_HEATMAP_SIDE = 256
 LABELLED_POINTS = 128
 """The embedding-circle panels label each number's point with its value up to this many numbers."""
 
+GROUPED_BAR_FREQS = 100
+"""Above this many frequencies the key-frequency evidence is drawn as markers: three bars per frequency would be
+thinner than a pixel (at p = 1009, 504 frequencies) and vanish. The values are the same."""
+
 
 def display_stride(n: int, limit: int = MAX_HEATMAP_SIDE) -> int:
     """The stride (or pooling factor) that brings ``n`` cells to at most ``limit``: ``ceil(n / limit)``.
@@ -126,11 +130,13 @@ def pooled_labels(labels: list[str], factor: int) -> list[str]:
 
 
 def _strided_note(s: int, n: int) -> str:
-    return f" [display: every {s}th row and column of {n}]" if s > 1 else ""
+    """A title's second line saying the map is strided (empty when it is drawn whole)."""
+    return f"<br><sup>[display: every {s}th row and column of {n}]</sup>" if s > 1 else ""
 
 
 def _pooled_note(rows: int, cols: int) -> str:
-    return f" [display: max over blocks of {rows}×{cols} cells]" if rows * cols > 1 else ""
+    """A title's second line saying the map is max-pooled (empty when it is drawn whole)."""
+    return f"<br><sup>[display: max over blocks of {rows}×{cols} cells]</sup>" if rows * cols > 1 else ""
 
 
 def _z(values: torch.Tensor) -> np.ndarray:
@@ -143,7 +149,7 @@ def _bar_colors(n: int, key: tuple[int, ...]) -> list[str]:
 
 
 def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
-    kw.setdefault("margin", dict(l=60, r=20, t=60, b=50))
+    kw.setdefault("margin", dict(l=60, r=20, t=85 if "<br>" in title else 60, b=50))
     fig.update_layout(title=title, template=TEMPLATE, **kw)
     return fig
 
@@ -309,8 +315,14 @@ def key_frequency_figure(kf) -> go.Figure:
     n = len(ev["logit_share"])
     freqs = list(range(1, n + 1))
     fig = go.Figure()
-    for name, color in (("logit_share", KEY_COLOR), ("wl_share", "#ff7f0e"), ("embed_share", "#1f77b4")):
-        fig.add_bar(x=freqs, y=ev[name].tolist(), name=name, marker_color=color)
+    kinds = (("logit_share", KEY_COLOR, "circle"), ("wl_share", "#ff7f0e", "diamond"),
+             ("embed_share", "#1f77b4", "square"))
+    for name, color, symbol in kinds:
+        if n > GROUPED_BAR_FREQS:
+            fig.add_scatter(x=freqs, y=ev[name].tolist(), name=name, mode="markers",
+                            marker=dict(color=color, symbol=symbol, size=7, opacity=0.8))
+        else:
+            fig.add_bar(x=freqs, y=ev[name].tolist(), name=name, marker_color=color)
     for k in kf.freqs:
         fig.add_vline(x=k, line=dict(color="#444", width=1, dash="dot"))
     fig.update_xaxes(title_text="frequency k")
@@ -481,17 +493,16 @@ def clock_pizza_figure(report, cache) -> go.Figure:
     shown = list(range(0, n, s))
     fig.add_trace(go.Heatmap(z=_z(grid), x=shown, y=shown, colorscale="Reds_r",
                              colorbar=dict(title="logit", x=0.655, len=0.9, thickness=10)), row=1, col=2)
-    if s > 1:
-        fig.layout.annotations[1].text += f"<br>every {s}th row and column of {n}"
-    fig.update_xaxes(title_text="x − y", row=1, col=2)
-    fig.update_yaxes(title_text="x + y", autorange="reversed", row=1, col=2)
+    shown_note = f" [display: every {s}th of {n}]" if s > 1 else ""
+    fig.update_xaxes(title_text=f"x − y{shown_note}", row=1, col=2)
+    fig.update_yaxes(title_text=f"x + y{shown_note}", autorange="reversed", row=1, col=2)
     tests = report.hypotheses
     for i, (name, test) in enumerate(tests.items()):
         recovered = test.loss_recovered
         fig.add_bar(x=list(recovered), y=list(recovered.values()), name=name, row=1, col=3,
                     marker_color=[KEY_COLOR, "#1f77b4", "#2ca02c", "#9467bd"][i % 4])
     fig.add_hline(y=0.95, line_dash="dot", line_color="#444", row=1, col=3)
-    return _layout(fig, f"Clock or pizza — {report.verdict.line}", height=450,
+    return _layout(fig, f"Clock or pizza<br><sup>{report.verdict.line}</sup>", height=470,
                    legend=dict(orientation="h", x=1.0, y=-0.15, xanchor="right"))
 
 
