@@ -58,10 +58,11 @@ def test_the_p1009_report_is_small_and_draws_every_figure(tmp_path):
     assert html.count("[display: every 4th of 1009]") == 2  # the clock-or-pizza panel's correct-logit axes
     assert "The heatmaps are reduced for display" in html
     assert f"Key-frequency evidence: {planted} (high confidence)" in html and circuit.verdict.line in html
-    # every heatmap is sent as a float32 typed array of at most MAX_HEATMAP_SIDE² cells; none as a list
+    # every heatmap (neuron shares, 6 activations, a spectrum, 4 heads, W_L, the correct logit) is a float32 typed
+    # array of at most MAX_HEATMAP_SIDE² cells; none is a list
     heatmap = r'"z":\{"dtype":"f4","bdata":"[^"]*","shape":"([^"]+)"\}'
     shapes = [tuple(map(int, s.split(","))) for s in re.findall(heatmap, html)]
-    assert len(shapes) >= 15 and not re.search(r'"z":\[\[', html)
+    assert len(shapes) == 14 and not re.search(r'"z":\[\[', html)
     assert max(r * c for r, c in shapes) <= F.MAX_HEATMAP_SIDE**2
 
     start = time.perf_counter()
