@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
+from conftest import small_config
 
+import modadd_interp as mi
+from modadd_interp import tl_adapter
+from modadd_interp.config import paper_init
+from modadd_interp.probes import grid_cache
 from modadd_interp.probes.attention import AttentionProbe
 from modadd_interp.probes.neurons import NeuronProbe
 from modadd_interp.viz import figures as F
@@ -78,3 +84,15 @@ def test_figures_at_small_p_are_drawn_whole():
     fig = F.neuron_heatmap_figure(NeuronProbe(113, torch.rand(512, 56, generator=gen), torch.zeros(512, 9),
                                               torch.ones(512)))
     assert heatmap_shapes(fig) == [(56, 512)] and "[display:" not in fig.layout.title.text
+
+
+def test_render_report_refuses_analysis_of_another_task(tmp_path):
+    cfg = small_config(13)
+    model, task = tl_adapter.build_model(cfg, paper_init(cfg, seed=0)), mi.ModularTask(13)
+    cache = grid_cache(model, task)
+    with pytest.raises(mi.ModAddError, match="the grid cache is of p = 13, the task of p = 17"):
+        mi.render_report(model, mi.ModularTask(17), tmp_path, cache=cache)
+    circuit = mi.verify_circuit(model, task, cache=cache)
+    with pytest.raises(mi.ModAddError, match="circuit= needs the cache="):
+        mi.render_report(model, task, tmp_path, circuit=circuit)
+    assert not (tmp_path / "index.html").exists()

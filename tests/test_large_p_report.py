@@ -19,6 +19,7 @@ import time
 
 import pytest
 from browser import external_refs, open_page, requires_chromium
+from conftest import assert_unchanged, model_snapshot
 from precomputed import P, load_circuit, planted_model
 
 import modadd_interp as mi
@@ -46,7 +47,9 @@ def test_the_p1009_report_is_small_and_draws_every_figure(tmp_path):
     assert math.isclose(circuit.losses.full.test_loss, cache.full.test_loss, rel_tol=1e-9)
     assert circuit.verdict.line == stored["verdict"]
 
+    before = model_snapshot(model)  # after the grid pass: a bridge adds two internal hooks on its first forward
     path = mi.render_report(model, task, tmp_path / "report", cache=cache, circuit=circuit)
+    assert_unchanged(model, before)  # the report's own passes leave no hook and change nothing
     render_seconds = time.perf_counter() - start
     size = path.stat().st_size
     assert size < MAX_BYTES, f"{size / 1e6:.1f} MB"
