@@ -77,9 +77,10 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
     page = Page(title or f"{task.operation.formula.replace('p', str(task.p))}: the circuit",
                 subtitle=f"{task.describe()} · {verdict}")
 
-    reduced = (f"<p>The heatmaps are reduced for display (at most {F.MAX_HEATMAP_SIDE}×{F.MAX_HEATMAP_SIDE} "
-               f"cells: maps over the grid strided, spectra max-pooled; each figure's title says how). Everything "
-               f"else (bars, points, lines, the claims, the tables) shows every value exactly.</p>") if cache.grid.n > F.MAX_HEATMAP_SIDE else ""
+    reduced = "" if cache.grid.n <= F.MAX_HEATMAP_SIDE else (
+        f"<p>The heatmaps are reduced for display (at most {F.MAX_HEATMAP_SIDE}×{F.MAX_HEATMAP_SIDE} cells: maps "
+        f"over the grid strided, spectra max-pooled; each figure's title says how). Everything else (bars, points, "
+        f"lines, the claims, the tables) shows every value exactly.</p>")
     page.section("Model and task", f"<p><b>{html.escape(verdict)}</b></p>{reduced}").table(pd.DataFrame([
         {"setting": k, "value": str(v)} for k, v in {**task.to_dict(), **cfg.to_dict(),
                                                       "backend": tl_adapter.backend_name(model)}.items()]))
