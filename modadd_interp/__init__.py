@@ -9,6 +9,7 @@ Examples:
 from .analysis import analyze
 from .causal import CircuitReport, Claim, evaluate_hypothesis, verify_circuit
 from .config import ModelConfig
+from .display import Phases, phases
 from .errors import (
     ArchitectureError,
     BrowserNotFoundError,
@@ -45,6 +46,7 @@ __all__ = [
     "Clock",
     "Custom",
     "Hypothesis",
+    "Phases",
     "Pizza",
     "evaluate_hypothesis",
     "CircuitReport",
@@ -53,6 +55,7 @@ __all__ = [
     "analyze",
     "key_frequencies",
     "load_run",
+    "phases",
     "probe_attention",
     "probe_embedding",
     "probe_logits",

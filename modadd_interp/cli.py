@@ -1,7 +1,12 @@
 """The ``modadd-interp`` command line: train, analyze (and more as they land).
 
+``report`` (and ``analyze --report DIR``) print where the page went and how to open it; ``--open`` opens it in
+the user's web browser (Python's :mod:`webbrowser`) when there is one, and says so when there is none: a
+missing browser never fails the command.
+
 Examples:
     $ modadd-interp analyze --json
+    $ modadd-interp analyze --report report/ --open
     $ modadd-interp train runs/p113 --p 113 --steps 10000
 """
 
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+import webbrowser
 from pathlib import Path
 from typing import Optional
 
@@ -46,11 +52,16 @@ def analyze(
     frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split (with --frac-train/--split)."),
     split: Optional[str] = typer.Option(None, "--split", help="'paper', 'randperm' or 'unknown'."),
+    report_dir: Optional[Path] = typer.Option(None, "--report", help="Also write the HTML report into this directory "
+                                              "(as `modadd-interp report` would; the analysis runs again for it)."),
+    open_report: bool = typer.Option(False, "--open", help="Open the report (--report) in your web browser."),
 ) -> None:
     """Analyze a model: accuracy, losses, key frequencies, circuit claims."""
     from .analysis import analyze as run_analysis
     from .loading import load
 
+    if open_report and report_dir is None:
+        _fail(ModAddError("--open opens the HTML report: give --report DIR too."))
     try:
         model, task = load(source, p=p, n_heads=n_heads, **_task_options(op, frac_train, seed, split))
         result = run_analysis(model, task)
@@ -60,6 +71,75 @@ def analyze(
         typer.echo(json.dumps(result, indent=2, sort_keys=True))
     else:
         typer.echo(format_summary(result))
+    if report_dir is None:
+        if not as_json:
+            typer.echo(f"HTML report: {report_command(source, op, frac_train, seed, split, n_heads)}")
+        return
+    from .report import render_report
+
+    try:
+        path = render_report(model, task, report_dir, run=_default_series(source))
+    except ModAddError as e:
+        _fail(e)
+    announce_report(path, open_report, err=as_json)
+
+
+def report_command(source: Optional[str], op: Optional[str] = None, frac_train: Optional[float] = None,
+                   seed: Optional[int] = None, split: Optional[str] = None, n_heads: Optional[int] = None,
+                   out: str = "report") -> str:
+    """The ``modadd-interp report`` command line that writes this model's HTML report (shell-quoted).
+
+    Examples:
+        >>> report_command("ckpt.pth", op="sub")
+        'modadd-interp report ckpt.pth --out report --op sub'
+    """
+    import shlex
+
+    args = ["modadd-interp", "report"] + ([source] if source is not None else []) + ["--out", out]
+    for flag, value in (("--op", op), ("--frac-train", frac_train), ("--seed", seed), ("--split", split),
+                        ("--n-heads", n_heads)):
+        if value is not None:
+            args += [flag, str(value)]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def announce_report(path: Path, open_it: bool = False, err: bool = False) -> None:
+    """Print where the report went and how to open it; with ``open_it``, open it in the user's browser.
+
+    Args:
+        path: the report's ``index.html``.
+        open_it: try :mod:`webbrowser`; a missing or failing browser is reported, never raised.
+        err: print to stderr (keeps ``--json`` output on stdout clean).
+    """
+    uri = path.resolve().as_uri()
+    typer.echo(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB; one offline file)", err=err)
+    typer.echo(f"open it in a web browser: {uri}", err=err)
+    if open_it:
+        typer.echo(open_in_browser(uri), err=err)
+
+
+def open_in_browser(uri: str) -> str:
+    """Open ``uri`` in the user's web browser (:mod:`webbrowser`); return one line saying what happened.
+
+    Never raises: without a browser (a headless server, no ``$BROWSER``) it says so, and the report stays where
+    it is.
+
+    Examples:
+        >>> open_in_browser("file:///tmp/report/index.html")      # doctest: +SKIP
+        'opened in your web browser (firefox)'
+    """
+    try:
+        browser = webbrowser.get()
+    except webbrowser.Error:
+        return ("no web browser found on this machine (Python's webbrowser module found none; set $BROWSER to "
+                "choose one): copy the report to a machine with a browser, or open the address above there")
+    try:
+        opened = browser.open(uri)
+    except Exception as e:  # a browser that fails to start must not fail the command
+        return f"could not open a web browser ({type(e).__name__}: {e}); open the address above yourself"
+    name = getattr(browser, "name", "") or type(browser).__name__
+    return (f"opened in your web browser ({name})" if opened
+            else f"the web browser ({name}) did not open the page; open the address above yourself")
 
 
 def format_summary(result: dict) -> str:
@@ -107,18 +187,26 @@ def report(
     frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split (with --frac-train/--split)."),
     split: Optional[str] = typer.Option(None, "--split", help="'paper', 'randperm' or 'unknown'."),
+    open_report: bool = typer.Option(False, "--open", help="Open the report in your web browser (when there is one)."),
 ) -> None:
-    """Write a self-contained offline HTML report of the circuit."""
-    from .loading import load, shipped_run
+    """Write a self-contained offline HTML report of the circuit; print where it went and how to open it."""
+    from .loading import load
     from .report import render_report
 
     try:
         model, task = load(source, n_heads=n_heads, **_task_options(op, frac_train, seed, split))
-        series = run if run is not None else (shipped_run() if source is None else _series_of(source))
+        series = run if run is not None else _default_series(source)
         path = render_report(model, task, out, run=series, llc=llc)
     except ModAddError as e:
         _fail(e)
-    typer.echo(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    announce_report(path, open_report)
+
+
+def _default_series(source: Optional[str]):
+    """The checkpoint series a report shows by default: the shipped run for the shipped model, else SOURCE's own."""
+    from .loading import shipped_run
+
+    return shipped_run() if source is None else _series_of(source)
 
 
 def _run_task(series, **options):

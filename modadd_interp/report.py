@@ -5,6 +5,11 @@ frequencies; the neurons (clusters, activations, spectra, trig fits); the attent
 (grid patterns and circuitsvis views); the logit readout; the claims with the
 interventions behind them; and, given a run, the progress measures with the phases.
 
+At large p the heatmaps are reduced for display above :data:`modadd_interp.viz.figures.MAX_HEATMAP_SIDE`
+cells a side (maps over the grid strided, spectra max-pooled; each figure's title says how); the
+key-frequency evidence, the claims and every table keep their exact values. A p = 1009 report is about
+11 MB (docs/performance.md).
+
 Examples:
     >>> path = render_report(*mi.load(), "report/", run=mi.shipped_run())   # doctest: +SKIP
     >>> path.name
@@ -20,8 +25,9 @@ import pandas as pd
 import torch
 
 from . import tl_adapter
-from .causal import verify_circuit
-from .probes import grid_cache, probe_attention
+from .causal import CircuitReport, verify_circuit
+from .errors import ModAddError
+from .probes import GridCache, grid_cache, probe_attention
 from .probes.cache import pattern_hook
 from .task import ModularTask
 from .viz import AttentionView, Page
@@ -38,7 +44,8 @@ def attention_patterns(model, tokens: torch.Tensor, layer: int = 0) -> torch.Ten
 
 
 def render_report(model, task: ModularTask, out_dir: str | Path, run: object = None,
-                  title: str | None = None, llc: bool | dict = False) -> Path:
+                  title: str | None = None, llc: bool | dict = False, *, cache: GridCache | None = None,
+                  circuit: CircuitReport | None = None) -> Path:
     """Analyze ``model`` and write ``out_dir/index.html``; return its path.
 
     Args:
@@ -47,9 +54,21 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
         title: the page title; default names the task.
         llc: with a run, also estimate the LLC and degeneracy measures at every checkpoint
             (``progress_measures(..., llc=llc)``; slow: about 20 s per checkpoint) and add their panel.
+        cache: the model's :func:`~modadd_interp.probes.grid_cache`, when already made (saves the grid pass).
+        circuit: the model's :func:`~modadd_interp.verify_circuit` result, when already computed with ``cache``
+            (saves the analysis: at p = 1009 most of the report's time).
+
+    Raises:
+        ModAddError: ``cache`` or ``circuit`` belong to another task.
     """
-    cache = grid_cache(model, task)
-    report = verify_circuit(model, task, cache=cache)
+    if cache is not None and cache.task.p != task.p:
+        raise ModAddError(f"the grid cache is of p = {cache.task.p}, the task of p = {task.p}.")
+    if circuit is not None and circuit.neurons.p != task.p:
+        raise ModAddError(f"the circuit report is of p = {circuit.neurons.p}, the task of p = {task.p}.")
+    if circuit is not None and cache is None:
+        raise ModAddError("circuit= needs the cache= it was computed with (the figures read the grid cache).")
+    cache = cache if cache is not None else grid_cache(model, task)
+    report = circuit if circuit is not None else verify_circuit(model, task, cache=cache)
     kf, neurons, embedding, logits = report.key_frequencies, report.neurons, report.embedding, report.logits
     attention = probe_attention(model, task, cache=cache)
     full = report.losses.full
@@ -58,7 +77,11 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
     page = Page(title or f"{task.operation.formula.replace('p', str(task.p))}: the circuit",
                 subtitle=f"{task.describe()} · {verdict}")
 
-    page.section("Model and task", f"<p><b>{html.escape(verdict)}</b></p>").table(pd.DataFrame([
+    reduced = "" if cache.grid.n <= F.MAX_HEATMAP_SIDE else (
+        f"<p>The heatmaps are reduced for display (at most {F.MAX_HEATMAP_SIDE}×{F.MAX_HEATMAP_SIDE} cells: maps "
+        f"over the grid strided, spectra max-pooled; each figure's title says how). Everything else (bars, points, "
+        f"lines, the claims, the tables) shows every value exactly.</p>")
+    page.section("Model and task", f"<p><b>{html.escape(verdict)}</b></p>{reduced}").table(pd.DataFrame([
         {"setting": k, "value": str(v)} for k, v in {**task.to_dict(), **cfg.to_dict(),
                                                       "backend": tl_adapter.backend_name(model)}.items()]))
     page.section("Accuracy and losses").table(pd.DataFrame([
@@ -77,9 +100,10 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
 
     page.section("The neurons: clusters and trig fits")
     page.figure(neurons.plot())
-    clusters = neurons.clusters()
+    clusters = neurons.select(cfg.n_layers - 1).clusters()  # the figures read the readout layer's neurons
     samples = [n for members in clusters.values() for n in members[:2]][:8] or list(range(4))
-    page.figure(F.neuron_activation_figure(cache, samples), caption="Two neurons from each cluster")
+    page.figure(F.neuron_activation_figure(cache, samples), caption="Two neurons from each cluster of the "
+                "readout layer" if cfg.n_layers > 1 else "Two neurons from each cluster")
     largest = max(clusters.values(), key=len) if clusters else samples
     page.figure(F.neuron_spectrum_figure(cache, largest[0]), caption="A neuron of the largest cluster")
     fits = neurons.to_frame().query("cluster > 0").groupby("cluster").agg(

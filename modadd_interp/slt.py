@@ -67,6 +67,7 @@ import torch
 
 from . import tl_adapter
 from .config import ModelConfig
+from .display import Displayable, Summary
 from .fourier import effective_rank
 from .grid import check_compatible
 from .task import ModularTask
@@ -89,8 +90,8 @@ NORM_FRACTION = 0.99
 """The fraction of the squared weight norm the kept weights must carry (see :func:`weights_needed`)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class LLCEstimate:
+@dataclasses.dataclass(frozen=True, repr=False)
+class LLCEstimate(Displayable):
     """An LLC estimate with its health check.
 
     Attributes:
@@ -122,6 +123,13 @@ class LLCEstimate:
         if trace:
             out["loss_trace"] = [list(c) for c in self.loss_trace]
         return out
+
+    def _summary(self) -> Summary:
+        rows = {"init loss": self.init_loss, **{f"chain {i}": v for i, v in enumerate(self.per_chain)},
+                **{str(k): v for k, v in self.hyperparameters.items()}}
+        return Summary(f"LLC {self.mean:.4g} ± {self.std:.2g} over {len(self.per_chain)} chain(s) "
+                       f"({'healthy' if self.healthy else 'UNHEALTHY'})", status=self.healthy,
+                       details=list(self.reasons), rows=rows)
 
 
 def _require_devinterp():

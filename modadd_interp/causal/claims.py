@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..fourier import n_freqs
 from ..hypotheses import Clock, Hypothesis, Pizza
 from ..probes import (
@@ -75,8 +76,8 @@ PATH_COMPONENTS = ("embed", "attention out", "all neurons", "MLP out")
 """The components on a one-layer model's path, patched at the last position (named with ``(=)`` or ``(b)``)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Claim:
+@dataclasses.dataclass(frozen=True, repr=False)
+class Claim(Displayable):
     """One claim and its verdict.
 
     Attributes:
@@ -110,6 +111,16 @@ class Claim:
         """JSON-safe fields."""
         return dataclasses.asdict(self)
 
+    def _summary(self) -> Summary:
+        if not self.applicable:
+            return Summary(f"N/A: {self.name}", details=[self.detail])
+        verdict = "PASS" if self.passed else "FAIL"
+        return Summary(f"{verdict}: {self.name} ({self.after:.3g} {self.comparison} {self.threshold:.3g})",
+                       status=bool(self.passed), details=[self.detail],
+                       rows={"intervention": self.intervention, "metric": self.metric, "before": self.before,
+                             "after": self.after, "threshold": f"{self.comparison} {self.threshold:.4g}",
+                             "decides the verdict": self.decides})
+
 
 def _not_applicable(name: str, intervention: str, metric: str, why: str) -> Claim:
     """A claim that has no meaning for this model, with the reason."""
@@ -128,8 +139,8 @@ def _claim(name, intervention, metric, before, after, threshold, comparison, det
                  decides=decides)
 
 
-@dataclasses.dataclass(frozen=True)
-class CircuitReport:
+@dataclasses.dataclass(frozen=True, repr=False)
+class CircuitReport(Displayable):
     """The verdict and every claim, plus the evidence they were computed from (probes included, for reuse).
 
     Attributes:
@@ -190,6 +201,15 @@ class CircuitReport:
         from ..viz.figures import claims_figure
 
         return claims_figure(self)
+
+    def _summary(self) -> Summary:
+        applicable = [c for c in self.claims if c.applicable]
+        passed = sum(bool(c.passed) for c in applicable)
+        failed = f"failed: {', '.join(self.failed)}" if self.failed else ""
+        return Summary(self.verdict.line, status=self.passed,
+                       details=[f"{passed} of {len(applicable)} applicable claims pass", failed],
+                       rows=self.to_frame()[["name", "decides", "passed", "after", "comparison", "threshold"]],
+                       table_caption="the claims (decides: the verdict rests on it)", max_rows=40)
 
 
 def verify_circuit(model, task: ModularTask, cache=None, hypotheses: Sequence[Hypothesis] | None = None

@@ -34,6 +34,7 @@ import math
 
 import torch
 
+from ..display import Displayable, Summary
 from ..hypotheses import Hypothesis
 from ..probes import GridCache, grid_cache
 from ..probes.cache import GridChunk
@@ -43,8 +44,8 @@ from ..task import ModularTask
 RESAMPLE_SEED = 0
 
 
-@dataclasses.dataclass(frozen=True)
-class HypothesisTest:
+@dataclasses.dataclass(frozen=True, repr=False)
+class HypothesisTest(Displayable):
     """A hypothesis fitted to a model and tested by interventions.
 
     Attributes:
@@ -80,6 +81,20 @@ class HypothesisTest:
                 "loss_recovered": self.loss_recovered,
                 "losses": {name: getattr(self, name).loss for name in
                            ("full", "logits", "mlp_out", "resampled", "logits_baseline", "mlp_baseline")}}
+
+    def _summary(self) -> Summary:
+        from .verdict import CONFIRM_RECOVERED
+
+        recovered_ = self.loss_recovered
+        worst = min(recovered_.values())
+        runs = (("logits", self.logits, self.logits_baseline), ("mlp_out", self.mlp_out, self.mlp_baseline),
+                ("resampling", self.resampled, self.mlp_baseline))
+        return Summary(f"{self.name} at k = {list(self.freqs)}: {worst:.1%} of the loss recovered in its worst test",
+                       status=worst >= CONFIRM_RECOVERED,
+                       details=[f"the fitted readout explains {self.fve:.3f} of the logit variance; the model's own "
+                                f"loss {self.full.loss:.3g}"],
+                       rows=[{"test": name, "loss": m.loss, "baseline loss": base.loss,
+                              "loss recovered": recovered_[name]} for name, m, base in runs])
 
 
 def recovered(test: Measurement, baseline: Measurement, full: Measurement) -> float:

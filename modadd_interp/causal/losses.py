@@ -26,6 +26,7 @@ import dataclasses
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..fourier import block_values
 from ..probes import GridCache, NeuronProbe, grid_cache, key_frequencies, probe_neurons
 from ..probes.cache import GridChunk
@@ -33,8 +34,8 @@ from ..readout import Measurement
 from ..task import ModularTask
 
 
-@dataclasses.dataclass(frozen=True)
-class FourierLosses:
+@dataclasses.dataclass(frozen=True, repr=False)
+class FourierLosses(Displayable):
     """Losses of the model, restricted to and excluding its key frequencies.
 
     Attributes:
@@ -75,6 +76,13 @@ class FourierLosses:
             "cluster_ablated": {str(k): m.to_dict() for k, m in self.cluster_ablated.items()},
             "key_only_neurons": self.key_only_neurons.to_dict(),
         }
+
+    def _summary(self) -> Summary:
+        return Summary(f"restricted to k = {list(self.key_freqs)}: test loss {self.restricted.test_loss:.3g}; "
+                       f"excluding them: train loss {self.excluded_all.train_loss:.3g}",
+                       details=[f"the full model: train loss {self.full.train_loss:.3g}, test loss "
+                                f"{self.full.test_loss:.3g}"],
+                       rows=self.to_frame()[["measurement", "train_loss", "test_loss", "accuracy"]])
 
 
 def readout_neurons(neurons: NeuronProbe, cache: GridCache) -> NeuronProbe:

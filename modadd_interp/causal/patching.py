@@ -27,13 +27,14 @@ from collections.abc import Iterator
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..task import ModularTask
 
 DEFAULT_PAIRS = 128
 
 
-@dataclasses.dataclass(frozen=True)
-class PatchingResult:
+@dataclasses.dataclass(frozen=True, repr=False)
+class PatchingResult(Displayable):
     """Fraction of the clean-vs-corrupted logit difference restored by each patch.
 
     Attributes:
@@ -60,6 +61,15 @@ class PatchingResult:
         from ..viz.figures import patching_figure
 
         return patching_figure(self)
+
+    def _summary(self) -> Summary:
+        from .claims import PATCH_RESTORED
+
+        frame = self.to_frame()
+        restoring = frame[(frame.drop(columns="component") >= PATCH_RESTORED).all(axis=1)]["component"].tolist()
+        return Summary(f"{len(restoring)} of {len(frame)} components restore >= {PATCH_RESTORED:.0%} of the logit "
+                       f"difference under every corruption" + (f": {', '.join(restoring)}" if restoring else ""),
+                       details=[f"{self.n_pairs} clean/corrupted input pairs per corruption"], rows=frame)
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ import math
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..fourier import fourier_transform, freq_rows
 from ..probes import GridCache, NeuronProbe, grid_cache, key_frequencies, probe_neurons
 from ..readout import Measurement
@@ -41,8 +42,8 @@ from ..task import ModularTask
 from .losses import block_activations, readout_neurons
 
 
-@dataclasses.dataclass(frozen=True)
-class AblationTable:
+@dataclasses.dataclass(frozen=True, repr=False)
+class AblationTable(Displayable):
     """Named interventions and the model's losses under each.
 
     Attributes:
@@ -70,6 +71,15 @@ class AblationTable:
         from ..viz.figures import ablation_figure
 
         return ablation_figure(self)
+
+    def _summary(self) -> Summary:
+        frame = self.to_frame()
+        worst = frame.loc[frame["test_loss"].idxmax()] if len(frame) else None
+        headline = (f"{len(frame)} interventions; the most harmful: {worst['intervention']} (test loss "
+                    f"{worst['test_loss']:.3g}, accuracy {worst['accuracy']:.1%})" if worst is not None
+                    else "no interventions")
+        return Summary(headline, details=[f"a uniform guess scores log p = {self.uniform_loss:.3g}"],
+                       rows=frame[["intervention", "test_loss", "accuracy"]])
 
 
 def wl_key_directions(w_logit: torch.Tensor, freqs: tuple[int, ...]) -> torch.Tensor:

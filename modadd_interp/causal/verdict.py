@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..display import Displayable, Summary
+
 ALGORITHM_SHARE = 0.75
 """One kind of circle must carry three quarters of the key frequencies' logit energy to name the algorithm.
 Measured: Zhong et al.'s Model A 100% pizza, Model B 97% clock, the shipped model 90% clock, wd_10-1 90%, the
@@ -41,8 +43,8 @@ CONFIRM_RECOVERED = 0.95
 checkpoints (paper, Clock-and-Pizza, shipped): 0.995-1.0."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Verdict:
+@dataclasses.dataclass(frozen=True, repr=False)
+class Verdict(Displayable):
     """Which algorithm, at which frequencies, how much of the loss it recovers, and whether that confirms it.
 
     Attributes:
@@ -75,6 +77,11 @@ class Verdict:
     def to_dict(self) -> dict:
         """JSON-safe fields plus the line."""
         return {**dataclasses.asdict(self), "key_freqs": list(self.key_freqs), "line": self.line}
+
+    def _summary(self) -> Summary:
+        rows = {f"{self.hypothesis}: loss recovered ({test})": v for test, v in self.loss_recovered.items()}
+        rows.update({f"{kind} circles' share of the key logit energy": v for kind, v in self.shares.items()})
+        return Summary(self.line, status=self.confirmed, details=[self.reason], rows=rows)
 
 
 def decide(key_frequencies, circles, tests: dict, deciding_claims: list, accuracy: float = 1.0) -> Verdict:

@@ -16,14 +16,15 @@ import dataclasses
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..errors import ModAddError
 from ..fourier import frequency_blocks
 from ..task import ModularTask
 from .cache import GridCache, grid_cache
 
 
-@dataclasses.dataclass(frozen=True)
-class AttentionProbe:
+@dataclasses.dataclass(frozen=True, repr=False)
+class AttentionProbe(Displayable):
     """Per-head attention from the last position over the grid; one row per (layer, head).
 
     Attributes:
@@ -86,6 +87,13 @@ class AttentionProbe:
         from ..viz.figures import attention_figure
 
         return attention_figure(self)
+
+    def _summary(self) -> Summary:
+        frame = self.to_frame()
+        heads = ", ".join("constant" if flat else f"k={k} ({fve:.0%})"
+                          for k, fve, flat in zip(self.dominant_freq, self.fve, self.constant, strict=True))
+        return Summary(f"{len(frame)} head(s), dominant frequency (share of variance): {heads}",
+                       details=["attention from the last position to a, over the grid"], rows=frame)
 
 
 def probe_attention(model, task: ModularTask, cache: GridCache | None = None, layer: int | None = None

@@ -31,6 +31,7 @@ import math
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..fourier import n_freqs
 from ..readout import amplitude_shares, demodulate
 from ..task import ModularTask
@@ -45,8 +46,8 @@ PIZZA_CIRCLE = 0.5
 ISOLATION_ROWS = 24
 
 
-@dataclasses.dataclass(frozen=True)
-class CircleIsolation:
+@dataclasses.dataclass(frozen=True, repr=False)
+class CircleIsolation(Displayable):
     """Each key frequency's logit component with only that circle left in the embedding.
 
     Attributes:
@@ -76,6 +77,13 @@ class CircleIsolation:
     def to_dict(self) -> dict:
         """JSON-safe."""
         return {"rows": self.rows, "circles": self.to_frame().to_dict(orient="records")}
+
+    def _summary(self) -> Summary:
+        kinds = list(self.labels.values())
+        return Summary(f"{kinds.count('clock')} clock and {kinds.count('pizza')} pizza circle(s): "
+                       + (", ".join(f"k={k} {label}" for k, label in self.labels.items()) or "none"),
+                       details=[f"each circle alone in the embedding, run on {self.rows} rows of the grid; "
+                                f"pizza at pizzaness >= {PIZZA_CIRCLE}"], rows=self.to_frame())
 
 
 def isolate_circles(model, task: ModularTask, freqs, cache: GridCache | None = None,

@@ -33,6 +33,7 @@ import random
 import torch
 
 from .. import tl_adapter
+from ..display import Displayable, Summary
 from ..fourier import circularity
 from ..readout import distance_irrelevance
 from ..task import ModularTask
@@ -45,8 +46,8 @@ of n^3 triples takes about a second per million on this CPU."""
 CIRCULARITY_COMPONENTS = 4
 
 
-@dataclasses.dataclass(frozen=True)
-class ZhongDiagnostics:
+@dataclasses.dataclass(frozen=True, repr=False)
+class ZhongDiagnostics(Displayable):
     """The three diagnostics, and how the gradient sample was drawn."""
 
     gradient_symmetricity: float
@@ -57,6 +58,15 @@ class ZhongDiagnostics:
     def to_dict(self) -> dict:
         """JSON-safe fields."""
         return dataclasses.asdict(self)
+
+    def _summary(self) -> Summary:
+        return Summary(f"gradient symmetricity {self.gradient_symmetricity:.3f}, distance irrelevance "
+                       f"{self.distance_irrelevance:.3f}, circularity {self.circularity:.3f}",
+                       details=["Zhong et al.: a pizza is symmetric in a and b (high symmetricity) and its correct "
+                                "logit follows a − b (low distance irrelevance); a clock the reverse",
+                                f"gradient sample: {self.sample}"],
+                       rows={"gradient symmetricity": self.gradient_symmetricity,
+                             "distance irrelevance": self.distance_irrelevance, "circularity": self.circularity})
 
 
 @functools.lru_cache(maxsize=8)

@@ -12,6 +12,7 @@ import dataclasses
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..fourier import fourier_transform, frequency_energy, gini
 from ..task import ModularTask
 from .cache import GridCache, grid_cache
@@ -31,8 +32,8 @@ def embedding_energy(rows: torch.Tensor) -> tuple[torch.Tensor, float]:
     return frequency_energy(coeffs, dim=0).sum(-1), float((coeffs[0] ** 2).sum())
 
 
-@dataclasses.dataclass(frozen=True)
-class EmbeddingProbe:
+@dataclasses.dataclass(frozen=True, repr=False)
+class EmbeddingProbe(Displayable):
     """Per-frequency norms of W_E and W_U in the Fourier basis.
 
     Frequencies are those of the operation's group ``Z/n`` (the numbers by coordinate; see
@@ -98,6 +99,13 @@ class EmbeddingProbe:
         from ..viz.figures import embedding_figure
 
         return embedding_figure(self)
+
+    def _summary(self) -> Summary:
+        top = self.to_frame().sort_values("we_norm", ascending=False).head(max(5, len(self.key_freqs) + 2))
+        return Summary(f"{self.fraction_in_key:.1%} of W_E's squared norm on the key frequencies "
+                       f"{list(self.key_freqs)} (W_U: {self.wu_fraction_in_key:.1%})",
+                       details=[f"Gini of W_E's Fourier norms {self.gini:.3f} (1: one frequency, 0: spread evenly)"],
+                       rows=top, table_caption="the frequencies with the largest W_E norms")
 
 
 def _fraction(energy: torch.Tensor, const: float, freqs: tuple[int, ...]) -> float:

@@ -51,6 +51,7 @@ import dataclasses
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..fourier import n_freqs
 from ..readout import (
     excluded_loss_bounds,
@@ -80,8 +81,8 @@ SUFFICIENT_ACCURACY = 0.5
 reach 1.0; memorizing checkpoints of a p=113 run reach <= 0.06 with their top frequency."""
 
 
-@dataclasses.dataclass(frozen=True)
-class KeyFrequencies:
+@dataclasses.dataclass(frozen=True, repr=False)
+class KeyFrequencies(Displayable):
     """The key frequencies and the evidence for every frequency.
 
     Attributes:
@@ -128,6 +129,13 @@ class KeyFrequencies:
         from ..viz.figures import key_frequency_figure
 
         return key_frequency_figure(self)
+
+    def _summary(self) -> Summary:
+        top = self.to_frame().sort_values("logit_share", ascending=False).head(len(self.candidates) + 3)
+        accuracy = f"the candidates alone answer {self.restricted_accuracy:.1%} of the grid" if self.candidates else ""
+        return Summary(f"key frequencies {list(self.freqs) or 'none'} ({self.confidence} confidence)",
+                       status=self.confidence == "high", details=[self.reason, accuracy],
+                       rows=top.drop(columns=["excluded_bound"]), table_caption="the top frequencies by logit share")
 
 
 def key_frequencies(

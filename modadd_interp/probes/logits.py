@@ -12,6 +12,7 @@ import dataclasses
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..fourier import effective_rank, fourier_transform, frequency_energy
 from ..readout import Measurement, cos_readout_fit, residue_measurement
 from ..task import ModularTask
@@ -24,8 +25,8 @@ def w_logit_energy(w_logit: torch.Tensor) -> tuple[torch.Tensor, float]:
     return frequency_energy(coeffs, dim=1).sum(-1), float((coeffs[:, 0] ** 2).sum())
 
 
-@dataclasses.dataclass(frozen=True)
-class LogitProbe:
+@dataclasses.dataclass(frozen=True, repr=False)
+class LogitProbe(Displayable):
     """How the logits read out the answer.
 
     Attributes:
@@ -91,6 +92,14 @@ class LogitProbe:
         from ..viz.figures import logit_figure
 
         return logit_figure(self)
+
+    def _summary(self) -> Summary:
+        frame = self.to_frame()
+        return Summary(f"logits ≈ Σ_k α_k {self.readout} at k = {list(self.key_freqs)}: FVE {self.fve:.3f}",
+                       details=[f"the fit's loss {self.fit_loss:.3g} (the model's {self.full_loss:.3g}); "
+                                f"{self.wl_fraction_in_key:.1%} of W_L on the key frequencies, effective rank "
+                                f"{self.wl_effective_rank:.1f}"],
+                       rows=frame[frame["is_key"]], table_caption="the key frequencies")
 
 
 def probe_logits(

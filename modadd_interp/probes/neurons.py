@@ -20,6 +20,7 @@ import dataclasses
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..errors import ModAddError
 from ..fourier import TRIG_TERM_NAMES, trig_fit_from_block
 from ..task import ModularTask
@@ -60,8 +61,8 @@ def neuron_spectrum(
     return shares, trig_fit_from_block(blocks[torch.arange(len(best)), best - 1], best, mean, p)
 
 
-@dataclasses.dataclass(frozen=True)
-class NeuronProbe:
+@dataclasses.dataclass(frozen=True, repr=False)
+class NeuronProbe(Displayable):
     """Per-neuron Fourier analysis, of one layer or of several (rows ordered by layer, then neuron).
 
     Attributes:
@@ -180,6 +181,16 @@ class NeuronProbe:
         from ..viz.figures import neuron_heatmap_figure
 
         return neuron_heatmap_figure(self)
+
+    def _summary(self) -> Summary:
+        frame = self.to_frame()
+        clustered = frame[frame["cluster"] > 0]
+        rows = clustered.groupby(["layer", "cluster"]).agg(neurons=("neuron", "count"), mean_r2=("r2", "mean"))
+        dead = int((self.variance == 0).sum())
+        return Summary(f"{len(clustered)} of {len(frame)} neurons in {len(self.clusters())} frequency clusters "
+                       f"(>= {self.threshold:.0%} of a neuron's variance in one frequency)",
+                       details=[f"clusters {self.cluster_sizes()}", f"{dead} dead neuron(s)" if dead else ""],
+                       rows=rows.reset_index(), table_caption="one row per cluster (frequency k)")
 
 
 def probe_neurons(
