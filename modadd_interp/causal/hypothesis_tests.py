@@ -104,9 +104,9 @@ def recovered(test: Measurement, baseline: Measurement, full: Measurement) -> fl
 
 
 def evaluate_hypothesis(model, task: ModularTask, hypothesis: Hypothesis, cache: GridCache | None = None
-                    ) -> HypothesisTest:
-    """Fit ``hypothesis`` to ``model`` and run its three tests (module docstring) in one sweep plus one pass for
-    the resampling partners."""
+                        ) -> HypothesisTest:
+    """Fit ``hypothesis`` to ``model`` and run its three tests (module docstring): a sweep for the MLP output's
+    fit, a sweep for the tests (the resampling partners gathered or replayed from the kept grid, or run)."""
     cache = cache or grid_cache(model, task)
     grid, n = cache.grid, cache.grid.n
     freqs = tuple(hypothesis.freqs)
@@ -134,10 +134,8 @@ def evaluate_hypothesis(model, task: ModularTask, hypothesis: Hypothesis, cache:
         x, y = _coords(piece, n)
         return cache.logits_with_mlp_out(piece, _mlp_features(hypothesis, freqs, x, y, n) @ theta)
 
-    partner_neurons = cache.neurons_of(partners)
-
     def resampled(piece: GridChunk) -> torch.Tensor:
-        return cache.logits_with_neurons(piece, partner_neurons[piece.rows])
+        return cache.logits_with_neurons(piece, cache.neurons_of(partners[piece.rows]))
 
     measured = cache.measure({
         "logits": logits_fit, "mlp_out": mlp_fit, "resampled": resampled,

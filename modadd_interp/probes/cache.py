@@ -321,12 +321,16 @@ class GridCache:
 
     def neurons_of(self, index: torch.Tensor) -> torch.Tensor:
         """``[m, d_mlp]`` float32 readout-layer neurons at the last position of grid inputs ``index`` ``[m]`` (e.g.
-        the partners of a resampling): from the kept grid, or by forward passes of those inputs."""
-        if self.keep == "full":
-            return torch.cat([piece.neurons for piece in self._kept])[index]
-        if self.keep == "replay":
-            resid = torch.cat([piece.resid_mid for piece in self._kept])[index]
-            return torch.cat([self._replay(resid[s : s + self._step])[0] for s in range(0, len(index), self._step)])
+        the partners of one chunk's inputs in a resampling): gathered from the kept grid, replayed from its
+        ``resid_mid``, or by a forward pass of those inputs. Memory ``O(m)``: call it per chunk."""
+        if self.keep in ("full", "replay"):
+            part, offset = index // self._step, index % self._step
+            field = "neurons" if self.keep == "full" else "resid_mid"
+            rows = torch.empty(len(index), getattr(self._kept[0], field).shape[1])
+            for chunk in part.unique().tolist():
+                at = part == chunk
+                rows[at] = getattr(self._kept[chunk], field)[offset[at]]
+            return rows if self.keep == "full" else self._replay(rows)[0]
         name = neurons_hook(self.last_layer)
         with GridRecorder(self._model, [name], select=_select([name])) as rec:
             return torch.cat([acts[name] for _, _, acts in rec.chunks(self.grid.pairs[index], self._step)])
