@@ -24,6 +24,7 @@ Traps handled here (checked on TL 4.3):
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 from collections.abc import Callable, Iterator, Sequence
 
@@ -83,6 +84,7 @@ def build_model(cfg: ModelConfig, weights: dict[str, torch.Tensor], backend: str
     if backend == "hooked_transformer":
         model = _build_hooked_transformer(cfg, weights)
     elif backend == "bridge":
+        check_backend(cfg, backend)
         model = _build_bridge(cfg, weights)
     else:
         raise ValueError(f"unknown backend {backend!r}")
@@ -92,6 +94,21 @@ def build_model(cfg: ModelConfig, weights: dict[str, torch.Tensor], backend: str
         for layer in range(cfg.n_layers):
             model.add_perma_hook(f"blocks.{layer}.attn.hook_pattern", attention_rate_hook(cfg.attn_rate))
     return model
+
+
+def check_backend(cfg: ModelConfig, backend: str | None = None) -> None:
+    """Raise :class:`ArchitectureError` if ``backend`` cannot run ``cfg`` faithfully.
+
+    Called before anything is built or written (:func:`build_model`, :func:`modadd_interp.train`).
+    """
+    backend = backend or ("hooked_transformer" if HAS_HOOKED_TRANSFORMER else "bridge")
+    if backend == "bridge" and cfg.attn_rate != 1.0 and not _bridge_pattern_hook_is_live():
+        raise ArchitectureError(
+            f"attention rate {cfg.attn_rate:g} needs a hook_pattern that feeds the attention output, but "
+            f"transformer-lens {TL_VERSION}'s TransformerBridge only reports the pattern after computing "
+            "the output; use backend='hooked_transformer' (the default on this version) or "
+            "transformer-lens >= 4.3."
+        )
 
 
 def attention_rate_hook(rate: float):
@@ -108,6 +125,29 @@ def attention_rate_hook(rate: float):
 
     mix.attn_rate = rate  # type: ignore[attr-defined]
     return mix
+
+
+@functools.cache
+def _bridge_pattern_hook_is_live() -> bool:
+    """Does a hook on the bridge's ``hook_pattern`` change the attention output?
+
+    Measured, not read from a version table: TL 4.3's ``boot_native`` bridge computes the
+    output from the hooked pattern; TL 3.9's fires the hook on the pattern it returns, after the fact.
+    """
+    bridge_cls, bridge_cfg_cls = _bridge_classes()
+    tl_cfg = bridge_cfg_cls(n_layers=1, n_heads=1, d_model=4, d_head=4, d_mlp=4, act_fn="relu",
+                            normalization_type=None, d_vocab=3, d_vocab_out=3, n_ctx=2, seed=0)
+    model = bridge_cls.boot_native(tl_cfg)
+    tokens = torch.tensor([[0, 1]])
+
+    def zero(pattern: torch.Tensor, hook) -> torch.Tensor:  # noqa: ARG001 - TL passes the HookPoint
+        return torch.zeros_like(pattern)
+
+    with torch.no_grad():
+        clean = model(tokens)
+        with model.hooks(fwd_hooks=[("blocks.0.attn.hook_pattern", zero)]):
+            zeroed = model(tokens)
+    return not torch.allclose(clean, zeroed)
 
 
 _LAYOUT_ATTR = "_modadd_interp_layout"

@@ -164,6 +164,7 @@ def train(
         RecipeError: a recipe field is unknown or out of range.
         TaskMismatchError: ``out_dir`` holds a run with another task, architecture or recipe.
         RunLockedError: another process is training in ``out_dir``.
+        ArchitectureError: ``backend`` cannot run ``config`` (an attention rate on TL 3.9's bridge).
         CheckpointError: the run's files are unreadable or inconsistent.
     """
     out_dir = Path(out_dir)
@@ -173,6 +174,7 @@ def train(
         raise TaskMismatchError(f"the architecture's d_vocab is for p={config.p}, the task has p={task.p}.")
     if not task.split_known:
         raise TaskMismatchError("training needs a split: give the task a split method ('paper' or 'randperm').")
+    tl_adapter.check_backend(config, backend)
     run_info = {
         "format": RUN_FORMAT, "task": task.to_dict(), "config": config.to_dict(),
         "recipe": recipe_obj.to_dict(),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_unchanged, model_snapshot
+from conftest import assert_unchanged, model_snapshot, refuses_attention_rate
 from reference import pizza_forward, pizza_tokens
 from typer.testing import CliRunner
 
@@ -36,6 +36,10 @@ def _their_state(path: Path) -> dict:
 @pytest.mark.adapter
 @pytest.mark.parametrize("name", ["A", "B"])
 def test_fixture_forward_pass_equals_the_authors(name, backend):
+    if refuses_attention_rate(backend, _config_of(PIZZA[name])["attn_coeff"]):
+        with pytest.raises(mi.ArchitectureError, match="only reports the pattern after computing the output"):
+            mi.load(PIZZA[name], backend=backend)
+        return
     model, task = mi.load(PIZZA[name], backend=backend)
     config = _config_of(PIZZA[name])
     tokens = pizza_tokens(config)
@@ -84,6 +88,10 @@ def _random_family_member(tmp_path: Path, seed: int, **overrides) -> tuple[Path,
 ], ids=["2-layer", "3-layer-gelu-constant", "diff-vocab-eq", "d-model-86", "4-layer-diff-vocab"])
 def test_every_member_of_the_family_runs_the_authors_forward_pass(tmp_path, backend, variant):
     path, sd, config = _random_family_member(tmp_path, seed=len(str(variant)), **variant)
+    if refuses_attention_rate(backend, config["attn_coeff"]):
+        with pytest.raises(mi.ArchitectureError, match="use backend='hooked_transformer'"):
+            mi.load(path, backend=backend)
+        return
     model, task = mi.load(path, backend=backend)  # funcs names the op; the split is unknown
     tokens = pizza_tokens(config)
     with torch.no_grad():
@@ -195,6 +203,12 @@ def test_replayed_last_layer_ablations_equal_hooked_ones_in_a_deeper_model(backe
 def test_our_trainer_makes_the_family_with_the_authors_semantics(tmp_path, backend):
     config = ModelConfig.paper(7, has_eq=False, attention_dir="bidirectional", n_layers=2, act_fn="gelu",
                                attn_rate=0.25, d_model=8, n_heads=2, d_head=4, d_mlp=32)
+    if refuses_attention_rate(backend, config.attn_rate):
+        with pytest.raises(mi.ArchitectureError, match="hook_pattern"):
+            mi.train(mi.ModularTask(p=7, frac_train=0.8), tmp_path / "run", config=config, steps=3, progress=False,
+                     backend=backend)
+        assert not (tmp_path / "run").exists()  # refused before anything is written
+        return
     run = mi.train(mi.ModularTask(p=7, frac_train=0.8), tmp_path / "run", config=config, steps=3, progress=False,
                    backend=backend)
     model, task = mi.load(run, backend=backend)
