@@ -14,7 +14,11 @@ Figures (median wall time over repeats, this process, torch's default threads):
   neuron activations over the grid (``[p*p, d_mlp]``, recorded once): the two timed figures
   include reducing them to 3x3 frequency blocks (:class:`BlockSpectrum`), which the grid
   cache otherwise does during its pass;
-* ``progress_measures`` over the shipped series, against one ``analyze``;
+* ``progress_measures`` over the shipped series (29 checkpoints), and over a dense series of 200
+  checkpoints of the same run's shape (:func:`dense_series`: the weights interpolated linearly between the
+  shipped checkpoints at 200 evenly spaced steps), each against one ``analyze``;
+* ``analyze_2layer``: ``analyze`` of a 2-layer p = 59 model of the Clock-and-Pizza family
+  (tests/data/trained/family_2layer_p59.safetensors), against one grid pass of that model;
 * ``train_step``: seconds per full-batch training step at p = 113 (paper recipe);
 * ``peak_rss_mb``: the process's peak resident memory.
 """
@@ -91,6 +95,28 @@ def probes(model, task) -> None:
     mi.probe_logits(model, task, key_freqs=kf.freqs, cache=cache)
 
 
+def dense_series(run, count: int = 200):
+    """A ``count``-checkpoint series of ``run``'s shape: weights interpolated linearly between its checkpoints."""
+    import dataclasses
+
+    steps = torch.linspace(run.steps[0], run.steps[-1], count).round().long().unique().tolist()
+    weights = []
+    for step in steps:
+        right = next(i for i, s in enumerate(run.steps) if s >= step)
+        left = max(right - 1, 0)
+        span = run.steps[right] - run.steps[left]
+        t = (step - run.steps[left]) / span if span else 0.0
+        weights.append({k: (1 - t) * run.weights[left][k] + t * run.weights[right][k] for k in run.weights[0]})
+    return dataclasses.replace(run, steps=tuple(steps), weights=tuple(weights), history=None)
+
+
+def grid_pass(model, task) -> None:
+    """One forward pass over the whole grid, chunked (the baseline of the other benchmarks' ratios)."""
+    from modadd_interp.grid import grid_measure
+
+    grid_measure(model, task)
+
+
 def train_step_seconds(steps: int) -> float:
     with tempfile.TemporaryDirectory() as out:
         task = mi.ModularTask(p=113)
@@ -107,6 +133,9 @@ def main() -> int:
     repeats = 1 if args.quick else 3
     model, task = mi.load()
     cache = grid_cache(model, task)
+    dense = dense_series(mi.shipped_run(), 50 if args.quick else 200)
+    two_layer = mi.load(Path(__file__).resolve().parents[1] / "tests" / "data" / "trained"
+                        / "family_2layer_p59.safetensors")
     neurons = grid_run(model, task, [NEURONS], select={NEURONS: lambda a: a[:, -1]})[1][NEURONS]
 
     def key_frequencies() -> None:
@@ -122,6 +151,9 @@ def main() -> int:
         "loop_baseline": timed(lambda: loop_key_frequencies(neurons, task.p), 1),
         "analyze": timed(lambda: mi.analyze(model, task), repeats),
         "progress_measures": timed(lambda: mi.progress_measures(mi.shipped_run(), progress=False), 1),
+        "progress_measures_200": timed(lambda: mi.progress_measures(dense, progress=False), 1),
+        "grid_pass_2layer": timed(lambda: grid_pass(*two_layer), repeats),
+        "analyze_2layer": timed(lambda: mi.analyze(*two_layer), repeats),
         "train_step": train_step_seconds(5 if args.quick else 30),
     }
     ratios = {
@@ -130,6 +162,8 @@ def main() -> int:
         "loop_baseline / key_frequencies": seconds["loop_baseline"] / seconds["key_frequencies"],
         "loop_baseline / neuron_clusters": seconds["loop_baseline"] / seconds["neuron_clusters"],
         "progress_measures / analyze": seconds["progress_measures"] / seconds["analyze"],
+        "progress_measures_200 / analyze": seconds["progress_measures_200"] / seconds["analyze"],
+        "analyze_2layer / grid_pass_2layer": seconds["analyze_2layer"] / seconds["grid_pass_2layer"],
     }
     result = {
         "machine": {"python": platform.python_version(), "torch": torch.__version__,

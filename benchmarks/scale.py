@@ -15,6 +15,8 @@ Models (the paper's architecture: d_model 128, 4 heads of 32, d_mlp 512, no Laye
 Each run is a subprocess (``--one P MODEL``) so its peak RSS (``ru_maxrss``) is its own; the
 parent prints a table and writes ``benchmarks/scale.json``. Times are wall clock with torch's
 default threads; the model build is excluded from the ``analyze`` time but not from the peak RSS.
+``analyze / grid pass`` is the ratio to one chunked forward pass over the grid timed just before
+(``grid.grid_measure``), in the same process; ``keep`` is the grid cache's keep mode at that size.
 """
 
 from __future__ import annotations
@@ -69,10 +71,18 @@ def one(p: int, kind: str) -> dict:
     weights = paper_init(cfg, seed=0) if kind == "random" else planted_paper_weights(p)
     model, task = tl_adapter.build_model(cfg, weights), mi.ModularTask(p=p)
     _ = task.train_mask  # the split is part of the task, not of the analysis
+    from modadd_interp.grid import grid_measure
+    from modadd_interp.probes.cache import keep_mode
+
+    start = time.perf_counter()
+    grid_measure(model, task)  # the baseline: one chunked forward pass over the grid, float64 losses
+    grid_seconds = time.perf_counter() - start
     start = time.perf_counter()
     result = mi.analyze(model, task)
     seconds = time.perf_counter() - start
-    return {"p": p, "model": kind, "inputs": p * p, "analyze_seconds": seconds,
+    return {"p": p, "model": kind, "inputs": p * p, "analyze_seconds": seconds, "grid_pass_seconds": grid_seconds,
+            "analyze_per_grid_pass": seconds / grid_seconds, "keep": keep_mode(p * p, cfg, p),
+            "algorithm": result["algorithm"],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "key_frequencies": result["key_frequencies"], "circuit_confirmed": result["circuit_confirmed"],
             "planted": planted_freqs(p) if kind == "planted" else [],
@@ -90,15 +100,17 @@ def main() -> int:
         print(json.dumps(one(int(args.one[0]), args.one[1])))
         return 0
     rows = []
-    print(f"{'p':>6s} {'model':>8s} {'inputs':>10s} {'analyze (s)':>12s} {'peak RSS (MB)':>14s}  key freqs (planted)")
+    print(f"{'p':>6s} {'model':>8s} {'inputs':>10s} {'analyze (s)':>12s} {'/ grid pass':>12s} {'peak RSS (MB)':>14s}"
+          "  keep  key freqs (planted)")
     for p in args.p:
         for kind in args.models:
             done = subprocess.run([sys.executable, __file__, "--one", str(p), kind], capture_output=True, text=True,
                                   check=True)
             row = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
-            print(f"{p:6d} {kind:>8s} {row['inputs']:10,d} {row['analyze_seconds']:12.1f} {row['peak_rss_mb']:14.0f}"
-                  f"  {row['key_frequencies']} ({row['planted']})", flush=True)
+            print(f"{p:6d} {kind:>8s} {row['inputs']:10,d} {row['analyze_seconds']:12.1f} "
+                  f"{row['analyze_per_grid_pass']:11.1f}x {row['peak_rss_mb']:14.0f}  {row['keep']:6s}"
+                  f"{row['key_frequencies']} ({row['planted']})", flush=True)
     machine = {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
                "cpu": platform.processor() or platform.machine()}
     args.json.write_text(json.dumps({"machine": machine, "runs": rows}, indent=2))

@@ -7,8 +7,9 @@ Examples:
 """
 
 from .analysis import analyze
-from .causal import CircuitReport, Claim, verify_circuit
+from .causal import CircuitReport, Claim, evaluate_hypothesis, verify_circuit
 from .config import ModelConfig
+from .display import Phases, phases
 from .errors import (
     ArchitectureError,
     BrowserNotFoundError,
@@ -21,6 +22,7 @@ from .errors import (
     UnsafeCheckpointError,
     VizError,
 )
+from .hypotheses import Clock, Custom, Hypothesis, Pizza
 from .loading import load, shipped_run
 from .probes import (
     key_frequencies,
@@ -32,6 +34,7 @@ from .probes import (
 from .progress import progress_measures
 from .report import render_report
 from .runs import Run, load_run
+from .sweep import sweep
 from .task import ModularTask
 from .train import Recipe, train
 
@@ -40,12 +43,19 @@ __version__ = "0.1.0"
 __all__ = [
     "ArchitectureError",
     "BrowserNotFoundError",
+    "Clock",
+    "Custom",
+    "Hypothesis",
+    "Phases",
+    "Pizza",
+    "evaluate_hypothesis",
     "CircuitReport",
     "Claim",
     "Run",
     "analyze",
     "key_frequencies",
     "load_run",
+    "phases",
     "probe_attention",
     "probe_embedding",
     "probe_logits",
@@ -53,6 +63,7 @@ __all__ = [
     "progress_measures",
     "render_report",
     "shipped_run",
+    "sweep",
     "verify_circuit",
     "CheckpointError",
     "InvalidWeightsError",

@@ -8,28 +8,42 @@ Examples:
 from __future__ import annotations
 
 from .causal import verify_circuit
-from .probes import (
-    grid_cache,
-    probe_attention,
-)
+from .probes import grid_cache, probe_attention
 from .task import ModularTask
+
+SPLIT_LOSSES = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
 
 
 def analyze(model, task: ModularTask) -> dict:
-    """Run every probe on ``model`` from one grid pass; return the JSON keys listed in DESIGN.md."""
+    """Run every probe on ``model`` from one grid pass; return the JSON keys listed in DESIGN.md, and more.
+
+    Losses and accuracies are over the task's defined inputs; with the split unknown, the per-split figures
+    are None and listed in ``"unavailable"``. Under ``mul``/``div`` the Fourier analysis reads the
+    multiplicative group (the inputs without a zero operand); ``"outside_group"`` measures the rest.
+    """
     cache = grid_cache(model, task)
-    full = cache.full
+    whole = cache.task_full
     report = verify_circuit(model, task, cache=cache)
     kf, neurons = report.key_frequencies, report.neurons
+    cfg, grid = cache.config, cache.grid
     result: dict = {
         "p": task.p,
         "op": task.op,
+        "op_source": task.op_source,
+        "split_source": task.split_source,
         "task": task.to_dict(),
-        "accuracy": full.accuracy,
-        "train_accuracy": full.train_accuracy,
-        "test_accuracy": full.test_accuracy,
-        "train_loss": full.train_loss,
-        "test_loss": full.test_loss,
+        "n_layers": cfg.n_layers,
+        "architecture": {"act_fn": cfg.act_fn, "attn_rate": cfg.attn_rate, "attention_dir": cfg.attention_dir,
+                         "layout": cfg.layout, "d_model": cfg.d_model, "n_heads": cfg.n_heads, "d_mlp": cfg.d_mlp},
+        "group": {"order": grid.n, "coordinate": grid.coords.coordinate, "readout": grid.coords.readout,
+                  "inputs": grid.n_inputs, "outside_inputs": int(len(grid.outside_index))},
+        "accuracy": whole.accuracy,
+        "loss": whole.loss,
+        "train_accuracy": whole.train_accuracy,
+        "test_accuracy": whole.test_accuracy,
+        "train_loss": whole.train_loss,
+        "test_loss": whole.test_loss,
+        "outside_group": cache.outside.to_dict() if cache.outside is not None else None,
         "key_frequencies": list(kf.freqs),
         "key_frequency_detection": kf.to_dict(),
         "neuron_clusters": neurons.cluster_sizes(),
@@ -45,11 +59,27 @@ def analyze(model, task: ModularTask) -> dict:
         "excluded_loss": {str(k): m.train_loss for k, m in losses.excluded.items()},
         "excluded_all": losses.excluded_all.to_dict(),
         # DESIGN.md's keys: "metric" is the measured value (Claim.after); "metric_name" says what it is
-        "claims": [{"name": c.name, "passed": c.passed, "metric": c.after, "threshold": c.threshold,
-                    "comparison": c.comparison, "metric_name": c.metric, "intervention": c.intervention,
-                    "before": c.before, "detail": c.detail} for c in report.claims],
+        "claims": [{"name": c.name, "passed": c.passed, "applicable": c.applicable, "decides": c.decides,
+                    "metric": c.after,
+                    "threshold": c.threshold, "comparison": c.comparison, "metric_name": c.metric,
+                    "intervention": c.intervention, "before": c.before, "detail": c.detail} for c in report.claims],
         "circuit_confirmed": report.passed,
+        "algorithm": report.verdict.algorithm,
+        "verdict": report.verdict.to_dict(),
+        "loss_recovered": {name: test.loss_recovered for name, test in report.hypotheses.items()},
+        "hypotheses": {name: test.to_dict() for name, test in report.hypotheses.items()},
+        "circles": report.circles.to_dict() if report.circles else None,
+        **{key: value for key, value in report.diagnostics.to_dict().items() if key != "sample"},
+        "diagnostics_sample": report.diagnostics.sample,
         "ablation_table": report.table.to_dict()["rows"],
         "patching": report.patching.to_dict(),
     })
+    result["unavailable"] = [] if task.split_known else list(SPLIT_LOSSES)
+    if not task.split_known:
+        for key in SPLIT_LOSSES:
+            result[key] = None
+        result["restricted_loss"] = losses.restricted.loss  # the full grid's: no held-out split to use
+        result["notices"] = ["the split is unknown: train/test losses are unavailable; losses, the restricted "
+                             "loss and the claims use the full grid, and 'excluded_loss' is over the full grid. "
+                             "Set the split with --frac-train/--seed/--split."]
     return result

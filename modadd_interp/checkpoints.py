@@ -6,7 +6,9 @@ Formats (see docs/formats.md):
     2. the progress-measures paper: ``embed.W_E`` is ``[d_model, d_vocab]``, bare, under
        ``"model"``, or a series under ``"state_dicts"``;
     3. a TransformerLens <= 3 ``HookedTransformer.state_dict()``;
-    4. a TransformerLens 4 ``TransformerBridge`` (``boot_native``) state dict.
+    4. a TransformerLens 4 ``TransformerBridge`` (``boot_native``) state dict;
+    5. the Clock-and-Pizza format: ``model_<id>.pt`` (the paper's layout) with ``config_<id>.json``
+       beside it (:mod:`modadd_interp.pizza_format`).
 
 Torch files load only with ``weights_only=True``; anything that needs arbitrary
 unpickling is refused before any of it runs. Every failure is a
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from . import tl_adapter
+from . import pizza_format, tl_adapter
 from .config import ModelConfig, check_weights
 from .errors import ArchitectureError, CheckpointError, InvalidWeightsError, ModAddError, TaskMismatchError
 from .storage import load_tensors, torch_load_safely
@@ -94,9 +96,14 @@ class Checkpoint:
     Attributes:
         config: the architecture.
         weights: canonical weights (see :mod:`modadd_interp.config`).
-        task: the task and split when the file records them, else None.
+        task: the task and split when the file records them, else None (a task with
+            ``split="unknown"`` when it records the operation but not the split).
         step: the training step when known.
-        format: ``"modadd_interp"``, ``"paper"``, ``"hooked_transformer"`` or ``"bridge"``.
+        format: ``"modadd_interp"``, ``"paper"``, ``"hooked_transformer"``, ``"bridge"`` or
+            ``"clock_and_pizza"``.
+        notes: what the reader had to assume or could not read, for the user.
+        recorded_train_loss: the final training loss the file's own training loop recorded, if any
+            (used to recognise the split; see :func:`modadd_interp.inference.infer_split`).
     """
 
     config: ModelConfig
@@ -104,6 +111,8 @@ class Checkpoint:
     task: ModularTask | None
     step: int | None
     format: str
+    notes: tuple[str, ...] = ()
+    recorded_train_loss: float | None = None
 
 
 def read_checkpoint(source: str | Path, n_heads: int | None = None) -> Checkpoint:
@@ -132,7 +141,17 @@ def read_checkpoint(source: str | Path, n_heads: int | None = None) -> Checkpoin
     if _is_safetensors(path):
         tensors, info = load_tensors(path)
         return _with_n_heads(_from_tensors(tensors, info, n_heads), n_heads)
-    return from_object(torch_load_safely(path), n_heads, origin=str(path))
+    obj = torch_load_safely(path)
+    pizza_config = pizza_format.config_path(path)
+    if pizza_config is None:
+        ckpt = from_object(obj, n_heads, origin=str(path))
+        if ckpt.format == "paper" and not ckpt.config.has_eq:
+            ckpt = dataclasses.replace(ckpt, notes=(*ckpt.notes, pizza_format.missing_config_note(path.name)))
+        return ckpt
+    ckpt = from_object(obj, n_heads, origin=str(path))
+    config, task, notes = pizza_format.apply_config(ckpt.config, pizza_format.read_config(pizza_config), path.name)
+    return dataclasses.replace(ckpt, config=config, task=task, format="clock_and_pizza",
+                               notes=ckpt.notes + tuple(notes))
 
 
 def from_object(obj: object, n_heads: int | None = None, origin: str = "the object") -> Checkpoint:
@@ -141,6 +160,8 @@ def from_object(obj: object, n_heads: int | None = None, origin: str = "the obje
         raise CheckpointError(
             f"{origin} holds a {type(obj).__name__}, not a state dict; save model.state_dict() instead."
         )
+    if pizza_format.is_mlp_only(obj):
+        raise pizza_format.refuse_mlp_only(origin)
     if "state_dicts" in obj:
         return read_paper_series(obj, n_heads)[-1]
     if "model" in obj:
@@ -151,7 +172,8 @@ def from_object(obj: object, n_heads: int | None = None, origin: str = "the obje
             )
         ckpt = from_state_dict(obj["model"], n_heads)
         task = _paper_task(obj.get("config"), ckpt.config)
-        return dataclasses.replace(ckpt, task=task, step=_as_int(obj.get("epoch"), "the 'epoch' entry"))
+        return dataclasses.replace(ckpt, task=task, step=_as_int(obj.get("epoch"), "the 'epoch' entry"),
+                                   recorded_train_loss=_final_loss(obj))
     return from_state_dict(obj, n_heads)
 
 
@@ -193,6 +215,8 @@ def from_state_dict(state: Mapping, n_heads: int | None = None) -> Checkpoint:
         ('hooked_transformer', 113)
     """
     _check_n_heads(n_heads)
+    if isinstance(state, Mapping) and pizza_format.is_mlp_only(state):
+        raise pizza_format.refuse_mlp_only("this state dict")
     state = _tensor_dict(state)
     _refuse_layernorm(state)
     if "blocks.0.attn.q.weight" in state:
@@ -219,8 +243,10 @@ def _from_tensors(tensors: dict, info: dict, n_heads: int | None) -> Checkpoint:
         tensors = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     if "config" not in info:
         return from_state_dict(tensors, n_heads)
-    config = _checked_config(_build_from_metadata(ModelConfig, info["config"], "config"))
+    config = _build_from_metadata(ModelConfig, info["config"], "config")
     task = _build_from_metadata(ModularTask, info["task"], "task") if "task" in info else None
+    if task is not None:
+        task = dataclasses.replace(task, op_source="recorded", split_source="recorded")
     if task is not None and task.p != config.p:
         raise TaskMismatchError(
             f"the file's metadata records a task with p={task.p}, but its architecture "
@@ -259,10 +285,10 @@ def _from_paper(state: dict, n_heads: int | None) -> Checkpoint:
     dims = _unify_dims(state, layout, fmt="paper")
     heads, d_head, d_model = dims["n_heads"], dims["d_head"], dims["d_model"]
     _check_heads_given(n_heads, heads)
-    config = _checked_config(ModelConfig(
+    config = _checked_config(
         d_vocab=dims["d_vocab"], d_vocab_out=dims["d_vocab_out"], n_ctx=dims["n_ctx"], d_model=d_model,
         n_heads=heads, d_head=d_head, d_mlp=dims["d_mlp"], n_layers=len(layers),
-    ))
+    )
     w = {"embed.W_E": state["embed.W_E"].T, "pos_embed.W_pos": state["pos_embed.W_pos"]}
     for b in layers:
         for x in "QKV":  # paper [heads, d_head, d_model] -> TL [heads, d_model, d_head]
@@ -285,11 +311,11 @@ def _from_hooked_transformer(state: dict, n_heads: int | None) -> Checkpoint:
     _require(state, set(layout) - optional, optional=optional, fmt="HookedTransformer")
     dims = _unify_dims(state, layout, fmt="HookedTransformer")
     _check_heads_given(n_heads, dims["n_heads"])
-    config = _checked_config(ModelConfig(
+    config = _checked_config(
         d_vocab=dims["d_vocab"], d_vocab_out=dims["d_vocab_out"], n_ctx=dims["n_ctx"],
         d_model=dims["d_model"], n_heads=dims["n_heads"], d_head=dims["d_head"], d_mlp=dims["d_mlp"],
         n_layers=len(layers),
-    ))
+    )
     weights = {k: v for k, v in state.items() if not k.endswith((".mask", ".IGNORE"))}
     weights = check_weights(config, _fill_missing_biases(config, weights))
     return Checkpoint(config, weights, None, None, "hooked_transformer")
@@ -307,8 +333,10 @@ def _from_bridge(state: dict, n_heads: int | None) -> Checkpoint:
             "state dict (which does not record its head count); pass the right n_heads, one of "
             f"{[h for h in range(1, width + 1) if width % h == 0][:12]}."
         )
-    config, weights = tl_adapter.bridge_to_canonical(state, heads)
-    config = _checked_config(config)
+    try:
+        config, weights = tl_adapter.bridge_to_canonical(state, heads)
+    except ArchitectureError as e:
+        raise ArchitectureError(f"this TransformerBridge state dict is not a modular-arithmetic model: {e}") from e
     return Checkpoint(config, check_weights(config, weights), None, None, "bridge")
 
 
@@ -451,19 +479,16 @@ def _fill_missing_biases(config: ModelConfig, weights: dict) -> dict:
     return out
 
 
-def _checked_config(config: ModelConfig) -> ModelConfig:
-    """``config`` if its vocabulary fits a modular-arithmetic task, else ArchitectureError."""
-    if config.d_vocab < 3:
+def _checked_config(**dims: int) -> ModelConfig:
+    """The :class:`ModelConfig` of weights read from a file without a config: ``(a, b, '=')`` when
+    ``n_ctx >= 3``, else ``(a, b)``; an ArchitectureError naming the file's shapes if they do not fit."""
+    try:
+        return ModelConfig(**dims, has_eq=dims["n_ctx"] >= 3)
+    except ArchitectureError as e:
         raise ArchitectureError(
-            f"d_vocab={config.d_vocab} is too small: a modular-arithmetic model has p+1 input tokens "
-            "(p >= 2 numbers and '=')."
-        )
-    if config.d_vocab_out not in (config.d_vocab, config.d_vocab - 1):
-        raise ArchitectureError(
-            f"d_vocab={config.d_vocab} inputs but d_vocab_out={config.d_vocab_out} outputs: a "
-            "modular-arithmetic model has p+1 input tokens (p numbers and '=') and p or p+1 outputs."
-        )
-    return config
+            f"the weights (d_vocab={dims['d_vocab']}, d_vocab_out={dims['d_vocab_out']}, n_ctx={dims['n_ctx']}) "
+            f"are not a modular-arithmetic model's: {e} A model has p number tokens (+ '=') and >= p outputs."
+        ) from e
 
 
 def _build_from_metadata(cls: type, fields: object, what: str):
@@ -479,8 +504,8 @@ def _build_from_metadata(cls: type, fields: object, what: str):
         )
     try:
         return cls(**fields)
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"the file's metadata '{what}' is malformed: {e}.") from e
+    except (TypeError, ValueError, TaskMismatchError) as e:
+        raise CheckpointError(f"the file's metadata '{what}' is malformed: {e}") from e
 
 
 def _as_int(value: object, what: str) -> int | None:
@@ -534,9 +559,9 @@ def _paper_task(config: object, model_config: ModelConfig) -> ModularTask | None
     if not isinstance(config, Mapping):
         raise CheckpointError(f"the file's 'config' entry must be a dict, got a {type(config).__name__}.")
     fn = config.get("fn_name", "add")
-    if fn != "add":
+    if fn not in _PAPER_FN_NAMES:
         raise TaskMismatchError(
-            f"the file's config names fn_name={fn!r}; only modular addition ('add') is supported."
+            f"the file's config names fn_name={fn!r}; supported: {sorted(_PAPER_FN_NAMES)} (the paper's names)."
         )
     p = _as_int(config.get("p", model_config.p), "the config's 'p'")
     if p != model_config.p:
@@ -548,7 +573,25 @@ def _paper_task(config: object, model_config: ModelConfig) -> ModularTask | None
     if isinstance(frac, bool) or not isinstance(frac, (int, float)):
         raise CheckpointError(f"the config's 'frac_train' must be a number, got {frac!r}.")
     seed = _as_int(config.get("seed", 0), "the config's 'seed'")
-    return ModularTask(p=p, op="add", frac_train=float(frac), seed=seed, split="paper")
+    return ModularTask(p=p, op=_PAPER_FN_NAMES[fn], frac_train=float(frac), seed=seed, split="paper",
+                       op_source="recorded", split_source="recorded")
+
+
+_PAPER_FN_NAMES = {"add": "add", "subtract": "sub"}
+"""The progress-measures paper's ``fn_name`` values for operations we read (its ``x2xyy2`` and ``rand`` are not
+binary group operations)."""
+
+
+def _final_loss(obj: Mapping) -> float | None:
+    """The last training loss a paper-style dict recorded (``train_loss`` or ``train_losses[-1]``)."""
+    losses = obj.get("train_losses")
+    last = losses[-1] if isinstance(losses, (Sequence, torch.Tensor)) and len(losses) else None
+    for value in (obj.get("train_loss"), last):
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+            return float(value)
+    return None
 
 
 def _names(state: Mapping, limit: int = 10) -> str:

@@ -1,7 +1,12 @@
 """The ``modadd-interp`` command line: train, analyze (and more as they land).
 
+``report`` (and ``analyze --report DIR``) print where the page went and how to open it; ``--open`` opens it in
+the user's web browser (Python's :mod:`webbrowser`) when there is one, and says so when there is none: a
+missing browser never fails the command.
+
 Examples:
     $ modadd-interp analyze --json
+    $ modadd-interp analyze --report report/ --open
     $ modadd-interp train runs/p113 --p 113 --steps 10000
 """
 
@@ -9,12 +14,13 @@ from __future__ import annotations
 
 import json
 import sys
+import webbrowser
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .errors import ModAddError
+from .errors import ArchitectureError, ModAddError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Read the grokking circuit out of modular-arithmetic transformers.")
@@ -25,19 +31,39 @@ def _fail(error: ModAddError) -> None:
     raise typer.Exit(code=2)
 
 
+OP_HELP = "Operation add/sub/mul/div; default: recorded in the checkpoint, else read from the model's answers."
+SPLIT_HELP = "Set the train/test split (default: recorded, else recognised, else unknown: full-grid figures only)."
+
+
+def _task_options(op: Optional[str], frac_train: Optional[float], seed: Optional[int],
+                  split: Optional[str]) -> dict:
+    """The task options for :func:`modadd_interp.load`, the ones given only."""
+    return {k: v for k, v in {"op": op, "frac_train": frac_train, "seed": seed, "split": split}.items()
+            if v is not None}
+
+
 @app.command()
 def analyze(
     source: Optional[str] = typer.Argument(None, help="Checkpoint file or run directory; default: the shipped model."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     p: Optional[int] = typer.Option(None, help="Expected modulus; a mismatch is an error."),
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of a bare TransformerBridge state dict."),
+    op: Optional[str] = typer.Option(None, "--op", help=OP_HELP),
+    frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split (with --frac-train/--split)."),
+    split: Optional[str] = typer.Option(None, "--split", help="'paper', 'randperm' or 'unknown'."),
+    report_dir: Optional[Path] = typer.Option(None, "--report", help="Also write the HTML report into this directory "
+                                              "(as `modadd-interp report` would; the analysis runs again for it)."),
+    open_report: bool = typer.Option(False, "--open", help="Open the report (--report) in your web browser."),
 ) -> None:
     """Analyze a model: accuracy, losses, key frequencies, circuit claims."""
     from .analysis import analyze as run_analysis
     from .loading import load
 
+    if open_report and report_dir is None:
+        _fail(ModAddError("--open opens the HTML report: give --report DIR too."))
     try:
-        model, task = load(source, p=p, n_heads=n_heads)
+        model, task = load(source, p=p, n_heads=n_heads, **_task_options(op, frac_train, seed, split))
         result = run_analysis(model, task)
     except ModAddError as e:
         _fail(e)
@@ -45,6 +71,75 @@ def analyze(
         typer.echo(json.dumps(result, indent=2, sort_keys=True))
     else:
         typer.echo(format_summary(result))
+    if report_dir is None:
+        if not as_json:
+            typer.echo(f"HTML report: {report_command(source, op, frac_train, seed, split, n_heads)}")
+        return
+    from .report import render_report
+
+    try:
+        path = render_report(model, task, report_dir, run=_default_series(source))
+    except ModAddError as e:
+        _fail(e)
+    announce_report(path, open_report, err=as_json)
+
+
+def report_command(source: Optional[str], op: Optional[str] = None, frac_train: Optional[float] = None,
+                   seed: Optional[int] = None, split: Optional[str] = None, n_heads: Optional[int] = None,
+                   out: str = "report") -> str:
+    """The ``modadd-interp report`` command line that writes this model's HTML report (shell-quoted).
+
+    Examples:
+        >>> report_command("ckpt.pth", op="sub")
+        'modadd-interp report ckpt.pth --out report --op sub'
+    """
+    import shlex
+
+    args = ["modadd-interp", "report"] + ([source] if source is not None else []) + ["--out", out]
+    for flag, value in (("--op", op), ("--frac-train", frac_train), ("--seed", seed), ("--split", split),
+                        ("--n-heads", n_heads)):
+        if value is not None:
+            args += [flag, str(value)]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def announce_report(path: Path, open_it: bool = False, err: bool = False) -> None:
+    """Print where the report went and how to open it; with ``open_it``, open it in the user's browser.
+
+    Args:
+        path: the report's ``index.html``.
+        open_it: try :mod:`webbrowser`; a missing or failing browser is reported, never raised.
+        err: print to stderr (keeps ``--json`` output on stdout clean).
+    """
+    uri = path.resolve().as_uri()
+    typer.echo(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB; one offline file)", err=err)
+    typer.echo(f"open it in a web browser: {uri}", err=err)
+    if open_it:
+        typer.echo(open_in_browser(uri), err=err)
+
+
+def open_in_browser(uri: str) -> str:
+    """Open ``uri`` in the user's web browser (:mod:`webbrowser`); return one line saying what happened.
+
+    Never raises: without a browser (a headless server, no ``$BROWSER``) it says so, and the report stays where
+    it is.
+
+    Examples:
+        >>> open_in_browser("file:///tmp/report/index.html")      # doctest: +SKIP
+        'opened in your web browser (firefox)'
+    """
+    try:
+        browser = webbrowser.get()
+    except webbrowser.Error:
+        return ("no web browser found on this machine (Python's webbrowser module found none; set $BROWSER to "
+                "choose one): copy the report to a machine with a browser, or open the address above there")
+    try:
+        opened = browser.open(uri)
+    except Exception as e:  # a browser that fails to start must not fail the command
+        return f"could not open a web browser ({type(e).__name__}: {e}); open the address above yourself"
+    name = getattr(browser, "name", "") or type(browser).__name__
+    return (f"opened in your web browser ({name})" if opened
+            else f"the web browser ({name}) did not open the page; open the address above yourself")
 
 
 def format_summary(result: dict) -> str:
@@ -52,20 +147,32 @@ def format_summary(result: dict) -> str:
     detection = result["key_frequency_detection"]
     clusters = ", ".join(f"{k}: {v}" for k, v in result["neuron_clusters"].items())
     excluded = ", ".join(f"{k}: {v:.3g}" for k, v in result["excluded_loss"].items()) or "-"
+    losses = (f"train loss {result['train_loss']:.3g}, test loss {result['test_loss']:.3g}"
+              if result["train_loss"] is not None else f"loss {result['loss']:.3g} on the full grid (split unknown)")
+    arch = result["architecture"]
     lines = [
-        f"({result['op']}) mod p={result['p']}: accuracy {result['accuracy']:.2%}, "
-        f"train loss {result['train_loss']:.3g}, test loss {result['test_loss']:.3g}",
+        f"{result['task']['op']} mod p={result['p']} (op {result['op_source']}): accuracy {result['accuracy']:.2%}, "
+        f"{losses}",
+        f"{result['n_layers']} layer(s), {arch['act_fn']}, attention rate {arch['attn_rate']:g}, input "
+        f"{arch['layout']}; group of order {result['group']['order']}, readout {result['group']['readout']}",
         f"key frequencies: {result['key_frequencies'] or 'none'} ({detection['confidence']} confidence: "
         f"{detection['reason']})",
         f"neuron clusters: {clusters}",
         f"restricted test loss {result['restricted_loss']:.3g}; excluded training loss per key frequency: {excluded}",
-        "claims:",
+        "claims (* decide the verdict):",
     ]
     for claim in result["claims"]:
+        if not claim["applicable"]:
+            lines.append(f"  N/A   {claim['name']}  ({claim['detail']})")
+            continue
         verdict = "PASS" if claim["passed"] else "FAIL"
-        lines.append(f"  {verdict}  {claim['name']}  ({claim['metric']:.3g} {claim['comparison']} "
+        mark = " *" if claim["decides"] else ""
+        lines.append(f"  {verdict}{mark}  {claim['name']}  ({claim['metric']:.3g} {claim['comparison']} "
                      f"{claim['threshold']:.3g})")
-    lines.append("circuit confirmed" if result["circuit_confirmed"] else "circuit NOT confirmed")
+    diag = (f"gradient symmetricity {result['gradient_symmetricity']:.2f}, distance irrelevance "
+            f"{result['distance_irrelevance']:.2f}, circularity {result['circularity']:.2f}")
+    lines.append(f"Zhong et al.'s diagnostics: {diag}")
+    lines.append(f"verdict: {result['verdict']['line']}")
     return "\n".join(lines)
 
 
@@ -77,18 +184,48 @@ def report(
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of a bare TransformerBridge state dict."),
     llc: bool = typer.Option(False, "--llc", help="Add the LLC (step size calibrated per checkpoint) and degeneracy "
                              "panel (slow: ~30 s per checkpoint)."),
+    op: Optional[str] = typer.Option(None, "--op", help=OP_HELP),
+    frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split (with --frac-train/--split)."),
+    split: Optional[str] = typer.Option(None, "--split", help="'paper', 'randperm' or 'unknown'."),
+    open_report: bool = typer.Option(False, "--open", help="Open the report in your web browser (when there is one)."),
 ) -> None:
-    """Write a self-contained offline HTML report of the circuit."""
-    from .loading import load, shipped_run
+    """Write a self-contained offline HTML report of the circuit; print where it went and how to open it."""
+    from .loading import load
     from .report import render_report
 
     try:
-        model, task = load(source, n_heads=n_heads)
-        series = run if run is not None else (shipped_run() if source is None else _series_of(source))
+        model, task = load(source, n_heads=n_heads, **_task_options(op, frac_train, seed, split))
+        series = run if run is not None else _default_series(source)
         path = render_report(model, task, out, run=series, llc=llc)
     except ModAddError as e:
         _fail(e)
-    typer.echo(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    announce_report(path, open_report)
+
+
+def _default_series(source: Optional[str]):
+    """The checkpoint series a report shows by default: the shipped run for the shipped model, else SOURCE's own."""
+    from .loading import shipped_run
+
+    return shipped_run() if source is None else _series_of(source)
+
+
+def _run_task(series, **options):
+    """The task for a run: the one it records, with the given options applied; None (the run's own) if none."""
+    if not options:
+        return None
+    import dataclasses
+
+    from .task import ModularTask
+
+    base = series.task or ModularTask(p=series.config.p)
+    split_fields = {k: v for k, v in options.items() if k != "op"}
+    if split_fields:
+        base = dataclasses.replace(base, **{"frac_train": 0.3, "seed": 0, "split": "paper", **split_fields},
+                                   split_source="given")
+    if "op" in options:
+        base = dataclasses.replace(base, op=options["op"], op_source="given")
+    return base
 
 
 def _series_of(source: str):
@@ -109,13 +246,19 @@ def progress(
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of bare TransformerBridge state dicts."),
     llc: bool = typer.Option(False, "--llc", help="Add the LLC (devinterp SGLD, step size calibrated per checkpoint; "
                              "slow: ~30 s per checkpoint) and degeneracy measures."),
+    op: Optional[str] = typer.Option(None, "--op", help="Operation add/sub/mul/div; default: recorded, else inferred."),
+    frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split (with --frac-train/--split)."),
+    split: Optional[str] = typer.Option(None, "--split", help="'paper', 'randperm' or 'unknown'."),
 ) -> None:
     """Progress measures over a run's checkpoints, and its phases."""
     from .progress import progress_measures
     from .runs import load_run
 
     try:
-        frame = progress_measures(load_run(run, n_heads=n_heads), progress=not as_json, llc=llc)
+        series = load_run(run, n_heads=n_heads)
+        task = _run_task(series, **_task_options(op, frac_train, seed, split))
+        frame = progress_measures(series, task=task, progress=not as_json, llc=llc)
     except ModAddError as e:
         _fail(e)
     if csv is not None:
@@ -134,6 +277,7 @@ def progress(
 def train(
     out_dir: Path = typer.Argument(..., help="Run directory (resumed if it exists)."),
     p: int = typer.Option(113, help="Modulus."),
+    op: str = typer.Option("add", help="Operation: add, sub, mul or div (mul/div need a prime p)."),
     frac_train: float = typer.Option(0.3, help="Training fraction of the grid."),
     data_seed: int = typer.Option(0, help="Seed of the train/test split."),
     split: str = typer.Option("paper", help="'paper' (random.shuffle) or 'randperm' (TL demo)."),
@@ -142,18 +286,37 @@ def train(
     checkpoint_every: int = typer.Option(100, help="Steps between checkpoints."),
     lr: float = typer.Option(1e-3),
     weight_decay: float = typer.Option(1.0),
+    n_layers: int = typer.Option(1, "--n-layers", help="Transformer blocks."),
+    d_model: int = typer.Option(128, "--d-model"),
+    n_heads: int = typer.Option(4, "--n-heads"),
+    d_mlp: int = typer.Option(512, "--d-mlp"),
+    act_fn: str = typer.Option("relu", "--act-fn", help="relu or gelu."),
+    attn_rate: float = typer.Option(1.0, "--attn-rate", help="Attention rate alpha in [0, 1] (0: constant attention)."),
+    eq: bool = typer.Option(True, "--eq/--no-eq", help="Inputs (a, b, '=') or (a, b) (the Clock-and-Pizza layout)."),
+    bidirectional: bool = typer.Option(False, "--bidirectional", help="No causal attention mask."),
 ) -> None:
-    """Train with the paper's recipe; checkpointed and resumable."""
+    """Train with the paper's recipe (any architecture of the family); checkpointed and resumable."""
+    from .config import ModelConfig
     from .task import ModularTask
     from .train import train as run_train
 
     try:
-        task = ModularTask(p=p, frac_train=frac_train, seed=data_seed, split=split)
-        run_train(task, out_dir, steps=steps, init_seed=init_seed, lr=lr,
+        task = ModularTask(p=p, op=op, frac_train=frac_train, seed=data_seed, split=split)
+        if d_model % n_heads:
+            raise ArchitectureError(f"--n-heads {n_heads} does not divide --d-model {d_model}.")
+        config = ModelConfig.paper(p, has_eq=eq, n_layers=n_layers, d_model=d_model, n_heads=n_heads,
+                                   d_head=d_model // n_heads, d_mlp=d_mlp, act_fn=act_fn, attn_rate=attn_rate,
+                                   attention_dir="bidirectional" if bidirectional else "causal")
+        run_train(task, out_dir, config=config, steps=steps, init_seed=init_seed, lr=lr,
                   weight_decay=weight_decay, checkpoint_every=checkpoint_every)
     except ModAddError as e:
         _fail(e)
     typer.echo(f"run written to {out_dir}")
+
+
+from .sweep import commands as _sweep_commands  # noqa: E402 - the sweep and sweep-report commands
+
+_sweep_commands.register(app, _fail)
 
 
 def main() -> None:

@@ -21,13 +21,30 @@ import torch
 
 from .errors import ArchitectureError, InvalidWeightsError
 
+ACT_FNS = ("relu", "gelu")
+ATTENTION_DIRS = ("causal", "bidirectional")
+_INT_FIELDS = ("d_vocab", "d_vocab_out", "n_ctx", "d_model", "n_heads", "d_head", "d_mlp", "n_layers")
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """A one-block, attention + ReLU-MLP transformer without LayerNorm.
+    """An attention + MLP transformer without LayerNorm, 1 or more blocks, on two operands.
 
-    ``d_vocab`` counts the input tokens (``p`` numbers and ``'='``). ``d_vocab_out``
-    is ``p``, or ``p + 1`` for models (like the paper's) with an ``'='`` output.
+    The input is ``(a, b, '=')`` (``has_eq``) or ``(a, b)``; the answer is read at the last position.
+    ``b`` is token ``b``, or token ``p + b`` with ``separate_b_tokens`` (the Clock-and-Pizza
+    ``diff_vocab``); ``'='`` is the last token id. So ``d_vocab = p * (1 + separate_b_tokens) + has_eq``.
+    ``d_vocab_out`` is at least ``p``: the answers are outputs ``0..p-1`` (the paper keeps an ``'='``
+    output, the Clock-and-Pizza models output their whole vocabulary).
+
+    ``attn_rate`` is the Clock-and-Pizza *attention rate* ``alpha``: every attention pattern is
+    ``alpha * softmax(QK^T / sqrt(d_head)) + (1 - alpha)`` (all ones, not normalised), so ``alpha = 0``
+    is constant attention. ``attention_dir`` is ``"causal"`` (TransformerLens's default, the paper's
+    models) or ``"bidirectional"`` (the Clock-and-Pizza models apply no mask).
+
+    Examples:
+        >>> cfg = ModelConfig.paper(59, has_eq=False, attn_rate=0.0, n_layers=2)
+        >>> cfg.p, cfg.d_vocab, cfg.encode(torch.tensor([[3, 4]])).tolist()
+        (59, 59, [[3, 4]])
     """
 
     d_vocab: int
@@ -39,26 +56,88 @@ class ModelConfig:
     d_mlp: int = 512
     n_layers: int = 1
     act_fn: str = "relu"
+    attn_rate: float = 1.0
+    attention_dir: str = "causal"
+    has_eq: bool = True
+    separate_b_tokens: bool = False
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if field.name != "act_fn" and (not isinstance(value, int) or value < 1):
-                raise ArchitectureError(f"{field.name} must be a positive integer, got {value!r}.")
-        if self.act_fn != "relu":
+        for name in _INT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ArchitectureError(f"{name} must be a positive integer, got {value!r}.")
+        if self.act_fn not in ACT_FNS:
             raise ArchitectureError(
-                f"act_fn {self.act_fn!r} is not supported; the probes assume ReLU neurons."
+                f"act_fn {self.act_fn!r} is not supported; the probes read {' or '.join(ACT_FNS)} neurons."
+            )
+        rate = self.attn_rate
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= float(rate) <= 1.0:
+            raise ArchitectureError(f"attn_rate must be a number in [0, 1], got {rate!r}.")
+        object.__setattr__(self, "attn_rate", float(rate))
+        if self.attention_dir not in ATTENTION_DIRS:
+            raise ArchitectureError(f"attention_dir must be one of {ATTENTION_DIRS}, got {self.attention_dir!r}.")
+        for name in ("has_eq", "separate_b_tokens"):
+            if not isinstance(getattr(self, name), bool):
+                raise ArchitectureError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+        numbers = self.d_vocab - int(self.has_eq)
+        if self.separate_b_tokens and numbers % 2:
+            raise ArchitectureError(
+                f"d_vocab={self.d_vocab} does not fit separate a and b tokens (2p{' + 1' if self.has_eq else ''})."
+            )
+        if self.p < 2:
+            raise ArchitectureError(f"d_vocab={self.d_vocab} leaves p={self.p} numbers; a task needs p >= 2.")
+        if self.n_ctx < self.seq_len:
+            raise ArchitectureError(
+                f"n_ctx={self.n_ctx}, but the input {self.layout} needs {self.seq_len} positions."
+            )
+        if self.d_vocab_out < self.p:
+            raise ArchitectureError(
+                f"d_vocab_out={self.d_vocab_out} is smaller than p={self.p}: the model cannot output every answer."
             )
 
     @classmethod
-    def paper(cls, p: int, **overrides: int) -> ModelConfig:
-        """The paper's architecture for modulus ``p`` (d_model 128, 4 heads, d_mlp 512)."""
-        return cls(d_vocab=p + 1, d_vocab_out=p, **overrides)
+    def paper(cls, p: int, has_eq: bool = True, separate_b_tokens: bool = False, **overrides) -> ModelConfig:
+        """The paper's architecture for modulus ``p`` (d_model 128, 4 heads, d_mlp 512), with overrides.
+
+        ``has_eq=False`` drops the ``'='`` token (``n_ctx`` 2), as in the Clock-and-Pizza models.
+        """
+        d_vocab = p * (2 if separate_b_tokens else 1) + int(has_eq)
+        overrides.setdefault("n_ctx", 2 + int(has_eq))
+        return cls(d_vocab=d_vocab, d_vocab_out=p, has_eq=has_eq, separate_b_tokens=separate_b_tokens, **overrides)
 
     @property
     def p(self) -> int:
-        """The modulus implied by the vocabulary (inputs are ``0..p-1`` and ``'='``)."""
-        return self.d_vocab - 1
+        """The modulus implied by the vocabulary and the token layout."""
+        return (self.d_vocab - int(self.has_eq)) // (2 if self.separate_b_tokens else 1)
+
+    @property
+    def seq_len(self) -> int:
+        """Tokens per input: 3 with ``'='``, else 2."""
+        return 2 + int(self.has_eq)
+
+    @property
+    def eq_token(self) -> int | None:
+        """The token id of ``'='`` (the last id), or None."""
+        return self.d_vocab - 1 if self.has_eq else None
+
+    @property
+    def layout(self) -> str:
+        """The input layout in words, e.g. ``"(a, b, '=')"`` or ``"(a, p + b)"``."""
+        b = "p + b" if self.separate_b_tokens else "b"
+        return f"(a, {b}, '=')" if self.has_eq else f"(a, {b})"
+
+    def encode(self, pairs: torch.Tensor) -> torch.Tensor:
+        """``[n, seq_len]`` int64 tokens of operand pairs ``[n, 2]`` in this model's layout."""
+        a, b = pairs[:, 0].long(), pairs[:, 1].long()
+        parts = [a, b + self.p if self.separate_b_tokens else b]
+        if self.has_eq:
+            parts.append(torch.full_like(a, self.d_vocab - 1))
+        return torch.stack(parts, dim=1)
+
+    def number_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([p], [p])``: the embedding rows of the numbers as ``a`` and as ``b`` (equal without separate tokens)."""
+        rows = torch.arange(self.p)
+        return rows, rows + self.p if self.separate_b_tokens else rows
 
     def to_dict(self) -> dict:
         """JSON-safe description."""

@@ -384,3 +384,29 @@ def effective_rank(matrix: torch.Tensor) -> float:
     q = s / s.sum()
     q = q[q > 0]
     return float(torch.exp(-(q * q.log()).sum()))
+
+
+def circularity(embeddings: torch.Tensor, n_components: int = 4) -> float:
+    """Zhong et al.'s circularity of the numbers' embeddings ``[n, d]`` (rows by group coordinate).
+
+    The embeddings are centered and their top ``n_components`` principal components taken; each component
+    ``v`` (``[n]``, scaled to ``sum v^2 = 1/n``) scores ``max_k 2 |sum_t v_t e^{2 pi i k t / n}|^2`` clamped to
+    ``[0, 1]``: 1 when it is a single Fourier mode (a circle's coordinate), lower when spread. The mean of the
+    scores is returned. The authors search the frequency as a multiplier ``t -> t i mod n``; for prime ``n``
+    every non-zero frequency is such a multiple, so the maximum is the same.
+    """
+    x = embeddings.to(DTYPE)
+    x = x - x.mean(0, keepdim=True)
+    u, s, _ = torch.linalg.svd(x, full_matrices=False)
+    comps = (u * s)[:, :n_components]  # [n, c] principal-component scores
+    n = x.shape[0]
+    scores = []
+    for v in comps.T:
+        norm = float(v.norm())
+        if norm == 0.0:
+            scores.append(0.0)
+            continue
+        v = v / norm / math.sqrt(n)
+        spectrum = torch.fft.fft(v.to(torch.complex128))[1:]
+        scores.append(min(max(float(2 * (spectrum.abs() ** 2).max()), 0.0), 1.0))
+    return sum(scores) / len(scores) if scores else 0.0

@@ -1,5 +1,8 @@
 """Forward passes over the full ``(a, b)`` grid, chunked so memory stays bounded.
 
+Inputs are operand pairs ``(a, b)``, encoded in each model's own token layout
+(:meth:`modadd_interp.config.ModelConfig.encode`); logits are read at the last position.
+
 Examples:
     >>> logits = grid_logits(model, task)            # doctest: +SKIP
     >>> logits.shape                                  # [p*p, d_vocab_out], final position
@@ -21,18 +24,12 @@ DEFAULT_CHUNK = 4096  # inputs per forward pass (measured fastest on 2 CPU cores
 
 
 def check_compatible(model, task: ModularTask) -> ModelConfig:
-    """Raise a clear error unless ``model`` can be analysed on ``task``."""
+    """Raise a clear error unless ``model`` can be analysed on ``task``; return its :class:`ModelConfig`."""
     cfg = tl_adapter.model_config(model)
-    if cfg.n_layers != 1:
-        raise ArchitectureError(
-            f"the model has {cfg.n_layers} layers; the probes read a one-layer circuit."
-        )
-    if cfg.n_ctx < 3:
-        raise ArchitectureError(f"n_ctx={cfg.n_ctx}; the task needs 3 positions (a, b, '=').")
-    if cfg.d_vocab != task.p + 1 or cfg.d_vocab_out not in (task.p, task.p + 1):
+    if cfg.p != task.p:
         raise TaskMismatchError(
-            f"the model has d_vocab={cfg.d_vocab}, d_vocab_out={cfg.d_vocab_out}, but p={task.p} "
-            f"needs d_vocab={task.p + 1} and d_vocab_out={task.p} (or {task.p + 1})."
+            f"the model's vocabulary (d_vocab={cfg.d_vocab}, layout {cfg.layout}) is for p={cfg.p}, but the task "
+            f"has p={task.p}; pass the p the model was trained on."
         )
     return cfg
 
@@ -69,19 +66,18 @@ class GridRecorder:
     def __exit__(self, *exc) -> None:
         self._hooks.__exit__(*exc)
 
-    def chunks(self, task: ModularTask, chunk: int = DEFAULT_CHUNK) -> Iterator[tuple[slice, torch.Tensor, dict]]:
-        """Run the grid in chunks of whole rows ``a``; yield ``(inputs slice, logits, activations)`` per chunk.
+    def chunks(self, pairs: torch.Tensor, step: int) -> Iterator[tuple[slice, torch.Tensor, dict]]:
+        """Run operand ``pairs`` ``[N, 2]`` in chunks of ``step`` inputs; yield ``(slice, logits, activations)``.
 
-        ``logits`` are the final-position ``[n, d_vocab_out]`` logits of the chunk's inputs; each chunk
-        holds ``max(1, chunk // p)`` rows (``chunk`` bounds the inputs per forward pass).
+        ``logits`` are the final-position ``[n, d_vocab_out]`` logits of the chunk's inputs; activations are
+        the recorded hook points (sliced by ``select``).
         """
-        check_compatible(self.model, task)
-        step = max(1, chunk // task.p) * task.p
-        for start in range(0, task.n_inputs, step):
-            rows = slice(start, min(task.n_inputs, start + step))
+        cfg = tl_adapter.model_config(self.model)
+        for start in range(0, len(pairs), step):
+            rows = slice(start, min(len(pairs), start + step))
             self._store.clear()
             with torch.no_grad():
-                logits = self.model(task.inputs[rows])[:, -1].detach()
+                logits = self.model(cfg.encode(pairs[rows]))[:, -1].detach()
             if not torch.isfinite(logits).all():
                 raise InvalidWeightsError("the model produced NaN/inf logits; its weights are corrupt.")
             missing = [n for n in self.names if n not in self._store]
@@ -92,8 +88,10 @@ class GridRecorder:
             yield rows, logits, acts
 
     def run(self, task: ModularTask, chunk: int = DEFAULT_CHUNK) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Final-position logits ``[p*p, d_vocab_out]`` and the recorded activations over the whole grid."""
-        parts = list(self.chunks(task, chunk))
+        """Final-position logits ``[m, d_vocab_out]`` and the recorded activations at the task's defined inputs
+        (all ``p*p`` of the grid, in grid order, but for ``b = 0`` under ``div``)."""
+        check_compatible(self.model, task)
+        parts = list(self.chunks(task.pairs[task.valid_mask], chunk))
         return torch.cat([c[1] for c in parts]), {n: torch.cat([c[2][n] for c in parts]) for n in self.names}
 
 
@@ -101,7 +99,7 @@ def grid_run(
     model, task: ModularTask, names: Sequence[str] = (), chunk: int = DEFAULT_CHUNK,
     fwd_hooks: Sequence = (), select: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Final-position logits ``[p*p, d_vocab_out]`` and activations for ``names`` over the grid.
+    """Final-position logits ``[m, d_vocab_out]`` and activations for ``names`` at the task's defined inputs.
 
     Args:
         names: hook names to record; each activation is kept whole unless ``select[name]``
@@ -115,16 +113,19 @@ def grid_run(
 
 
 def grid_logits(model, task: ModularTask, chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
-    """Final-position logits ``[p*p, d_vocab_out]`` over the grid."""
+    """Final-position logits ``[m, d_vocab_out]`` at the task's defined inputs (``[p*p, ...]`` but for div)."""
     return grid_run(model, task, chunk=chunk)[0]
 
 
 def grid_measure(model, task: ModularTask, fwd_hooks: Sequence = (), chunk: int = DEFAULT_CHUNK) -> Measurement:
-    """Float64 losses and accuracies over the grid (under ``fwd_hooks``), streamed: memory ``O(chunk * p)``."""
+    """Float64 losses and accuracies over the task's defined inputs (under ``fwd_hooks``), streamed."""
+    check_compatible(model, task)
     total = MeasurementSum()
+    valid = task.valid_mask
+    labels, train, test = task.labels[valid], task.train_mask[valid], task.test_mask[valid]
     with GridRecorder(model, fwd_hooks=fwd_hooks) as recorder:
-        for rows, logits, _ in recorder.chunks(task, chunk):
-            total.add(task.final_logits(logits), task.labels[rows], task.train_mask[rows])
+        for rows, logits, _ in recorder.chunks(task.pairs[valid], chunk):
+            total.add(task.final_logits(logits), labels[rows], train[rows], test[rows])
     return total.result()
 
 

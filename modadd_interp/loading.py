@@ -9,6 +9,7 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -17,6 +18,7 @@ from . import tl_adapter
 from .checkpoints import Checkpoint, read_checkpoint
 from .config import ModelConfig
 from .errors import CheckpointError, TaskMismatchError
+from .inference import infer_op, infer_split, require_op
 from .task import ModularTask
 
 SHIPPED_MODEL = "grokked_p113.safetensors"
@@ -33,6 +35,10 @@ def load(
     *,
     task: ModularTask | None = None,
     p: int | None = None,
+    op: str | None = None,
+    frac_train: float | None = None,
+    seed: int | None = None,
+    split: str | None = None,
     n_heads: int | None = None,
     backend: str | None = None,
 ):
@@ -42,22 +48,31 @@ def load(
         source: None (the shipped grokked p=113 model), a path to any supported checkpoint
             file or run directory (see docs/formats.md), or a live ``HookedTransformer`` /
             ``TransformerBridge`` (returned as is, never copied or modified).
-        task: the task to pair with the model; default: the one the checkpoint records, else
-            the paper's default split (frac_train 0.3, seed 0) with a warning.
+        task: the task to pair with the model (then ``op``/``frac_train``/``seed``/``split`` must be None).
         p: the modulus you expect; a mismatch with the model raises.
+        op: the operation; default: the one the checkpoint records, else the one the model computes
+            (:func:`modadd_interp.inference.infer_op`, with a one-line notice).
+        frac_train, seed, split: the train/test split; default: the one the checkpoint records, else
+            one recognised from the training loss the file recorded (:func:`modadd_interp.inference.infer_split`),
+            else ``split="unknown"`` (full-grid figures only), with a notice. Any of them given sets the
+            split (the others default to 0.3, 0 and ``"paper"``).
         n_heads: the head count, for a bare TransformerBridge state dict (default 4).
         backend: ``"bridge"`` or ``"hooked_transformer"``; default: the installed TL's.
 
     Returns:
-        ``(model, task)``: a hooked model in eval mode and its :class:`ModularTask`.
+        ``(model, task)``: a hooked model in eval mode and its :class:`ModularTask` (``task.op_source``
+        and ``task.split_source`` say where each came from).
 
     Raises:
         CheckpointError: the file is missing, truncated, or not a checkpoint.
         UnsafeCheckpointError: the file would need arbitrary unpickling; nothing was executed.
         InvalidWeightsError: keys are missing or extra, shapes disagree, or values are NaN/inf.
-        ArchitectureError: the model is not a LayerNorm-free attention + ReLU-MLP transformer.
-        TaskMismatchError: ``p`` or ``task`` does not fit the model.
+        ArchitectureError: the model is not a LayerNorm-free attention + MLP (ReLU/GeLU) transformer.
+        TaskMismatchError: ``p``, ``op`` or ``task`` does not fit the model, or no operation fits its answers.
     """
+    split_given = {k: v for k, v in {"frac_train": frac_train, "seed": seed, "split": split}.items() if v is not None}
+    if task is not None and (op is not None or split_given):
+        raise TaskMismatchError("pass either task= or op/frac_train/seed/split, not both.")
     if source is None:
         source = data_path(SHIPPED_MODEL)
         if not source.is_file():
@@ -65,10 +80,74 @@ def load(
                                   "reinstall modadd_interp, or pass a checkpoint path.")
     if isinstance(source, (str, Path)):
         ckpt = read_checkpoint(source, n_heads=n_heads)
-        task = resolve_task(ckpt.config, task or ckpt.task, p, origin=str(source))
-        return tl_adapter.build_model(ckpt.config, ckpt.weights, backend=backend), task
-    config = tl_adapter.model_config(source)
-    return source, resolve_task(config, task, p, origin=type(source).__name__)
+        for note in ckpt.notes:
+            warnings.warn(note, stacklevel=2)
+        model = tl_adapter.build_model(ckpt.config, ckpt.weights, backend=backend)
+        origin = Path(source).name
+        config, recorded, recorded_loss = ckpt.config, ckpt.task, ckpt.recorded_train_loss
+    else:
+        model, origin = source, type(source).__name__
+        config, recorded, recorded_loss = tl_adapter.model_config(source), None, None
+    _check_p(config, p)
+    if task is None:
+        task = resolve_task(model, config, recorded, recorded_loss, op, split_given, origin)
+    _check_task(config, task)
+    return model, task
+
+
+def resolve_task(model, config: ModelConfig, recorded: ModularTask | None, recorded_loss: float | None,
+                 op: str | None, split_given: dict, origin: str) -> ModularTask:
+    """The task of a loaded model: given, else recorded, else read from the model (with a notice each time).
+
+    The operation: ``op`` (given), the checkpoint's (recorded), or :func:`infer_op` (inferred). The split:
+    ``split_given``, the checkpoint's when known, :func:`infer_split` from ``recorded_loss``, else unknown.
+    """
+    p = config.p
+    if op is not None:
+        op_name, op_source = op, "given"
+    elif recorded is not None:
+        op_name, op_source = recorded.op, recorded.op_source
+    else:
+        inferred = infer_op(model, config)
+        op_name, op_source = require_op(inferred, origin), "inferred"
+        warnings.warn(inferred.notice(origin), stacklevel=3)
+    if split_given:
+        fields = {"frac_train": 0.3, "seed": 0, "split": "paper", **split_given}
+        return ModularTask(p=p, op=op_name, op_source=op_source, split_source="given", **fields)
+    frac = recorded.frac_train if recorded is not None else 0.3
+    if recorded is not None and recorded.split_known:
+        return ModularTask(p=p, op=op_name, frac_train=frac, seed=recorded.seed, split=recorded.split,
+                           op_source=op_source, split_source=recorded.split_source)
+    task = ModularTask(p=p, op=op_name, frac_train=frac, split="unknown", op_source=op_source,
+                       split_source="recorded" if recorded is not None else "default")
+    if recorded_loss is not None:
+        found = infer_split(model, config, dataclasses.replace(task, split="paper"), recorded_loss)
+        warnings.warn(found.notice(origin), stacklevel=3)
+        if found.task is not None:
+            return found.task
+        return task
+    warnings.warn(
+        f"{origin} does not record its train/test split: train and test losses are unavailable and every "
+        "figure is over the full grid. Set the split with --frac-train/--seed/--split (task=... in Python).",
+        stacklevel=3,
+    )
+    return task
+
+
+def _check_p(config: ModelConfig, p: int | None) -> None:
+    if p is not None and p != config.p:
+        raise TaskMismatchError(
+            f"p={p} was given, but the model's vocabulary ({config.d_vocab} tokens, layout {config.layout}) is "
+            f"for p={config.p}. Pass p={config.p}, or load the model trained for p={p}."
+        )
+
+
+def _check_task(config: ModelConfig, task: ModularTask) -> None:
+    if task.p != config.p:
+        raise TaskMismatchError(
+            f"the task has p={task.p}, but the model's vocabulary ({config.d_vocab} tokens, layout {config.layout}) "
+            f"is for p={config.p}."
+        )
 
 
 def shipped_run():
@@ -89,25 +168,3 @@ def load_checkpoint(ckpt: Checkpoint, backend: str | None = None):
     return tl_adapter.build_model(ckpt.config, ckpt.weights, backend=backend)
 
 
-def resolve_task(
-    config: ModelConfig, task: ModularTask | None, p: int | None, origin: str
-) -> ModularTask:
-    """Check ``task``/``p`` against the model; default to the paper's split with a warning."""
-    if p is not None and p != config.p:
-        raise TaskMismatchError(
-            f"p={p} was given, but the model's vocabulary ({config.d_vocab} tokens) is for "
-            f"p={config.p}. Pass p={config.p}, or load the model trained for p={p}."
-        )
-    if task is None:
-        warnings.warn(
-            f"{origin} does not record its train/test split; assuming the paper's default "
-            f"(frac_train=0.3, seed=0, split='paper'). Pass task=ModularTask(...) to set it.",
-            stacklevel=3,
-        )
-        task = ModularTask(p=config.p)
-    if task.p != config.p:
-        raise TaskMismatchError(
-            f"the task has p={task.p}, but the model's vocabulary ({config.d_vocab} tokens) "
-            f"is for p={config.p}."
-        )
-    return task

@@ -83,7 +83,7 @@ def progress_measures(
     else:
         key_freqs, source = tuple(key_freqs), "given"
     rows = []
-    with grid_recorder(model) as recorder:
+    with grid_recorder(model, attention=False) as recorder:
         for step, weights in tqdm(list(zip(run.steps, run.weights, strict=True)), disable=not progress,
                                   desc="progress measures", dynamic_ncols=True):
             tl_adapter.set_weights(model, run.config, weights)
@@ -102,7 +102,7 @@ def progress_measures(
 
 def checkpoint_measures(cache: GridCache, key_freqs: tuple[int, ...]) -> dict[str, float]:
     """The measures of one checkpoint, from its :class:`GridCache` (one sweep for the excluded loss)."""
-    weights, p = cache.weights, cache.task.p
+    weights, n = cache.weights, cache.grid.n
     keys = list(key_freqs)
     restricted = cache.restricted(keys)
     excluded = cache.measure({"excluded": cache.excluding(keys)})["excluded"]
@@ -113,11 +113,11 @@ def checkpoint_measures(cache: GridCache, key_freqs: tuple[int, ...]) -> dict[st
         "restricted_loss": restricted.test_loss,
         "restricted_train_loss": restricted.train_loss,
         "excluded_loss": excluded.train_loss,
-        "gini_we": gini(embedding_energy(weights["embed.W_E"], p)[0].sqrt()),
-        "gini_wl": gini(w_logit_energy(cache.w_logit)[0].sqrt()),
+        "gini_we": gini(embedding_energy(cache.number_embeddings())[0].sqrt()),
+        "gini_wl": gini(w_logit_energy(cache.w_logit[:, :n])[0].sqrt()),
         "total_sq_weights": float(sum((w.double() ** 2).sum() for w in weights.values())),
     }
-    shares, _ = neuron_spectrum(cache.neuron_blocks, cache.neuron_mean, cache.neuron_variance, p)
+    shares, _ = neuron_spectrum(cache.neuron_blocks, cache.neuron_mean, cache.neuron_variance, n)
     best = shares.argmax(1) + 1
     clustered = (shares.max(1).values >= CLUSTER_THRESHOLD) & (cache.neuron_variance > 0)
     for k in key_freqs:

@@ -1,5 +1,9 @@
 """Pure math on the final logits: float64 losses, and the ``cos(w(a+b-c))`` readout.
 
+Written for addition in ``Z/n``: the probes pass the grid in its operation's group coordinates
+(:class:`modadd_interp.task.AnalysisGrid`), where every operation is ``z = x + y``; read ``a, b, c, p`` below
+as ``x, y, z, n``. Logit tensors ``[., c]`` have the answers in the grid's answer order (``c >= n``).
+
 The paper's restricted and excluded logits, and the readout fit, use the logits only through
 their components along ``cos/sin(w_k (a+b))`` over the grid. The unit grid direction
 ``cos(w_k (a+b))`` takes the value ``phi_cos_k(s) / sqrt(p)`` at every input of residue
@@ -54,7 +58,8 @@ class Measurement:
     def of(cls, logits: torch.Tensor, task) -> Measurement:
         """Measure ``[p*p, p]`` answer logits (all of the grid, in grid order) on the task's splits."""
         total = MeasurementSum()
-        total.add(logits, task.labels, task.train_mask)
+        valid = task.valid_mask
+        total.add(logits[valid], task.labels[valid], task.train_mask[valid], task.test_mask[valid])
         return total.result()
 
     def to_dict(self) -> dict:
@@ -68,40 +73,50 @@ class MeasurementSum:
     Examples:
         >>> total = MeasurementSum()
         >>> for rows in chunks:                                   # doctest: +SKIP
-        ...     total.add(logits[rows], task.labels[rows], task.train_mask[rows])
+        ...     total.add(logits[rows], task.labels[rows], task.train_mask[rows], task.test_mask[rows])
         >>> total.result().test_loss                              # doctest: +SKIP
     """
 
     def __init__(self) -> None:
-        self._nll = torch.zeros(2, dtype=DTYPE)  # [train, test]
-        self._correct = torch.zeros(2, dtype=DTYPE)
-        self._count = torch.zeros(2, dtype=DTYPE)
+        self._nll = torch.zeros(3, dtype=DTYPE)  # [all, train, test]
+        self._correct = torch.zeros(3, dtype=DTYPE)
+        self._count = torch.zeros(3, dtype=DTYPE)
 
-    def add(self, logits: torch.Tensor, labels: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
-        """Add ``[n, p]`` logits of inputs with ``labels`` ``[n]`` and split ``train`` ``[n]`` (bool).
+    def add(self, logits: torch.Tensor, labels: torch.Tensor, train: torch.Tensor,
+            test: torch.Tensor | None = None) -> torch.Tensor:
+        """Add ``[n, p]`` logits of inputs with ``labels`` ``[n]`` in the splits ``train`` and ``test`` ``[n]`` (bool;
+        ``test`` defaults to ``~train``; both are all-True when the split is unknown).
 
         Returns the ``[n]`` float64 log-probabilities of the labels.
         """
         logprob = label_logprobs(logits, labels)
         correct = (logits.argmax(-1) == labels).to(DTYPE)
-        split = (~train).long()  # 0 train, 1 test
-        self._nll.index_add_(0, split, -logprob)
-        self._correct.index_add_(0, split, correct)
-        self._count.index_add_(0, split, torch.ones_like(correct))
+        test = ~train if test is None else test
+        for index, mask in ((0, None), (1, train), (2, test)):
+            nll, hit = (-logprob, correct) if mask is None else (-logprob[mask], correct[mask])
+            self._nll[index] += nll.sum()
+            self._correct[index] += hit.sum()
+            self._count[index] += len(hit)
         return logprob
+
+    def merge(self, other: MeasurementSum) -> MeasurementSum:
+        """A new sum of both (e.g. the group part of the grid and the inputs outside it)."""
+        out = MeasurementSum()
+        for name in ("_nll", "_correct", "_count"):
+            setattr(out, name, getattr(self, name) + getattr(other, name))
+        return out
 
     def result(self) -> Measurement:
         """The measurement of everything added (NaN for an empty split)."""
         nll, correct, count = self._nll.tolist(), self._correct.tolist(), self._count.tolist()
-        total = sum(count)
 
         def ratio(x: float, n: float) -> float:
             return x / n if n else float("nan")
 
         return Measurement(
-            train_loss=ratio(nll[0], count[0]), test_loss=ratio(nll[1], count[1]), loss=ratio(sum(nll), total),
-            accuracy=ratio(sum(correct), total), train_accuracy=ratio(correct[0], count[0]),
-            test_accuracy=ratio(correct[1], count[1]),
+            train_loss=ratio(nll[1], count[1]), test_loss=ratio(nll[2], count[2]), loss=ratio(nll[0], count[0]),
+            accuracy=ratio(correct[0], count[0]), train_accuracy=ratio(correct[1], count[1]),
+            test_accuracy=ratio(correct[2], count[2]),
         )
 
 
@@ -125,39 +140,45 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | No
     return float((logits.argmax(-1) == labels).to(DTYPE).mean())
 
 
-def residue_measurement(residue_logits: torch.Tensor, task) -> Measurement:
+def residue_measurement(residue_logits: torch.Tensor, grid) -> Measurement:
     """Measure logits that depend only on the residue: every input of residue ``s`` gets ``residue_logits[s]``.
 
-    Exact and ``O(p^2)``: the label of an input of residue ``s`` is ``s``, so only the number of
-    training and test inputs per residue matters.
+    Exact and ``O(n p)``: the label (answer column) of an input of residue ``s`` is ``s``, so only the
+    number of training and test inputs per residue matters.
+
+    Args:
+        residue_logits: ``[n, p]`` answer logits per residue, columns in the grid's answer order.
+        grid: anything with ``labels``, ``train`` and ``test`` (``[N]`` each), e.g. an
+            :class:`~modadd_interp.task.AnalysisGrid`.
     """
-    p = task.p
-    s = torch.arange(p)
+    n = residue_logits.shape[0]
+    s = torch.arange(n)
     logprob = label_logprobs(residue_logits, s)
     correct = (residue_logits.argmax(-1) == s).to(DTYPE)
-    train = torch.bincount(task.labels[task.train_mask], minlength=p).to(DTYPE)
-    test = torch.bincount(task.labels[~task.train_mask], minlength=p).to(DTYPE)
+    every = torch.bincount(grid.labels, minlength=n).to(DTYPE)
+    train = torch.bincount(grid.labels[grid.train], minlength=n).to(DTYPE)
+    test = torch.bincount(grid.labels[grid.test], minlength=n).to(DTYPE)
 
     def mean(values: torch.Tensor, weights: torch.Tensor) -> float:
         return float((values * weights).sum() / weights.sum()) if float(weights.sum()) else float("nan")
 
     return Measurement(
-        train_loss=mean(-logprob, train), test_loss=mean(-logprob, test), loss=mean(-logprob, train + test),
-        accuracy=mean(correct, train + test), train_accuracy=mean(correct, train), test_accuracy=mean(correct, test),
+        train_loss=mean(-logprob, train), test_loss=mean(-logprob, test), loss=mean(-logprob, every),
+        accuracy=mean(correct, every), train_accuracy=mean(correct, train), test_accuracy=mean(correct, test),
     )
 
 
 # ---------------------------------------------------------- residue means
-def residue_sums(logits: torch.Tensor, residues: torch.Tensor, p: int) -> torch.Tensor:
-    """``[p, p]`` float64: ``logits`` ``[n, p]`` summed by residue (row ``s`` adds the inputs with residue ``s``).
+def residue_sums(logits: torch.Tensor, residues: torch.Tensor, n: int) -> torch.Tensor:
+    """``[n, c]`` float64: ``logits`` ``[m, c]`` summed by residue (row ``s`` adds the inputs with residue ``s``).
 
-    Summed over the whole grid and divided by ``p``, this gives the residue means ``R``.
+    Summed over the whole ``n x n`` grid and divided by ``n``, this gives the residue means ``R``.
     """
-    return torch.zeros(p, logits.shape[1], dtype=DTYPE).index_add_(0, residues, logits.to(DTYPE))
+    return torch.zeros(n, logits.shape[1], dtype=DTYPE).index_add_(0, residues, logits.to(DTYPE))
 
 
 def residue_projection(residue_logits: torch.Tensor, freqs, const: bool = False) -> torch.Tensor:
-    """``[p, p]``: ``R`` projected along the residue ``s`` onto the basis rows of ``freqs`` (and the constant).
+    """``[n, c]``: ``R`` projected along the residue ``s`` onto the basis rows of ``freqs`` (and the constant).
 
     Row ``s`` is what the components ``cos/sin(w_k (a+b))``, ``k in freqs``, add to the logits of
     every input of residue ``s``; with ``const=True`` each output's grid mean is added (the
@@ -170,10 +191,10 @@ def residue_projection(residue_logits: torch.Tensor, freqs, const: bool = False)
 
 
 def sum_direction_energy(residue_logits: torch.Tensor) -> torch.Tensor:
-    """``[p//2]``: energy of the (output-centered) grid logits along ``cos/sin(w_k(a+b))``, per ``k``.
+    """``[n//2]``: energy of the (output-centered) grid logits along ``cos/sin(w_k s)``, ``s = x + y``, per ``k``.
 
     Logits are centered over the outputs first (softmax ignores a per-input shift). Equals the
-    grid definition ``sum_c (u_k^T L_c)^2`` (each residue holds ``p`` inputs).
+    grid definition ``sum_c (u_k^T L_c)^2`` (each residue holds ``n`` inputs).
     """
     p = residue_logits.shape[0]
     centered = residue_logits - residue_logits.mean(-1, keepdim=True)
@@ -217,20 +238,113 @@ def excluded_loss_bounds(
 
 
 def cos_readout_fit(residue_logits: torch.Tensor, freqs) -> tuple[torch.Tensor, torch.Tensor]:
-    """Least-squares ``alpha_k`` in ``logits - mean_c ~ sum_k alpha_k cos(w_k (a+b-c))`` over the grid.
+    """Least-squares ``alpha_k`` in ``logits - mean_c ~ sum_k alpha_k cos(w_k (x+y-z))`` over the grid.
+
+    Args:
+        residue_logits: ``[n, c]`` residue means, answer columns ``0..n-1`` by coordinate ``z`` (further
+            columns, answers outside the group, are fitted by 0).
 
     Returns:
-        ``(alpha [len(freqs)], fitted [p, p])`` with ``fitted[s, c]`` the fit at every input of
-        residue ``s``. The columns ``cos(w_k (s-c))`` of distinct frequencies are orthogonal, so
-        each ``alpha_k`` is a projection; every residue holds ``p`` inputs, so the grid fit and
+        ``(alpha [len(freqs)], fitted [n, c])`` with ``fitted[s, z]`` the fit at every input of
+        residue ``s``. The columns ``cos(w_k (s-z))`` of distinct frequencies are orthogonal, so
+        each ``alpha_k`` is a projection; every residue holds ``n`` inputs, so the grid fit and
         the fit of ``R`` coincide.
     """
-    p = residue_logits.shape[0]
+    n = residue_logits.shape[0]
     centered = residue_logits.to(DTYPE) - residue_logits.to(DTYPE).mean(-1, keepdim=True)
+    fitted = torch.zeros_like(centered)
     if len(freqs) == 0:
-        return torch.zeros(0, dtype=DTYPE), torch.zeros_like(centered)
-    x = torch.arange(p, dtype=DTYPE)
-    w = 2 * math.pi * torch.as_tensor(list(freqs), dtype=DTYPE) / p
-    waves = torch.cos(w[:, None, None] * (x[None, :, None] - x[None, None, :]))  # [K, s, c]
-    alpha = (waves * centered).sum((1, 2)) / (waves**2).sum((1, 2))
-    return alpha, torch.einsum("k,ksc->sc", alpha, waves)
+        return torch.zeros(0, dtype=DTYPE), fitted
+    x = torch.arange(n, dtype=DTYPE)
+    w = 2 * math.pi * torch.as_tensor(list(freqs), dtype=DTYPE) / n
+    waves = torch.cos(w[:, None, None] * (x[None, :, None] - x[None, None, :]))  # [K, s, z]
+    alpha = (waves * centered[:, :n]).sum((1, 2)) / (waves**2).sum((1, 2))
+    fitted[:, :n] = torch.einsum("k,ksc->sc", alpha, waves)
+    return alpha, fitted
+
+
+# ------------------------------------------------ readouts of a hypothesis
+def demodulate(logits: torch.Tensor, labels: torch.Tensor, freqs, n: int) -> torch.Tensor:
+    """``[m, K]`` complex128: each input's logit component at answer frequency ``w_k``, turned back by its own sum.
+
+    ``D_k(x, y) = e^{-i w_k (x+y)} sum_z L(x, y, z) e^{i w_k z}`` over the group's answers ``z < n`` (``logits``
+    ``[m, >= n]`` in answer order; ``labels`` ``[m]`` = ``(x + y) mod n``). A clock's readout
+    ``alpha cos(w_k(x+y-z))`` gives the constant ``D_k = alpha n / 2``; a pizza's ``|cos(w_k(x-y)/2)|``
+    envelope makes ``D_k`` vary with ``x - y``. The logits' mean over answers drops out (``k != 0``).
+    """
+    w = 2 * math.pi * torch.as_tensor(list(freqs), dtype=DTYPE) / n
+    z = torch.arange(n, dtype=DTYPE)
+    waves = torch.polar(torch.ones(len(w), n, dtype=DTYPE), w[:, None] * z[None])  # [K, n]
+    spectrum = logits[:, :n].to(DTYPE).to(torch.complex128) @ waves.T  # [m, K]
+    return spectrum * torch.polar(torch.ones(1, dtype=DTYPE), -w[None] * labels[:, None].to(DTYPE))
+
+
+def envelope_fit(demod: torch.Tensor, envelopes: torch.Tensor, n: int, nyquist: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least-squares ``beta`` of one frequency's logit component on ``g_e(x, y) cos(w_k(x+y-z))``.
+
+    Args:
+        demod: ``[m]`` complex ``D_k`` over the grid (:func:`demodulate`).
+        envelopes: ``[m, E]`` real ``g_e(x, y)``.
+        n: the group order; ``nyquist``: ``k = n/2`` (then ``sum_z cos^2 = n``, not ``n/2``).
+
+    Returns:
+        ``(beta [E], fitted energy)``: the fit's squared norm over the grid and answers. The features of
+        distinct frequencies are orthogonal, and ``<g cos(w(s-z)), L> = sum g Re D``,
+        ``<g cos, g' cos> = (n/2) sum g g'``, so each frequency is fitted on its own.
+    """
+    half = n if nyquist else n / 2
+    g = envelopes.to(DTYPE)
+    gram = half * (g.T @ g)
+    beta = solve_normal(gram, (g.T @ demod.real.to(DTYPE))[:, None])[:, 0]
+    return beta, float(beta @ gram @ beta)
+
+
+def solve_normal(gram: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The minimum-norm solution of ``gram @ beta = target`` (``gram`` symmetric PSD ``[F, F]``, ``target``
+    ``[F, c]``), by a symmetric pseudo-inverse: deterministic where features are collinear or zero (e.g. the
+    sin of the Nyquist frequency), unlike ``torch.linalg.lstsq``, whose answer then varies run to run."""
+    return torch.linalg.pinv(gram.to(DTYPE), hermitian=True) @ target.to(DTYPE)
+
+
+def amplitude_shares(demod: torch.Tensor, x: torch.Tensor, y: torch.Tensor, n: int) -> dict[str, float]:
+    """How one frequency's demodulated component ``D_k`` ``[m]`` varies over inputs ``(x, y)``.
+
+    Returns the shares of ``sum |D_k|^2`` explained by a constant (``const``), by any function of
+    ``x + y`` (``sum``) and by any function of ``x - y`` (``diff``), each the squared norm of the class
+    means. A clock's component depends on the inputs only through ``x + y`` (``sum`` near 1); a pizza's
+    amplitude follows ``|cos(w(x-y)/2)|`` (``diff`` near 1, ``const`` near ``8/pi^2``).
+    """
+    energy = float((demod.abs() ** 2).sum())
+    out = {"const": float(demod.mean().abs() ** 2) * len(demod) / energy if energy else 0.0}
+    for name, key in (("sum", (x + y) % n), ("diff", (x - y) % n)):
+        count = torch.bincount(key, minlength=n).to(DTYPE)
+        means = torch.zeros(n, dtype=torch.complex128).index_add_(0, key, demod.to(torch.complex128))
+        means = means / count.clamp_min(1)
+        out[name] = float((count * means.abs() ** 2).sum()) / energy if energy else 0.0
+    return out
+
+
+def distance_irrelevance(correct: torch.Tensor, n: int) -> float:
+    """Zhong et al.'s distance irrelevance of the correct-answer logits ``[n, n]`` indexed ``[x, y]``.
+
+    Arranged by ``(x + y, x - y)``, it is the mean over the ``x - y`` columns of the standard deviation over
+    ``x + y``, divided by the standard deviation over the whole grid (population std, as numpy's): near 1
+    when the correct logit does not depend on ``x - y`` (a clock), near 0 when it depends on nothing else.
+    For odd ``n`` (the authors' prime p) every ``(x + y, x - y)`` cell holds one input; for even ``n`` (the
+    group of mul/div) ``x + y`` and ``x - y`` have the same parity, so each occupied cell averages its two
+    inputs and the empty cells are left out.
+    """
+    x = torch.arange(n).repeat_interleave(n)
+    y = torch.arange(n).repeat(n)
+    cell = ((x + y) % n) * n + (x - y) % n
+    count = torch.bincount(cell, minlength=n * n).to(DTYPE)
+    total = torch.zeros(n * n, dtype=DTYPE).index_add_(0, cell, correct.reshape(-1).to(DTYPE))
+    occupied = (count > 0).reshape(n, n)
+    grid = (total / count.clamp_min(1)).reshape(n, n)
+    values = grid[occupied]
+    spread = float(values.std(unbiased=False))
+    if not spread:
+        return float("nan")
+    columns = [grid[occupied[:, d], d] for d in range(n) if occupied[:, d].any()]
+    return sum(float(c.std(unbiased=False)) for c in columns) / len(columns) / spread

@@ -5,6 +5,11 @@ frequencies; the neurons (clusters, activations, spectra, trig fits); the attent
 (grid patterns and circuitsvis views); the logit readout; the claims with the
 interventions behind them; and, given a run, the progress measures with the phases.
 
+At large p the heatmaps are reduced for display above :data:`modadd_interp.viz.figures.MAX_HEATMAP_SIDE`
+cells a side (maps over the grid strided, spectra max-pooled; each figure's title says how); the
+key-frequency evidence, the claims and every table keep their exact values. A p = 1009 report is about
+11 MB (docs/performance.md).
+
 Examples:
     >>> path = render_report(*mi.load(), "report/", run=mi.shipped_run())   # doctest: +SKIP
     >>> path.name
@@ -20,24 +25,27 @@ import pandas as pd
 import torch
 
 from . import tl_adapter
-from .causal import verify_circuit
-from .probes import grid_cache, probe_attention
-from .probes.cache import PATTERN
+from .causal import CircuitReport, verify_circuit
+from .errors import ModAddError
+from .probes import GridCache, grid_cache, probe_attention
+from .probes.cache import pattern_hook
 from .task import ModularTask
 from .viz import AttentionView, Page
 from .viz import figures as F
 
 
-def attention_patterns(model, tokens: torch.Tensor) -> torch.Tensor:
-    """``[n, heads, n_ctx, n_ctx]`` attention patterns for a few inputs (one hooked pass)."""
+def attention_patterns(model, tokens: torch.Tensor, layer: int = 0) -> torch.Tensor:
+    """``[n, heads, n_ctx, n_ctx]`` a layer's attention patterns for a few inputs (one hooked pass)."""
     store = {}
-    with torch.no_grad(), tl_adapter.hooked(model, [(PATTERN, lambda a: store.__setitem__("p", a.detach()))]):
+    hook = (pattern_hook(layer), lambda a: store.__setitem__("p", a.detach()))
+    with torch.no_grad(), tl_adapter.hooked(model, [hook]):
         model(tokens)
     return store["p"]
 
 
 def render_report(model, task: ModularTask, out_dir: str | Path, run: object = None,
-                  title: str | None = None, llc: bool | dict = False) -> Path:
+                  title: str | None = None, llc: bool | dict = False, *, cache: GridCache | None = None,
+                  circuit: CircuitReport | None = None) -> Path:
     """Analyze ``model`` and write ``out_dir/index.html``; return its path.
 
     Args:
@@ -46,18 +54,34 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
         title: the page title; default names the task.
         llc: with a run, also estimate the LLC and degeneracy measures at every checkpoint
             (``progress_measures(..., llc=llc)``; slow: about 20 s per checkpoint) and add their panel.
+        cache: the model's :func:`~modadd_interp.probes.grid_cache`, when already made (saves the grid pass).
+        circuit: the model's :func:`~modadd_interp.verify_circuit` result, when already computed with ``cache``
+            (saves the analysis: at p = 1009 most of the report's time).
+
+    Raises:
+        ModAddError: ``cache`` or ``circuit`` belong to another task.
     """
-    cache = grid_cache(model, task)
-    report = verify_circuit(model, task, cache=cache)
+    if cache is not None and cache.task.p != task.p:
+        raise ModAddError(f"the grid cache is of p = {cache.task.p}, the task of p = {task.p}.")
+    if circuit is not None and circuit.neurons.p != task.p:
+        raise ModAddError(f"the circuit report is of p = {circuit.neurons.p}, the task of p = {task.p}.")
+    if circuit is not None and cache is None:
+        raise ModAddError("circuit= needs the cache= it was computed with (the figures read the grid cache).")
+    cache = cache if cache is not None else grid_cache(model, task)
+    report = circuit if circuit is not None else verify_circuit(model, task, cache=cache)
     kf, neurons, embedding, logits = report.key_frequencies, report.neurons, report.embedding, report.logits
     attention = probe_attention(model, task, cache=cache)
     full = report.losses.full
     cfg = cache.config
-    verdict = "confirmed" if report.passed else "NOT confirmed (" + "; ".join(report.failed) + ")"
-    page = Page(title or f"Modular addition mod {task.p}: the circuit",
-                subtitle=f"key frequencies {list(kf.freqs) or 'none'} · circuit {verdict}")
+    verdict = report.verdict.line
+    page = Page(title or f"{task.operation.formula.replace('p', str(task.p))}: the circuit",
+                subtitle=f"{task.describe()} · {verdict}")
 
-    page.section("Model and task").table(pd.DataFrame([
+    reduced = "" if cache.grid.n <= F.MAX_HEATMAP_SIDE else (
+        f"<p>The heatmaps are reduced for display (at most {F.MAX_HEATMAP_SIDE}×{F.MAX_HEATMAP_SIDE} cells: maps "
+        f"over the grid strided, spectra max-pooled; each figure's title says how). Everything else (bars, points, "
+        f"lines, the claims, the tables) shows every value exactly.</p>")
+    page.section("Model and task", f"<p><b>{html.escape(verdict)}</b></p>{reduced}").table(pd.DataFrame([
         {"setting": k, "value": str(v)} for k, v in {**task.to_dict(), **cfg.to_dict(),
                                                       "backend": tl_adapter.backend_name(model)}.items()]))
     page.section("Accuracy and losses").table(pd.DataFrame([
@@ -76,9 +100,10 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
 
     page.section("The neurons: clusters and trig fits")
     page.figure(neurons.plot())
-    clusters = neurons.clusters()
+    clusters = neurons.select(cfg.n_layers - 1).clusters()  # the figures read the readout layer's neurons
     samples = [n for members in clusters.values() for n in members[:2]][:8] or list(range(4))
-    page.figure(F.neuron_activation_figure(cache, samples), caption="Two neurons from each cluster")
+    page.figure(F.neuron_activation_figure(cache, samples), caption="Two neurons from each cluster of the "
+                "readout layer" if cfg.n_layers > 1 else "Two neurons from each cluster")
     largest = max(clusters.values(), key=len) if clusters else samples
     page.figure(F.neuron_spectrum_figure(cache, largest[0]), caption="A neuron of the largest cluster")
     fits = neurons.to_frame().query("cluster > 0").groupby("cluster").agg(
@@ -89,21 +114,36 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
     page.section("The attention")
     page.figure(attention.plot())
     page.table(attention.to_frame())
-    chosen = [(1, 2), (task.p // 3, task.p // 2), (task.p - 1, task.p - 2)]
-    tokens = torch.tensor([[a, b, task.eq_token] for a, b in chosen])
-    for (a, b), pattern in zip(chosen, attention_patterns(model, tokens), strict=True):
-        page.attention(AttentionView(pattern, [str(a), str(b), "="], title=f"{a} + {b} ="),
-                       caption=f"attention for {a} + {b} =")
+    n = cache.grid.n
+    chosen = cache.grid.pairs[torch.tensor([n + 2, n * (n // 3) + n // 2, n * n - 2]) % (n * n)]
+    tokens = cfg.encode(chosen)
+    symbol = task.operation.formula.split()[1]
+    names = ["a", "b", "="][: cfg.seq_len]
+    for (a, b), pattern in zip(chosen.tolist(), attention_patterns(model, tokens, cfg.n_layers - 1), strict=True):
+        labels = [str(a), str(b), "="][: cfg.seq_len]
+        page.attention(AttentionView(pattern, labels, title=f"{a} {symbol} {b}"),
+                       caption=f"last layer's attention for {a} {symbol} {b} (positions {', '.join(names)})")
 
-    page.section("The logit readout: cos(w(a+b−c))")
+    page.section(f"The logit readout: {task.grid.coords.readout}")
     page.figure(logits.plot())
     page.figure(F.wl_fourier_figure(cache, kf.freqs))
     page.figure(F.logit_fit_figure(cache, logits))
 
+    page.section("Clock or pizza: the algorithm, graded",
+                 f"<p>{html.escape(verdict)}. Circles labelled by isolation: "
+                 f"{html.escape(str(report.circles.labels if report.circles else {}))}.</p>")
+    page.figure(F.clock_pizza_figure(report, cache),
+                caption="Zhong et al.'s diagnostics (their pizza: high symmetricity, low distance irrelevance), the "
+                        "correct logit by (x+y, x−y) (flat rows: a clock; x−y structure: a pizza), and the share of "
+                        "loss each hypothesis recovers in each causal test (dotted: the 95% the verdict needs)")
+    if report.circles is not None:
+        page.figure(F.circles_figure(report.circles))
+        page.table(report.circles.to_frame(), caption="Isolated circles")
+
     page.section("The claims, each tested by an intervention",
-                 f"<p>Circuit <b>{html.escape(verdict)}</b>.</p>")
-    page.table(report.to_frame()[["name", "passed", "after", "comparison", "threshold", "before", "metric",
-                                  "intervention", "detail"]])
+                 f"<p>{html.escape(verdict)}. Claims marked decides=True decide it.</p>")
+    page.table(report.to_frame()[["name", "decides", "passed", "after", "comparison", "threshold", "before", "metric",
+                                  "intervention", "detail", "applicable"]])
     page.figure(report.table.plot())
     page.figure(report.patching.plot())
     page.table(report.losses.to_frame(), caption="Restricted, excluded and cluster-ablation losses")

@@ -88,6 +88,7 @@ import torch
 
 from . import tl_adapter
 from .config import ModelConfig
+from .display import Displayable, Summary
 from .errors import ModAddError
 from .fourier import effective_rank
 from .grid import check_compatible
@@ -135,8 +136,8 @@ class SamplerSettingsError(ModAddError, ValueError):
     """An LLC sampler setting is invalid (e.g. a non-positive step size or a ladder that does not descend)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class LLCEstimate:
+@dataclasses.dataclass(frozen=True, repr=False)
+class LLCEstimate(Displayable):
     """An LLC estimate with its health check.
 
     Attributes:
@@ -175,6 +176,13 @@ class LLCEstimate:
             out["tries"] = [t.to_dict(trace) for t in self.tries]
         return out
 
+    def _summary(self) -> Summary:
+        rows = {"init loss": self.init_loss, **{f"chain {i}": v for i, v in enumerate(self.per_chain)},
+                **{str(k): v for k, v in self.hyperparameters.items()}}
+        return Summary(f"LLC {self.mean:.4g} ± {self.std:.2g} over {len(self.per_chain)} chain(s) "
+                       f"({'healthy' if self.healthy else 'UNHEALTHY'})", status=self.healthy,
+                       details=list(self.reasons), rows=rows)
+
 
 def _require_devinterp():
     try:
@@ -186,25 +194,28 @@ def _require_devinterp():
     return devinterp_llc
 
 
-def training_dataset(task: ModularTask):
-    """The training split as a HuggingFace dataset of ``input_ids`` rows ``[a, b, '=', c]``."""
+def training_dataset(task: ModularTask, cfg: ModelConfig):
+    """The training split as a HuggingFace dataset of ``input_ids`` rows: the model's tokens, then the answer.
+
+    ``[a, b, '=', c]`` for the paper's layout, ``[a, b, c]`` for a model without ``=`` (:meth:`ModelConfig.encode`).
+    """
     from datasets import Dataset
 
     idx = task.train_mask.nonzero().squeeze(1)
-    rows = torch.cat([task.inputs[idx], task.labels[idx, None]], dim=1)
+    rows = torch.cat([cfg.encode(task.pairs[idx]), task.labels[idx, None]], dim=1)
     return Dataset.from_dict({"input_ids": rows.tolist()}).with_format("torch")
 
 
 def make_loss_fn(task: ModularTask, watch: Callable[[torch.Tensor], None] | None = None):
-    """``(model, input_ids [batch, 4]) -> [batch, 3]`` float64 loss: the task's cross-entropy, repeated.
+    """``(model, input_ids [batch, n_ctx + 1]) -> [batch, 3]`` float64 loss: the task's cross-entropy, repeated.
 
     ``watch``, if given, sees every ``[batch, 1]`` loss before it is returned (see :class:`_Watch`).
     """
 
     def loss_fn(model, input_ids: torch.Tensor) -> torch.Tensor:
-        logits = model(input_ids[:, :3], return_type="logits")
+        logits = model(input_ids[:, :-1], return_type="logits")
         logprobs = task.final_logprobs(logits)
-        loss = -logprobs.gather(1, input_ids[:, 3:4].long())
+        loss = -logprobs.gather(1, input_ids[:, -1:].long())
         if watch is not None:
             watch(loss)
         return loss.expand(-1, 3)
@@ -414,7 +425,8 @@ def _sample(sampled: _Sampled, task: ModularTask, lr: float, s: _Settings, stop_
         with _preserved_global_state(), _quiet_sampler(), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = devinterp_llc(
-                sampled, training_dataset(task), {}, lr=lr, n_beta=s.n_beta, loss_fn=make_loss_fn(task, watch),
+                sampled, training_dataset(task, sampled.cfg_), {}, lr=lr, n_beta=s.n_beta,
+                loss_fn=make_loss_fn(task, watch),
                 num_chains=s.num_chains, num_draws=s.num_draws, num_burnin_steps=s.num_burnin_steps,
                 batch_size=s.batch_size, localization=s.localization, init_seed=s.seed,
                 num_init_loss_batches=max(1, n_train // s.batch_size), device="cpu",

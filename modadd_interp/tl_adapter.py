@@ -24,12 +24,13 @@ Traps handled here (checked on TL 4.3):
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
-from .config import ModelConfig, check_weights
+from .config import ACT_FNS, ATTENTION_DIRS, ModelConfig, check_weights
 from .errors import ArchitectureError
 
 TL_VERSION = importlib.metadata.version("transformer-lens")
@@ -83,11 +84,79 @@ def build_model(cfg: ModelConfig, weights: dict[str, torch.Tensor], backend: str
     if backend == "hooked_transformer":
         model = _build_hooked_transformer(cfg, weights)
     elif backend == "bridge":
+        check_backend(cfg, backend)
         model = _build_bridge(cfg, weights)
     else:
         raise ValueError(f"unknown backend {backend!r}")
     model.eval()
+    _set_layout(model, cfg)
+    if cfg.attn_rate != 1.0:
+        for layer in range(cfg.n_layers):
+            model.add_perma_hook(f"blocks.{layer}.attn.hook_pattern", attention_rate_hook(cfg.attn_rate))
     return model
+
+
+def check_backend(cfg: ModelConfig, backend: str | None = None) -> None:
+    """Raise :class:`ArchitectureError` if ``backend`` cannot run ``cfg`` faithfully.
+
+    Called before anything is built or written (:func:`build_model`, :func:`modadd_interp.train`).
+    """
+    backend = backend or ("hooked_transformer" if HAS_HOOKED_TRANSFORMER else "bridge")
+    if backend == "bridge" and cfg.attn_rate != 1.0 and not _bridge_pattern_hook_is_live():
+        raise ArchitectureError(
+            f"attention rate {cfg.attn_rate:g} needs a hook_pattern that feeds the attention output, but "
+            f"transformer-lens {TL_VERSION}'s TransformerBridge only reports the pattern after computing "
+            "the output; use backend='hooked_transformer' (the default on this version) or "
+            "transformer-lens >= 4.3."
+        )
+
+
+def attention_rate_hook(rate: float):
+    """The permanent ``hook_pattern`` hook of a model with attention rate ``rate`` (Clock and Pizza):
+    ``pattern -> rate * pattern + (1 - rate)``, every entry, no renormalisation, no mask.
+
+    It belongs to the model (added by :func:`build_model` with ``add_perma_hook``, which both TL 3.9
+    and TL 4 have): ``reset_hooks()`` keeps it, and every forward pass, cache, intervention and
+    patching run sees the authors' attention. Recorders of ``hook_pattern`` see the mixed pattern.
+    """
+
+    def mix(pattern: torch.Tensor, hook) -> torch.Tensor:  # noqa: ARG001 - TL passes the HookPoint
+        return rate * pattern + (1.0 - rate)
+
+    mix.attn_rate = rate  # type: ignore[attr-defined]
+    return mix
+
+
+@functools.cache
+def _bridge_pattern_hook_is_live() -> bool:
+    """Does a hook on the bridge's ``hook_pattern`` change the attention output?
+
+    Measured, not read from a version table: TL 4.3's ``boot_native`` bridge computes the
+    output from the hooked pattern; TL 3.9's fires the hook on the pattern it returns, after the fact.
+    """
+    bridge_cls, bridge_cfg_cls = _bridge_classes()
+    tl_cfg = bridge_cfg_cls(n_layers=1, n_heads=1, d_model=4, d_head=4, d_mlp=4, act_fn="relu",
+                            normalization_type=None, d_vocab=3, d_vocab_out=3, n_ctx=2, seed=0)
+    model = bridge_cls.boot_native(tl_cfg)
+    tokens = torch.tensor([[0, 1]])
+
+    def zero(pattern: torch.Tensor, hook) -> torch.Tensor:  # noqa: ARG001 - TL passes the HookPoint
+        return torch.zeros_like(pattern)
+
+    with torch.no_grad():
+        clean = model(tokens)
+        with model.hooks(fwd_hooks=[("blocks.0.attn.hook_pattern", zero)]):
+            zeroed = model(tokens)
+    return not torch.allclose(clean, zeroed)
+
+
+_LAYOUT_ATTR = "_modadd_interp_layout"
+
+
+def _set_layout(model, cfg: ModelConfig) -> None:
+    """Remember what TransformerLens's config cannot say: token layout and attention rate."""
+    object.__setattr__(model, _LAYOUT_ATTR, {"has_eq": cfg.has_eq, "separate_b_tokens": cfg.separate_b_tokens,
+                                             "attn_rate": cfg.attn_rate})
 
 
 def _build_hooked_transformer(cfg: ModelConfig, weights: dict[str, torch.Tensor]):
@@ -100,7 +169,7 @@ def _build_hooked_transformer(cfg: ModelConfig, weights: dict[str, torch.Tensor]
     tl_cfg = HookedTransformerConfig(
         n_layers=cfg.n_layers, d_model=cfg.d_model, d_head=cfg.d_head, n_heads=cfg.n_heads,
         d_mlp=cfg.d_mlp, d_vocab=cfg.d_vocab, d_vocab_out=cfg.d_vocab_out, n_ctx=cfg.n_ctx,
-        act_fn=cfg.act_fn, normalization_type=None, device="cpu", seed=None,
+        act_fn=cfg.act_fn, normalization_type=None, device="cpu", seed=None, attention_dir=cfg.attention_dir,
     )
     model = HookedTransformer(tl_cfg)
     state = model.state_dict()
@@ -114,7 +183,7 @@ def _build_bridge(cfg: ModelConfig, weights: dict[str, torch.Tensor]):
     tl_cfg = bridge_cfg_cls(
         n_layers=cfg.n_layers, n_heads=cfg.n_heads, d_model=cfg.d_model, d_head=cfg.d_head,
         d_mlp=cfg.d_mlp, act_fn=cfg.act_fn, normalization_type=None, d_vocab=cfg.d_vocab,
-        d_vocab_out=cfg.d_vocab_out, n_ctx=cfg.n_ctx, seed=0,
+        d_vocab_out=cfg.d_vocab_out, n_ctx=cfg.n_ctx, seed=0, attention_dir=cfg.attention_dir,
     )
     model = bridge_cls.boot_native(tl_cfg)
     model.load_state_dict(canonical_to_bridge(cfg, weights), strict=True)
@@ -143,10 +212,12 @@ def canonical_to_bridge(cfg: ModelConfig, w: dict[str, torch.Tensor]) -> dict[st
     return {k: v.contiguous() for k, v in out.items()}
 
 
-def bridge_to_canonical(state: dict[str, torch.Tensor], n_heads: int) -> tuple[ModelConfig, dict]:
+def bridge_to_canonical(state: dict[str, torch.Tensor], n_heads: int, **layout) -> tuple[ModelConfig, dict]:
     """A ``boot_native`` bridge state dict -> (config, canonical weights).
 
-    A bridge state dict does not record the head count, so the caller gives ``n_heads``.
+    A bridge state dict does not record the head count, so the caller gives ``n_heads``; nor the
+    activation, attention direction, attention rate or token layout (``layout``: :class:`ModelConfig`
+    fields; default: ReLU, causal, rate 1, ``'='`` when ``n_ctx >= 3``).
     """
     d_vocab, d_model = state["embed.weight"].shape
     n_layers = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
@@ -155,10 +226,12 @@ def bridge_to_canonical(state: dict[str, torch.Tensor], n_heads: int) -> tuple[M
         raise ArchitectureError(
             f"n_heads={n_heads} does not divide the attention width {hd}; pass the right n_heads."
         )
+    n_ctx = state["pos_embed.weight"].shape[0]
+    layout.setdefault("has_eq", n_ctx >= 3)
     cfg = ModelConfig(
         d_vocab=d_vocab, d_vocab_out=state["unembed.weight"].shape[0],
-        n_ctx=state["pos_embed.weight"].shape[0], d_model=d_model, n_heads=n_heads,
-        d_head=hd // n_heads, d_mlp=state["blocks.0.mlp.in.weight"].shape[0], n_layers=n_layers,
+        n_ctx=n_ctx, d_model=d_model, n_heads=n_heads,
+        d_head=hd // n_heads, d_mlp=state["blocks.0.mlp.in.weight"].shape[0], n_layers=n_layers, **layout,
     )
     h, dh = n_heads, hd // n_heads
     w = {"embed.W_E": state["embed.weight"], "pos_embed.W_pos": state["pos_embed.weight"]}
@@ -183,8 +256,11 @@ def bridge_to_canonical(state: dict[str, torch.Tensor], n_heads: int) -> tuple[M
 def model_config(model) -> ModelConfig:
     """The :class:`ModelConfig` of a live model; refuses architectures we cannot analyse.
 
+    The token layout and attention rate are those :func:`build_model` recorded on the model; for a
+    model built elsewhere: ``(a, b, '=')`` when ``n_ctx >= 3``, else ``(a, b)``, and rate 1.
+
     Raises:
-        ArchitectureError: LayerNorm, a non-ReLU activation, attention-only or gated MLPs,
+        ArchitectureError: LayerNorm, an activation other than ReLU/GeLU, attention-only or gated MLPs,
             or positional schemes other than learned absolute embeddings.
     """
     backend_name(model)
@@ -200,16 +276,20 @@ def model_config(model) -> ModelConfig:
         problems.append(f"positional_embedding_type={c.positional_embedding_type!r}")
     if getattr(c, "parallel_attn_mlp", False):
         problems.append("parallel_attn_mlp=True")
-    if c.act_fn != "relu":
-        problems.append(f"act_fn={c.act_fn!r} (the probes assume ReLU)")
+    if c.act_fn not in ACT_FNS:
+        problems.append(f"act_fn={c.act_fn!r} (the probes read {' or '.join(ACT_FNS)} neurons)")
+    if getattr(c, "attention_dir", "causal") not in ATTENTION_DIRS:
+        problems.append(f"attention_dir={c.attention_dir!r}")
     if problems:
         raise ArchitectureError(
             "this model's architecture is not supported: " + "; ".join(problems)
-            + ". modadd_interp analyses one-layer attention + ReLU-MLP transformers without LayerNorm."
+            + ". modadd_interp analyses attention + MLP (ReLU or GeLU) transformers without LayerNorm."
         )
+    layout = getattr(model, _LAYOUT_ATTR, None) or {"has_eq": c.n_ctx >= 3}
     return ModelConfig(
         d_vocab=c.d_vocab, d_vocab_out=c.d_vocab_out, n_ctx=c.n_ctx, d_model=c.d_model,
         n_heads=c.n_heads, d_head=c.d_head, d_mlp=c.d_mlp, n_layers=c.n_layers, act_fn=c.act_fn,
+        attention_dir=getattr(c, "attention_dir", "causal"), **layout,
     )
 
 
@@ -219,7 +299,8 @@ def canonical_weights(model) -> dict[str, torch.Tensor]:
     cfg = model_config(model)
     if is_bridge(model):
         # read the stored tensors: the bridge's W_Q... are computed, and TL 3.9's bridge lacks W_pos
-        _, w = bridge_to_canonical(model.state_dict(), n_heads=cfg.n_heads)
+        _, w = bridge_to_canonical(model.state_dict(), n_heads=cfg.n_heads, has_eq=cfg.has_eq,
+                                   separate_b_tokens=cfg.separate_b_tokens)
     else:
         w = {k: v for k, v in model.state_dict().items() if k in cfg.shapes()}
     return {k: v.detach().to(torch.float32).clone() for k, v in w.items()}

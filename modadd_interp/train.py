@@ -148,7 +148,9 @@ def train(
     Args:
         task: the task and its split; the model trains on ``task.train_mask``.
         out_dir: the run directory; an existing run there is resumed.
-        config: the architecture; default: the paper's for ``task.p``.
+        config: the architecture; default: the paper's for ``task.p`` (:meth:`ModelConfig.paper`; pass
+            e.g. ``ModelConfig.paper(p, has_eq=False, attn_rate=0.0, n_layers=2, act_fn="gelu")`` for
+            the Clock-and-Pizza family).
         backend: ``"bridge"`` or ``"hooked_transformer"``; default: the installed TL's.
         progress: show a tqdm bar with the train and test loss.
         **recipe: fields of :class:`Recipe` (``steps``, ``lr``, ``weight_decay``, ...).
@@ -162,6 +164,7 @@ def train(
         RecipeError: a recipe field is unknown or out of range.
         TaskMismatchError: ``out_dir`` holds a run with another task, architecture or recipe.
         RunLockedError: another process is training in ``out_dir``.
+        ArchitectureError: ``backend`` cannot run ``config`` (an attention rate on TL 3.9's bridge).
         CheckpointError: the run's files are unreadable or inconsistent.
     """
     out_dir = Path(out_dir)
@@ -169,6 +172,9 @@ def train(
     config = config or ModelConfig.paper(task.p)
     if config.p != task.p:
         raise TaskMismatchError(f"the architecture's d_vocab is for p={config.p}, the task has p={task.p}.")
+    if not task.split_known:
+        raise TaskMismatchError("training needs a split: give the task a split method ('paper' or 'randperm').")
+    tl_adapter.check_backend(config, backend)
     run_info = {
         "format": RUN_FORMAT, "task": task.to_dict(), "config": config.to_dict(),
         "recipe": recipe_obj.to_dict(),
@@ -220,7 +226,7 @@ def _train_locked(task, out_dir, config, recipe_obj, run_info, backend, progress
     if optim_state is not None:
         optimizer.load_state_dict(_optimizer_state_from_tensors(optimizer, list(params), optim_state))
 
-    inputs, labels = task.inputs, task.labels
+    inputs, labels = config.encode(task.pairs), task.labels
     train_x, train_y = inputs[task.train_mask], labels[task.train_mask]
     test_x, test_y = inputs[task.test_mask], labels[task.test_mask]
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/setup.sh
-if ! .venv/bin/python -c "import material, mkdocstrings_handlers.python" 2>/dev/null; then
+if ! .venv/bin/python -c "import material, mkdocstrings_handlers.python, mkdocs_jupyter" 2>/dev/null; then
     .venv/bin/python -m pip install -q -e ".[docs]"
 fi
 out=${1:-}

@@ -12,6 +12,6 @@ if [ "${1:-}" = "--tl3" ]; then venv=.venv-tl3; tl="transformer-lens==3.9.0"; fi
 "$venv/bin/python" -m pip install -q --upgrade pip
 # torch first, pinned: the CPU build on this machine's disk (an unpinned torch is a CUDA build)
 "$venv/bin/python" -m pip install -q "torch==2.13.0"
-extras="dev,slt"; [ "$venv" = .venv ] && extras="dev,docs,slt"
+extras="dev,slt,sweep"; [ "$venv" = .venv ] && extras="dev,docs,slt,sweep"
 "$venv/bin/python" -m pip install -q "$tl" -e ".[$extras]"
 echo "set up $venv ($("$venv/bin/python" -c 'import importlib.metadata as m; print("transformer-lens", m.version("transformer-lens"))'))"

@@ -38,6 +38,12 @@ def backend(request) -> str:
     return request.param
 
 
+def refuses_attention_rate(backend: str, rate: float) -> bool:
+    """True where building a model of attention rate ``rate`` must fail: TL 3.9's bridge only observes
+    ``hook_pattern``. The test then checks the refusal instead of the forward pass."""
+    return backend == "bridge" and rate != 1.0 and not tl_adapter._bridge_pattern_hook_is_live()
+
+
 def model_snapshot(model) -> dict:
     """Everything an analysis must leave unchanged: weights, mode, requires_grad, hooks, RNG, grad mode."""
     return {

@@ -69,3 +69,40 @@ def to_bridge_state(w: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out["unembed.weight"] = w["unembed.W_U"].T
     out["unembed.bias"] = w["unembed.b_U"]
     return {k: v.contiguous() for k, v in out.items()}
+
+
+def pizza_forward(sd: dict[str, torch.Tensor], config: dict, tokens: torch.Tensor | None,
+                  embedded: torch.Tensor | None = None) -> torch.Tensor:
+    """The Clock-and-Pizza model's forward pass (Zhong et al.'s ``code/train-main.py``), from its published
+    description: the progress-measures paper's layout, no attention mask applied, every pattern mixed as
+    ``attn_coeff * softmax + (1 - attn_coeff)`` with an all-ones constant, ReLU or GeLU, no unembedding bias.
+    ``embedded`` (token embeddings plus positions, ``[batch, pos, d_model]``) replaces ``tokens``."""
+    if embedded is None:
+        embedded = sd["embed.W_E"][:, tokens].permute(1, 2, 0) + sd["pos_embed.W_pos"][: tokens.shape[1]]
+    x = embedded
+    rate = config["attn_coeff"]
+    for layer in range(config.get("n_layers", 1)):
+        b = f"blocks.{layer}"
+        k = torch.einsum("ihd,bpd->biph", sd[f"{b}.attn.W_K"], x)
+        q = torch.einsum("ihd,bpd->biph", sd[f"{b}.attn.W_Q"], x)
+        v = torch.einsum("ihd,bpd->biph", sd[f"{b}.attn.W_V"], x)
+        scores = torch.einsum("biph,biqh->biqp", k, q) / sd[f"{b}.attn.W_Q"].shape[1] ** 0.5
+        attn = scores.softmax(-1) * rate + (1 - rate)
+        z = torch.einsum("biph,biqp->biqh", v, attn)
+        z_flat = z.permute(0, 2, 1, 3).reshape(z.shape[0], z.shape[2], -1)
+        x = x + torch.einsum("df,bqf->bqd", sd[f"{b}.attn.W_O"], z_flat)
+        pre = torch.einsum("md,bpd->bpm", sd[f"{b}.mlp.W_in"], x) + sd[f"{b}.mlp.b_in"]
+        act = torch.relu(pre) if config.get("act_fn", "ReLU") == "ReLU" else torch.nn.functional.gelu(pre)
+        x = x + torch.einsum("dm,bpm->bpd", sd[f"{b}.mlp.W_out"], act) + sd[f"{b}.mlp.b_out"]
+    return x @ sd["unembed.W_U"]
+
+
+def pizza_tokens(config: dict) -> torch.Tensor:
+    """Their dataset's inputs in grid order ``i = a * C + b``: ``[a, b (+ C if diff_vocab), (= if eqn_sign)]``."""
+    c = config["C"]
+    a = torch.arange(c).repeat_interleave(c)
+    b = torch.arange(c).repeat(c)
+    parts = [a, b + c if config.get("diff_vocab") else b]
+    if config.get("eqn_sign"):
+        parts.append(torch.full_like(a, c * (2 if config.get("diff_vocab") else 1)))
+    return torch.stack(parts, 1)

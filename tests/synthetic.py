@@ -65,3 +65,75 @@ def planted_model(
         w["unembed.W_U"][n_in + 2 * i] = scale * torch.cos(2 * math.pi * k * x / p)
         w["unembed.W_U"][n_in + 2 * i + 1] = scale * torch.sin(2 * math.pi * k * x / p)
     return cfg, {name: t.float() for name, t in w.items()}
+
+
+def planted_op_model(p: int, op: str, freqs: list[int], phases: int = 8, scale: float = 30.0,
+                     zero_logit: float = 1000.0) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    """A hand-built model computing ``a op b mod p`` with the clock on ``freqs`` of the operation's group.
+
+    Built in the operation's coordinates (``x = a`` or ``log_g a``; written here without modadd_interp's
+    own coordinate code): each number token sits on circles ``cos/sin(w_k u)`` at its coordinate ``u``
+    (``u = log_g t`` for mul/div); head 0 copies the ``a`` position and head 1 the ``b`` position into
+    separate subspaces (attention by position); neuron ``(k, j)`` is ``ReLU(cos(w_k x + phi_j) +
+    cos(w_k y + phi_j))`` with ``y = +-u_b`` (b reflected for sub and div); a least-squares readout maps the
+    neurons onto ``cos/sin(w_k(x + y))`` and ``W_U`` reads ``cos(w_k(x + y - z))``. Under mul/div the token 0
+    carries a flag that both heads copy and ``W_U`` reads as a large logit for the answer 0.
+    """
+    multiplicative = op in ("mul", "div")
+    sign = -1 if op in ("sub", "div") else 1
+    if multiplicative:
+        g = next(g for g in range(2, p) if len({pow(g, e, p) for e in range(p - 1)}) == p - 1) if p > 2 else 1
+        n = p - 1
+        log = {pow(g, e, p): e for e in range(n)}
+    else:
+        n, log = p, {t: t for t in range(p)}
+    K = len(freqs)
+    circ = 2 * K
+    # residual dims: [token circles | zero flag | a circles | a flag | b circles | b flag | out | positions]
+    e_flag, a0, a_flag = circ, circ + 1, 2 * circ + 1
+    b0, b_flag, out0 = 2 * circ + 2, 3 * circ + 2, 3 * circ + 3
+    pos0 = out0 + 2 * K
+    d_model = pos0 + 3
+    d_head = circ + 1
+    neuron_freqs = [(k, j) for k in freqs for j in range(phases)]
+    cfg = ModelConfig(d_vocab=p + 1, d_vocab_out=p, n_ctx=3, d_model=d_model, n_heads=2, d_head=d_head,
+                      d_mlp=len(neuron_freqs))
+    w = {name: torch.zeros(shape, dtype=torch.float64) for name, shape in cfg.shapes().items()}
+    for t, u in log.items():
+        for i, k in enumerate(freqs):
+            w["embed.W_E"][t, 2 * i] = math.cos(2 * math.pi * k * u / n)
+            w["embed.W_E"][t, 2 * i + 1] = math.sin(2 * math.pi * k * u / n)
+    if multiplicative:
+        w["embed.W_E"][0, e_flag] = 1.0
+    for pos in range(3):
+        w["pos_embed.W_pos"][pos, pos0 + pos] = 1.0
+    for head, (start, flag) in enumerate(((a0, a_flag), (b0, b_flag))):
+        w["blocks.0.attn.W_Q"][head, pos0 + 2, 0] = 50.0  # the '=' query ...
+        w["blocks.0.attn.W_K"][head, pos0 + head, 0] = 1.0  # ... attends to position `head`
+        w["blocks.0.attn.W_V"][head, : circ + 1, :] = torch.eye(circ + 1, dtype=torch.float64)
+        w["blocks.0.attn.W_O"][head, :circ, start : start + circ] = torch.eye(circ, dtype=torch.float64)
+        w["blocks.0.attn.W_O"][head, circ, flag] = 1.0
+    for m, (k, j) in enumerate(neuron_freqs):
+        i, phi = freqs.index(k), 2 * math.pi * j / phases
+        # cos(w x + phi) = cos phi cos wx - sin phi sin wx; y = sign * u_b flips the sin of b
+        w["blocks.0.mlp.W_in"][a0 + 2 * i, m] = math.cos(phi)
+        w["blocks.0.mlp.W_in"][a0 + 2 * i + 1, m] = -math.sin(phi)
+        w["blocks.0.mlp.W_in"][b0 + 2 * i, m] = math.cos(phi)
+        w["blocks.0.mlp.W_in"][b0 + 2 * i + 1, m] = -sign * math.sin(phi)
+    x = torch.arange(n, dtype=torch.float64).repeat_interleave(n)
+    y = torch.arange(n, dtype=torch.float64).repeat(n)
+    pre = torch.stack([math.cos(2 * math.pi * j / phases) * (torch.cos(2 * math.pi * k * x / n)
+                                                            + torch.cos(2 * math.pi * k * y / n))
+                       - math.sin(2 * math.pi * j / phases) * (torch.sin(2 * math.pi * k * x / n)
+                                                              + torch.sin(2 * math.pi * k * y / n))
+                       for k, j in neuron_freqs], dim=1)
+    targets = torch.cat([torch.stack([torch.cos(2 * math.pi * k * (x + y) / n),
+                                      torch.sin(2 * math.pi * k * (x + y) / n)], 1) for k in freqs], 1)
+    w["blocks.0.mlp.W_out"][:, out0 : out0 + 2 * K] = torch.linalg.pinv(torch.relu(pre), rtol=1e-10) @ targets
+    for t, u in log.items():
+        for i, k in enumerate(freqs):
+            w["unembed.W_U"][out0 + 2 * i, t] = scale * math.cos(2 * math.pi * k * u / n)
+            w["unembed.W_U"][out0 + 2 * i + 1, t] = scale * math.sin(2 * math.pi * k * u / n)
+    if multiplicative:
+        w["unembed.W_U"][a_flag, 0] = w["unembed.W_U"][b_flag, 0] = zero_logit
+    return cfg, {name: t.float() for name, t in w.items()}

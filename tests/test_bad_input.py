@@ -438,25 +438,27 @@ def test_safetensors_flipped_byte_fails_the_checksum(tmp_path, weights):
 # ----------------------------------------------------------- p and the task
 def test_vocabulary_that_fits_no_p(tmp_path, weights):
     weights["embed.W_E"] = torch.zeros(20, 16)
-    match = r"d_vocab=20 inputs but d_vocab_out=13 outputs: .* p\+1 input tokens"
+    match = r"d_vocab=20, d_vocab_out=13.*d_vocab_out=13 is smaller than p=19"
     with pytest.raises(mi.ArchitectureError, match=match):
         mi.load(_save(weights, tmp_path / "m.pt"))
 
 
 def test_vocabulary_too_small_for_any_p(tmp_path):
-    cfg = small_config(1)
-    with pytest.raises(mi.ArchitectureError, match=r"d_vocab=2 is too small"):
-        mi.load(_save(random_weights(cfg), tmp_path / "m.pt"))
+    w = random_weights(small_config(2))
+    w["embed.W_E"], w["unembed.W_U"] = w["embed.W_E"][:2], w["unembed.W_U"][:, :1]
+    w["unembed.b_U"] = w["unembed.b_U"][:1]
+    with pytest.raises(mi.ArchitectureError, match=r"d_vocab=2 leaves p=1 numbers; a task needs p >= 2"):
+        mi.load(_save(w, tmp_path / "m.pt"))
 
 
 def test_p_argument_that_does_not_match_the_model(tmp_path, weights):
-    match = r"p=11 was given, but the model's vocabulary \(14 tokens\) is for p=13"
+    match = r"p=11 was given, but the model's vocabulary \(14 tokens, layout \(a, b, '='\)\) is for p=13"
     with pytest.raises(mi.TaskMismatchError, match=match):
         mi.load(_save(weights, tmp_path / "m.pt"), p=11)
 
 
 def test_task_argument_that_does_not_match_the_model(tmp_path, weights):
-    match = r"the task has p=17, but the model's vocabulary \(14 tokens\) is for p=13"
+    match = r"the task has p=17, but the model's vocabulary \(14 tokens, layout \(a, b, '='\)\) is for p=13"
     with pytest.raises(mi.TaskMismatchError, match=match):
         mi.load(_save(weights, tmp_path / "m.pt"), task=mi.ModularTask(p=17))
 
@@ -469,7 +471,7 @@ def test_paper_config_whose_p_disagrees_with_the_weights(tmp_path, weights):
 
 def test_paper_config_of_another_operation(tmp_path, weights):
     path = _save({"model": to_paper_state(weights), "config": {"p": P, "fn_name": "mult"}}, tmp_path / "m.pth")
-    with pytest.raises(mi.TaskMismatchError, match="fn_name='mult'; only modular addition"):
+    with pytest.raises(mi.TaskMismatchError, match=r"fn_name='mult'; supported: \['add', 'subtract'\]"):
         mi.load(path)
 
 
@@ -496,15 +498,16 @@ def test_metadata_task_that_does_not_match_the_architecture(tmp_path, weights):
 
 def test_grid_refuses_a_task_of_another_p(tmp_path, weights):
     model, _ = mi.load(_save(weights, tmp_path / "m.pt"), task=mi.ModularTask(p=P))
-    with pytest.raises(mi.TaskMismatchError, match=r"d_vocab=14.*p=11 needs d_vocab=12"):
+    with pytest.raises(mi.TaskMismatchError, match=r"\(d_vocab=14, .*\) is for p=13, but the task has p=11"):
         check_compatible(model, mi.ModularTask(p=11))
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        (dict(p=13, op="mul"), r"op 'mul' is not supported; supported ops: add"),
-        (dict(p=13, op="sub"), r"op 'sub' is not supported"),
+        (dict(p=13, op="pow"), r"op 'pow' is not supported; supported ops: add, sub, mul, div"),
+        (dict(p=12, op="mul"), r"op 'mul' needs a prime p .*; p=12 is not prime"),
+        (dict(p=15, op="div"), r"op 'div' needs a prime p"),
         (dict(p=1), r"p must be an integer >= 2, got 1"),
         (dict(p=-5), r"p must be an integer >= 2, got -5"),
         (dict(p=13.0), r"p must be an integer >= 2, got 13\.0"),
@@ -523,19 +526,30 @@ def test_invalid_task(kwargs, match):
 
 
 # ------------------------------------------------------------ architecture
-def test_two_layer_state_dict_loads_but_is_not_analysed(tmp_path):
+def test_two_layer_state_dict_loads_and_is_analysed_per_layer(tmp_path):
     cfg = small_config(P, n_layers=2)
     model, task = mi.load(_save(random_weights(cfg), tmp_path / "m.pt"), task=mi.ModularTask(p=P))
-    assert tl_adapter.model_config(model).n_layers == 2
-    with pytest.raises(mi.ArchitectureError, match="the model has 2 layers; the probes read a one-layer circuit"):
-        check_compatible(model, task)
+    assert check_compatible(model, task).n_layers == 2
+    assert mi.probe_neurons(model, task).layers == [0, 1]
 
 
-def test_two_position_model_loads_but_is_not_analysed(tmp_path):
-    cfg = small_config(P, n_ctx=2)
-    model, task = mi.load(_save(random_weights(cfg), tmp_path / "m.pt"), task=mi.ModularTask(p=P))
-    with pytest.raises(mi.ArchitectureError, match=r"n_ctx=2; the task needs 3 positions"):
-        check_compatible(model, task)
+def test_two_position_state_dict_reads_as_a_b_without_eq(tmp_path):
+    w = random_weights(small_config(P))
+    w["pos_embed.W_pos"], w["embed.W_E"] = w["pos_embed.W_pos"][:2], w["embed.W_E"][:P]
+    model, task = mi.load(_save(w, tmp_path / "m.pt"), task=mi.ModularTask(p=P))
+    cfg = check_compatible(model, task)
+    assert (cfg.n_ctx, cfg.has_eq, cfg.d_vocab) == (2, False, P)
+
+
+def test_model_whose_answers_fit_no_operation_is_refused_with_the_agreements(tmp_path, weights):
+    match = r"m.pt does not record its operation, and the model computes none of them on >= 99% .*agreement: "
+    with pytest.raises(mi.TaskMismatchError, match=match):
+        mi.load(_save(weights, tmp_path / "m.pt"))
+
+
+def test_split_options_together_with_a_task_are_refused(tmp_path, weights):
+    with pytest.raises(mi.TaskMismatchError, match="pass either task= or op/frac_train/seed/split"):
+        mi.load(_save(weights, tmp_path / "m.pt"), task=mi.ModularTask(p=P), seed=3)
 
 
 def _bridge_with_layernorm(normalization_type: str):

@@ -36,7 +36,8 @@ def run_example(name: str, *args: str) -> str:
 
 
 def test_examples_are_all_tested():
-    tested = {"analyze_shipped.py", "analyze_paper_checkpoint.py", "train_and_watch.py", "bring_your_own_model.py"}
+    tested = {"analyze_shipped.py", "analyze_paper_checkpoint.py", "train_and_watch.py", "bring_your_own_model.py",
+              "clock_vs_pizza.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -96,3 +97,9 @@ def _tl_version() -> str:
     import importlib.metadata
 
     return importlib.metadata.version("transformer-lens")
+
+
+def test_clock_vs_pizza_reads_both_fixtures():
+    out = run_example("clock_vs_pizza.py")
+    assert "model_p99zdpze5l.pt: attention rate 0" in out and "model_l8k1hzciux.pt: attention rate 1" in out
+    assert "verdict: pizza at k = [3, 15, 17]" in out and "verdict: clock at k = [13, 16, 21]" in out

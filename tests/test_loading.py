@@ -62,8 +62,8 @@ def test_hooked_transformer_state_dict(tmp_path, backend):
     sd["blocks.0.attn.mask"] = torch.ones(3, 3).tril().bool()
     sd["blocks.0.attn.IGNORE"] = torch.tensor(-1e5)
     torch.save(sd, tmp_path / "ht.pt")
-    model, task = mi.load(tmp_path / "ht.pt", backend=backend)
-    assert task.p == 13
+    model, task = mi.load(tmp_path / "ht.pt", backend=backend, op="add")
+    assert task.p == 13 and task.op_source == "given" and not task.split_known
     tokens = _grid_tokens(13)
     _assert_reproduces(model, canonical_forward(w, tokens), tokens)
 
@@ -76,11 +76,11 @@ def test_real_hooked_transformer_state_dict(tmp_path):
                                   d_vocab_out=13, n_ctx=3, act_fn="relu", normalization_type=None, seed=5)
     ht = HookedTransformer(cfg)
     torch.save(ht.state_dict(), tmp_path / "ht.pt")
-    model, _ = mi.load(tmp_path / "ht.pt")
+    model, _ = mi.load(tmp_path / "ht.pt", op="add")
     tokens = _grid_tokens(13)
     with torch.no_grad():
         _assert_reproduces(model, ht(tokens), tokens)
-    loaded, _ = mi.load(ht, p=13)
+    loaded, _ = mi.load(ht, p=13, op="add")
     assert loaded is ht
 
 
@@ -89,11 +89,11 @@ def test_bridge_state_dict(tmp_path, backend):
     cfg = small_config(n_heads=4, d_head=4)
     w = random_weights(cfg)
     torch.save(to_bridge_state(w), tmp_path / "bridge.pt")
-    model, _ = mi.load(tmp_path / "bridge.pt", n_heads=4, backend=backend)
+    model, _ = mi.load(tmp_path / "bridge.pt", n_heads=4, backend=backend, op="add")
     tokens = _grid_tokens(13)
     _assert_reproduces(model, canonical_forward(w, tokens), tokens)
     # the default head count is the paper's 4
-    default_model, _ = mi.load(tmp_path / "bridge.pt", backend=backend)
+    default_model, _ = mi.load(tmp_path / "bridge.pt", backend=backend, op="add")
     _assert_reproduces(default_model, canonical_forward(w, tokens), tokens)
 
 

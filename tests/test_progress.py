@@ -91,3 +91,25 @@ def test_shipped_series_phases_match_the_paper_story():
     assert checks["excluded_loss_rises_in_circuit_formation"]
     assert checks["restricted_loss_falls_before_test_loss"]
     assert checks["gini_rises_in_cleanup"]
+
+
+def test_a_dense_series_measured_at_once_equals_each_checkpoint_measured_alone():
+    """progress_measures (one model, hooks attached once, weights swapped) equals a fresh model and cache per
+    checkpoint, to the last bit, on a 12-checkpoint series interpolated from the shipped run."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from run import dense_series
+
+    from modadd_interp.probes import grid_cache
+    from modadd_interp.progress import checkpoint_measures
+
+    run = dense_series(mi.shipped_run(), 12)
+    frame = mi.progress_measures(run, progress=False)
+    key = tuple(frame.attrs["key_freqs"])
+    for row, (step, weights) in zip(frame.to_dict(orient="records"), zip(run.steps, run.weights, strict=True),
+                                    strict=True):
+        alone = checkpoint_measures(grid_cache(tl_adapter.build_model(run.config, weights), run.task), key)
+        assert row == {"step": step, **alone}, step
+    assert frame.attrs["phases"] == detect_phases(frame)

@@ -26,6 +26,6 @@ def test_report_on_a_paper_checkpoint_renders_offline(tmp_path):
     assert report.plotly_divs >= 12 and report.plotly_drawn == report.plotly_divs
     assert report.circuitsvis_divs == 3 and report.circuitsvis_rendered == 3
     for heading in ("Model and task", "The embedding", "The neurons", "The attention", "The logit readout",
-                    "The claims"):
+                    "Clock or pizza", "The claims"):
         assert heading in html
-    assert "key frequencies [6, 23, 37, 39, 41]" in html
+    assert "clock at k = [6, 23, 37, 39, 41]" in html

@@ -1,8 +1,12 @@
-"""``verify_circuit``: every claim of the Fourier-circuit story, tested by an intervention.
+"""``verify_circuit``: which algorithm the model runs, graded by how much of its behaviour it recovers, and every
+claim of the Fourier-circuit story, tested by an intervention.
 
-Each :class:`Claim` names its intervention, the metric before and after it, the threshold
-and the verdict. The thresholds are the named constants below, each with its reason.
-Claims about the key frequencies fail when the model has none.
+The verdict (:mod:`modadd_interp.causal.verdict`) names the algorithm (clock, pizza, mixed or none) and confirms it
+from the hypothesis tests (:mod:`modadd_interp.causal.hypothesis_tests`: loss recovered) and the claims marked
+``decides`` (faithfulness, resampling, completeness, minimality). The other claims are the supporting evidence
+of the paper's story; each :class:`Claim` names its intervention, the metric before and after it, the threshold
+and its own verdict. The thresholds are the named constants below, each with its reason. Claims about the key
+frequencies fail when the model has none; a claim without meaning for an architecture is not applicable.
 
 Examples:
     >>> report = verify_circuit(model, task)       # doctest: +SKIP
@@ -13,11 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..fourier import n_freqs
+from ..hypotheses import Clock, Hypothesis, Pizza
 from ..probes import (
     EmbeddingProbe,
     KeyFrequencies,
@@ -29,12 +36,16 @@ from ..probes import (
     probe_logits,
     probe_neurons,
 )
+from ..probes.circles import CircleIsolation, isolate_circles
+from ..probes.diagnostics import ZhongDiagnostics, zhong_diagnostics
 from ..task import ModularTask
+from .hypothesis_tests import HypothesisTest, evaluate_hypothesis
 from .interventions import remove_embedding_frequencies
-from .losses import FourierLosses, fourier_losses
-from .measure import Measurement, measure
+from .losses import FourierLosses, fourier_losses, readout_neurons
+from .measure import Measurement
 from .patching import PatchingResult, activation_patching
 from .table import AblationTable, ablation_table
+from .verdict import CONFIRM_RECOVERED, Verdict, decide
 
 EMBED_KEY_FRACTION = 0.5
 """The key frequencies hold at least half of W_E's squared norm: 'sparse' means most of the
@@ -61,11 +72,12 @@ BROKEN_ACCURACY = 0.5
 PATCH_RESTORED = 0.9
 """Patching a component on the main path restores at least 90% of the logit difference."""
 
-PATH_COMPONENTS = ("embed", "attention out (=)", "all neurons (=)", "MLP out (=)")
+PATH_COMPONENTS = ("embed", "attention out", "all neurons", "MLP out")
+"""The components on a one-layer model's path, patched at the last position (named with ``(=)`` or ``(b)``)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Claim:
+@dataclasses.dataclass(frozen=True, repr=False)
+class Claim(Displayable):
     """One claim and its verdict.
 
     Attributes:
@@ -76,8 +88,11 @@ class Claim:
         after: the metric under the intervention (or the measured value).
         threshold: the bound ``after`` must meet.
         comparison: ``">="`` or ``"<="``.
-        passed: the verdict.
-        detail: the numbers behind it, in words.
+        passed: the verdict (None when the claim is not applicable).
+        detail: the numbers behind it, in words (for a claim that is not applicable: why).
+        applicable: False when the claim has no meaning for this architecture (e.g. a single path
+            through a deeper model); it then neither passes nor fails.
+        decides: True for the claims the verdict rests on (see :mod:`modadd_interp.causal.verdict`).
     """
 
     name: str
@@ -87,27 +102,53 @@ class Claim:
     after: float
     threshold: float
     comparison: str
-    passed: bool
+    passed: bool | None
     detail: str = ""
+    applicable: bool = True
+    decides: bool = False
 
     def to_dict(self) -> dict:
         """JSON-safe fields."""
         return dataclasses.asdict(self)
 
+    def _summary(self) -> Summary:
+        if not self.applicable:
+            return Summary(f"N/A: {self.name}", details=[self.detail])
+        verdict = "PASS" if self.passed else "FAIL"
+        return Summary(f"{verdict}: {self.name} ({self.after:.3g} {self.comparison} {self.threshold:.3g})",
+                       status=bool(self.passed), details=[self.detail],
+                       rows={"intervention": self.intervention, "metric": self.metric, "before": self.before,
+                             "after": self.after, "threshold": f"{self.comparison} {self.threshold:.4g}",
+                             "decides the verdict": self.decides})
 
-def _claim(name, intervention, metric, before, after, threshold, comparison, detail="", needs_key=None) -> Claim:
+
+def _not_applicable(name: str, intervention: str, metric: str, why: str) -> Claim:
+    """A claim that has no meaning for this model, with the reason."""
+    return Claim(name, intervention, metric, None, float("nan"), float("nan"), ">=", None, why, applicable=False)
+
+
+def _claim(name, intervention, metric, before, after, threshold, comparison, detail="", needs_key=None,
+           decides=False) -> Claim:
     """Build a claim; ``needs_key=()`` (an empty key set) fails it with the reason in ``detail``."""
     ok = after >= threshold if comparison == ">=" else after <= threshold
     if math.isnan(float(after)):
         ok = False
     if needs_key is not None and not needs_key:
         ok, detail = False, "no key frequencies were found"
-    return Claim(name, intervention, metric, before, float(after), float(threshold), comparison, bool(ok), detail)
+    return Claim(name, intervention, metric, before, float(after), float(threshold), comparison, bool(ok), detail,
+                 decides=decides)
 
 
-@dataclasses.dataclass(frozen=True)
-class CircuitReport:
-    """Every claim, plus the evidence they were computed from (probes included, for reuse)."""
+@dataclasses.dataclass(frozen=True, repr=False)
+class CircuitReport(Displayable):
+    """The verdict and every claim, plus the evidence they were computed from (probes included, for reuse).
+
+    Attributes:
+        verdict: the algorithm and whether it is confirmed (:class:`~modadd_interp.causal.verdict.Verdict`).
+        hypotheses: ``{name: HypothesisTest}`` of every hypothesis tested.
+        circles: the isolated circles of the key frequencies (None without key frequencies).
+        diagnostics: Zhong et al.'s gradient symmetricity, distance irrelevance and circularity.
+    """
 
     claims: list[Claim]
     losses: FourierLosses
@@ -117,6 +158,10 @@ class CircuitReport:
     neurons: NeuronProbe
     embedding: EmbeddingProbe
     logits: LogitProbe
+    verdict: Verdict
+    hypotheses: dict[str, HypothesisTest]
+    circles: CircleIsolation | None
+    diagnostics: ZhongDiagnostics
 
     @property
     def key_freqs(self) -> tuple[int, ...]:
@@ -124,14 +169,19 @@ class CircuitReport:
         return tuple(self.key_frequencies.freqs)
 
     @property
+    def algorithm(self) -> str:
+        """``"clock"``, ``"pizza"``, ``"mixed"`` or ``"none"``."""
+        return self.verdict.algorithm
+
+    @property
     def passed(self) -> bool:
-        """True when every claim passed."""
-        return all(c.passed for c in self.claims)
+        """The verdict: the algorithm is confirmed (``circuit_confirmed``)."""
+        return self.verdict.confirmed
 
     @property
     def failed(self) -> list[str]:
-        """Names of the claims that failed."""
-        return [c.name for c in self.claims if not c.passed]
+        """Names of the applicable claims that failed."""
+        return [c.name for c in self.claims if c.applicable and not c.passed]
 
     def to_frame(self) -> pd.DataFrame:
         """One row per claim."""
@@ -139,8 +189,11 @@ class CircuitReport:
 
     def to_dict(self) -> dict:
         """JSON-safe report."""
-        return {"key_freqs": list(self.key_freqs), "passed": self.passed, "failed": self.failed,
-                "claims": [c.to_dict() for c in self.claims], "losses": self.losses.to_dict(),
+        return {"key_freqs": list(self.key_freqs), "passed": self.passed, "verdict": self.verdict.to_dict(),
+                "failed": self.failed, "claims": [c.to_dict() for c in self.claims],
+                "hypotheses": {k: v.to_dict() for k, v in self.hypotheses.items()},
+                "circles": self.circles.to_dict() if self.circles else None,
+                "diagnostics": self.diagnostics.to_dict(), "losses": self.losses.to_dict(),
                 "ablation_table": self.table.to_dict(), "patching": self.patching.to_dict()}
 
     def plot(self):
@@ -149,9 +202,29 @@ class CircuitReport:
 
         return claims_figure(self)
 
+    def _summary(self) -> Summary:
+        applicable = [c for c in self.claims if c.applicable]
+        passed = sum(bool(c.passed) for c in applicable)
+        failed = f"failed: {', '.join(self.failed)}" if self.failed else ""
+        return Summary(self.verdict.line, status=self.passed,
+                       details=[f"{passed} of {len(applicable)} applicable claims pass", failed],
+                       rows=self.to_frame()[["name", "decides", "passed", "after", "comparison", "threshold"]],
+                       table_caption="the claims (decides: the verdict rests on it)", max_rows=40)
 
-def verify_circuit(model, task: ModularTask, cache=None) -> CircuitReport:
-    """Test every claim of the circuit on ``model`` (see the module docstring)."""
+
+def verify_circuit(model, task: ModularTask, cache=None, hypotheses: Sequence[Hypothesis] | None = None
+                   ) -> CircuitReport:
+    """Decide which algorithm ``model`` runs and test every claim of the circuit (see the module docstring).
+
+    Args:
+        hypotheses: extra hypotheses to test beside the clock and the pizza at the key frequencies (e.g. a
+            :class:`~modadd_interp.hypotheses.Custom`); their results are in ``report.hypotheses``.
+
+    Examples:
+        >>> report = verify_circuit(model, task)           # doctest: +SKIP
+        >>> report.verdict.line
+        'pizza at k = [3, 15, 17]: 100.0% of the loss recovered (circuit confirmed)'
+    """
     cache = cache or grid_cache(model, task)
     kf = key_frequencies(model, task, cache=cache)
     key = tuple(kf.freqs)
@@ -160,8 +233,11 @@ def verify_circuit(model, task: ModularTask, cache=None) -> CircuitReport:
     logit_probe = probe_logits(model, task, key_freqs=key, cache=cache)
     losses = fourier_losses(model, task, key_freqs=key, cache=cache, neurons=neurons)
     table = ablation_table(model, task, key_freqs=key, cache=cache, neurons=neurons)
-    clusters = {k: v for k, v in neurons.clusters().items() if k in key}
+    readout = readout_neurons(neurons, cache)
+    clusters = {k: v for k, v in readout.clusters().items() if k in key}
     patching = activation_patching(model, task, clusters=clusters)
+    layer_note = "" if cache.config.n_layers == 1 else f" (readout layer {cache.last_layer})"
+    readout = task.grid.coords.readout.replace("cos(w(", "cos(w_k(")
     full = losses.full
     keeps = max(SUFFICIENT_LOSS_FACTOR * full.test_loss, LOSS_FLOOR)
     claims = [
@@ -170,36 +246,71 @@ def verify_circuit(model, task: ModularTask, cache=None) -> CircuitReport:
                EMBED_KEY_FRACTION, ">=", f"{len(key)} of {n_freqs(task.p)} frequencies; Gini {embedding.gini:.2f}",
                needs_key=key),
         _neuron_claim(neurons, key),
-        _claim("the neurons compute with their key-frequency components",
+        _claim("the neurons compute with their key-frequency components" + layer_note,
                "every neuron's activation replaced by its mean + key-frequency 3x3 blocks", "accuracy",
                full.accuracy, losses.key_only_neurons.accuracy, KEEP_ACCURACY, ">=",
                f"test loss {full.test_loss:.3g} -> {losses.key_only_neurons.test_loss:.3g}", needs_key=key),
-        _claim("the logits are carried by cos(w_k(a+b-c))",
-               "logits replaced by the fit sum_k alpha_k cos(w_k(a+b-c))", "test loss",
+        _claim(f"the logits are carried by {readout}", f"logits replaced by the fit sum_k alpha_k {readout}",
+               "test loss",
                full.test_loss, logit_probe.fit.test_loss, keeps, "<=",
                f"alphas {[round(a, 2) for a in logit_probe.alpha.tolist()]}; FVE {logit_probe.fve:.2f}", needs_key=key),
         _claim("the key frequencies suffice (restricted loss)",
-               "logits restricted to the mean + key cos/sin(w_k(a+b)) components", "test loss",
+               "logits restricted to the mean + key cos/sin(w_k s) components", "test loss",
                full.test_loss, losses.restricted.test_loss, keeps, "<=",
                f"train {losses.restricted.train_loss:.3g}, all {losses.restricted.loss:.3g}", needs_key=key),
         _necessity_claim(losses, key),
-        _claim("removing all key frequencies breaks the model (excluded loss)",
-               "key cos/sin(w_k(a+b)) components removed from the logits", "accuracy",
+        _claim("completeness: removing all key frequencies breaks the model (excluded loss)",
+               "key cos/sin(w_k s) components removed from the logits", "accuracy",
                full.accuracy, losses.excluded_all.accuracy, BROKEN_ACCURACY, "<=",
-               f"training loss {full.train_loss:.3g} -> {losses.excluded_all.train_loss:.3g}", needs_key=key),
-        _nonkey_claim(model, task, key, full),
+               f"training loss {full.train_loss:.3g} -> {losses.excluded_all.train_loss:.3g}", needs_key=key,
+               decides=True),
+        _nonkey_claim(model, task, key, full, cache),
         _claim("the attention heads are necessary", "every head's output zero-ablated", "accuracy",
                full.accuracy, table.rows["all heads zero-ablated"].accuracy, BROKEN_ACCURACY, "<="),
-        _patching_claim(patching),
+        _patching_claim(patching, cache.config),
     ]
-    return CircuitReport(claims, losses, table, patching, kf, neurons, embedding, logit_probe)
+    diagnostics = zhong_diagnostics(model, task, cache=cache)
+    circles = isolate_circles(model, task, key, cache=cache) if key else None
+    tests = {}
+    for hypothesis in ([Clock(key), Pizza(key)] if key else []) + list(hypotheses or []):
+        tests[hypothesis.name] = evaluate_hypothesis(model, task, hypothesis, cache=cache)
+    verdict = decide(kf, circles, tests, [c for c in claims if c.decides], accuracy=full.accuracy)
+    claims += _hypothesis_claims(verdict, tests, task)
+    return CircuitReport(claims, losses, table, patching, kf, neurons, embedding, logit_probe, verdict, tests,
+                         circles, diagnostics)
+
+
+def _hypothesis_claims(verdict: Verdict, tests: dict, task) -> list[Claim]:
+    """The verdict's causal tests as claims (they decide it)."""
+    names = {"logits": ("faithfulness: the readout recovers the loss (logits)",
+                        "logits replaced by the hypothesis's fitted readout; baseline: the grid's mean logits"),
+             "mlp_out": ("faithfulness: the MLP output's fit recovers the loss",
+                         "readout-layer MLP output replaced by its fit in the hypothesis's functions; baseline: "
+                         "its mean"),
+             "resampling": ("resampling within the hypothesis's classes recovers the loss",
+                            "readout-layer MLP output taken from another input of the same class; baseline: its mean")}
+    if verdict.hypothesis is None:
+        return [_claim(name, intervention, "share of loss recovered", None, float("nan"), CONFIRM_RECOVERED, ">=",
+                       needs_key=(), decides=True) for name, intervention in names.values()]
+    test = tests[verdict.hypothesis]
+    sum_words = f"{task.grid.coords.axes[0]} + {task.grid.coords.axes[1]}"
+    classes = {"clock": f"the same {sum_words}", "pizza": f"the same {sum_words} and the same +-(x - y)"}
+    out = []
+    for key, (name, intervention) in names.items():
+        detail = f"{verdict.hypothesis} at k = {list(test.freqs)}; FVE of the logits {test.fve:.3f}"
+        if key == "resampling":
+            detail += f"; classes: {classes.get(verdict.hypothesis, 'its own')}"
+        out.append(_claim(f"{name} ({verdict.hypothesis})", intervention, "share of loss recovered", None,
+                          test.loss_recovered[key], CONFIRM_RECOVERED, ">=", detail, decides=True))
+    return out
 
 
 def _neuron_claim(neurons, key: tuple[int, ...]) -> Claim:
+    """Over every layer's neurons: the variance-weighted share of neuron variance in the key frequencies."""
     weights = neurons.variance
     in_key = neurons.shares[:, [k - 1 for k in key]].sum(1) if key else torch.zeros_like(weights)
     fraction = float((in_key * weights).sum() / weights.sum()) if float(weights.sum()) else 0.0
-    sizes = neurons.cluster_sizes()
+    sizes = neurons.cluster_sizes() if len(neurons.layers) == 1 else neurons.per_layer()
     return _claim("the neurons cluster by the key frequencies", "none: 2D Fourier transform of each neuron",
                   "variance-weighted fraction of neuron variance in key-frequency blocks", None, fraction,
                   NEURON_KEY_VARIANCE, ">=", f"clusters at threshold {neurons.threshold}: {sizes}", needs_key=key)
@@ -207,33 +318,42 @@ def _neuron_claim(neurons, key: tuple[int, ...]) -> Claim:
 
 def _necessity_claim(losses: FourierLosses, key: tuple[int, ...]) -> Claim:
     base = losses.full.train_loss
+    name = "minimality: each key frequency is necessary"
     if not key:
-        return _claim("each key frequency is necessary", "one key frequency removed from the logits",
+        return _claim(name, "one key frequency removed from the logits",
                       "smallest excluded training loss", base, float("nan"), NECESSARY_LOSS_FACTOR * base + 1e-9,
-                      ">=", "no key frequencies were found")
+                      ">=", "no key frequencies were found", decides=True)
     per = {k: m.train_loss for k, m in losses.excluded.items()}
     weakest = min(per, key=per.get)
-    return _claim("each key frequency is necessary", "one key frequency removed from the logits (each in turn)",
+    return _claim(name, "one key frequency removed from the logits (each in turn)",
                   "smallest excluded training loss", base, per[weakest], NECESSARY_LOSS_FACTOR * base + 1e-9, ">=",
-                  "excluded training loss per frequency: " + ", ".join(f"{k}: {v:.3g}" for k, v in per.items()))
+                  "excluded training loss per frequency: " + ", ".join(f"{k}: {v:.3g}" for k, v in per.items()),
+                  decides=True)
 
 
-def _nonkey_claim(model, task, key, full: Measurement) -> Claim:
-    others = [k for k in range(1, n_freqs(task.p) + 1) if k not in key]
+def _nonkey_claim(model, task, key, full: Measurement, cache) -> Claim:
+    others = [k for k in range(1, n_freqs(task.grid.n) + 1) if k not in key]
     if not key:
         return _claim("the non-key frequencies are unnecessary", "non-key frequencies removed from the embedding",
                       "accuracy", full.accuracy, float("nan"), KEEP_ACCURACY, ">=", "no key frequencies were found")
-    with remove_embedding_frequencies(model, others, task.p):
-        after = measure(model, task)
+    with remove_embedding_frequencies(model, others, task):
+        after = cache.measure_hooked(())
     return _claim("the non-key frequencies are unnecessary",
                   f"all {len(others)} non-key frequencies removed from the embedding", "accuracy",
                   full.accuracy, after.accuracy, KEEP_ACCURACY, ">=",
                   f"test loss {full.test_loss:.3g} -> {after.test_loss:.3g}")
 
 
-def _patching_claim(result: PatchingResult) -> Claim:
-    worst = min((result.restored[c][name], f"{name} ({c}')") for c in result.restored for name in PATH_COMPONENTS)
-    return _claim("patching each component on the path restores the answer",
-                  "clean activations patched into corrupted runs (a' and b')",
-                  "smallest fraction of logit difference restored on the path", None, worst[0], PATCH_RESTORED, ">=",
-                  f"weakest: {worst[1]}; path: {', '.join(PATH_COMPONENTS)}")
+def _patching_claim(result: PatchingResult, config) -> Claim:
+    name, intervention = ("patching each component on the path restores the answer",
+                          "clean activations patched into corrupted runs (a' and b')")
+    metric = "smallest fraction of logit difference restored on the path"
+    if config.n_layers > 1:
+        return _not_applicable(name, intervention, metric,
+                               f"a {config.n_layers}-layer model has no single path: the answer can travel through "
+                               "any layer; the per-layer patching scores are in the patching table")
+    at = "=" if config.has_eq else "b"
+    path = [c if c == "embed" else f"{c} ({at})" for c in PATH_COMPONENTS]
+    worst = min((result.restored[c][name], f"{name} ({c}')") for c in result.restored for name in path)
+    return _claim(name, intervention, metric, None, worst[0], PATCH_RESTORED, ">=",
+                  f"weakest: {worst[1]}; path: {', '.join(path)}")

@@ -28,13 +28,19 @@ from ..errors import ModAddError
 from ..fourier import fourier_basis, freq_rows
 
 EMBED = "hook_embed"
-Z = "blocks.0.attn.hook_z"
-ATTN_OUT = "blocks.0.hook_attn_out"
-RESID_PRE = "blocks.0.hook_resid_pre"
-RESID_MID = "blocks.0.hook_resid_mid"
-NEURONS = "blocks.0.mlp.hook_post"
-MLP_OUT = "blocks.0.hook_mlp_out"
 MODES = ("zero", "mean", "resample")
+
+
+def hook_name(kind: str, layer: int = 0) -> str:
+    """The TransformerLens hook of ``kind`` in block ``layer``: ``z``, ``attn_out``, ``resid_pre``, ``resid_mid``,
+    ``post`` (MLP neurons) or ``mlp_out``."""
+    names = {"z": "attn.hook_z", "attn_out": "hook_attn_out", "resid_pre": "hook_resid_pre",
+             "resid_mid": "hook_resid_mid", "post": "mlp.hook_post", "mlp_out": "hook_mlp_out"}
+    return f"blocks.{layer}.{names[kind]}"
+
+
+Z, ATTN_OUT, RESID_PRE, RESID_MID, NEURONS, MLP_OUT = (
+    hook_name(k) for k in ("z", "attn_out", "resid_pre", "resid_mid", "post", "mlp_out"))
 
 
 def _check_mode(mode: str, mean: torch.Tensor | None) -> None:
@@ -69,36 +75,39 @@ def _ablation_hook(index: tuple, mode: str, mean: torch.Tensor | None, seed: int
 
 @contextlib.contextmanager
 def ablate_heads(model, heads: Sequence[int], mode: str = "zero", mean: torch.Tensor | None = None,
-                 seed: int = 0) -> Iterator[None]:
-    """Ablate the output (``hook_z``) of the given heads at every position.
+                 seed: int = 0, layer: int = 0) -> Iterator[None]:
+    """Ablate the output (``hook_z``) of the given heads of ``layer`` at every position.
 
     Args:
         heads: head indices.
         mode: ``"zero"``, ``"mean"`` (needs ``mean``: ``[n_ctx, n_heads, d_head]``) or
             ``"resample"`` (each input takes another input's activation; seeded).
     """
-    with tl_adapter.hooked(model, [(Z, _ablation_hook((slice(None), list(heads)), mode, mean, seed))]):
+    hook = _ablation_hook((slice(None), list(heads)), mode, mean, seed)
+    with tl_adapter.hooked(model, [(hook_name("z", layer), hook)]):
         yield
 
 
 @contextlib.contextmanager
 def ablate_neurons(model, neurons: Sequence[int], mode: str = "zero", mean: torch.Tensor | None = None,
-                   seed: int = 0) -> Iterator[None]:
-    """Ablate MLP neurons (``mlp.hook_post``) at every position; ``mean`` is ``[n_ctx, d_mlp]``."""
-    with tl_adapter.hooked(model, [(NEURONS, _ablation_hook((slice(None), list(neurons)), mode, mean, seed))]):
+                   seed: int = 0, layer: int = 0) -> Iterator[None]:
+    """Ablate MLP neurons (``mlp.hook_post``) of ``layer`` at every position; ``mean`` is ``[n_ctx, d_mlp]``."""
+    hook = _ablation_hook((slice(None), list(neurons)), mode, mean, seed)
+    with tl_adapter.hooked(model, [(hook_name("post", layer), hook)]):
         yield
 
 
 @contextlib.contextmanager
-def ablate_mlp(model, mode: str = "zero", mean: torch.Tensor | None = None, seed: int = 0) -> Iterator[None]:
-    """Ablate the MLP's output (``hook_mlp_out``); ``mean`` is ``[n_ctx, d_model]``."""
-    with tl_adapter.hooked(model, [(MLP_OUT, _ablation_hook((), mode, mean, seed))]):
+def ablate_mlp(model, mode: str = "zero", mean: torch.Tensor | None = None, seed: int = 0,
+               layer: int = 0) -> Iterator[None]:
+    """Ablate the output (``hook_mlp_out``) of ``layer``'s MLP; ``mean`` is ``[n_ctx, d_model]``."""
+    with tl_adapter.hooked(model, [(hook_name("mlp_out", layer), _ablation_hook((), mode, mean, seed))]):
         yield
 
 
 @contextlib.contextmanager
 def ablate_skip(model, path: str, mode: str = "zero", mean: torch.Tensor | None = None,
-                seed: int = 0) -> Iterator[None]:
+                seed: int = 0, layer: int = 0) -> Iterator[None]:
     """Ablate the residual skip around the attention (``path="attn"``) or the MLP (``"mlp"``).
 
     The attention skip is the ``resid_pre`` term of ``resid_mid = resid_pre + attn_out``;
@@ -110,7 +119,8 @@ def ablate_skip(model, path: str, mode: str = "zero", mean: torch.Tensor | None 
         raise ModAddError(f"path must be 'attn' or 'mlp', got {path!r}.")
     _check_mode(mode, mean)
     generator = torch.Generator().manual_seed(seed)
-    source, target = (RESID_PRE, ATTN_OUT) if path == "attn" else (RESID_MID, MLP_OUT)
+    source, target = (("resid_pre", "attn_out") if path == "attn" else ("resid_mid", "mlp_out"))
+    source, target = hook_name(source, layer), hook_name(target, layer)
     seen: dict[str, torch.Tensor] = {}
 
     def record(act: torch.Tensor) -> None:
@@ -150,19 +160,28 @@ def project(model, hook_name: str, directions: torch.Tensor, complement: bool = 
 
 
 @contextlib.contextmanager
-def remove_embedding_frequencies(model, freqs: Sequence[int], p: int) -> Iterator[None]:
-    """Remove frequencies from the number tokens' embedding (as seen by the rest of the model).
+def remove_embedding_frequencies(model, freqs: Sequence[int], task) -> Iterator[None]:
+    """Remove frequencies from the numbers' embeddings (as seen by the rest of the model).
 
-    The embedding of token ``x < p`` becomes ``W_E'[x]`` with ``W_E' = W_E - B_k^T B_k W_E``
-    over the numbers, for the basis rows ``B_k`` of each frequency. The hook recognises
-    each position's token from its embedding row (an exact lookup), so it needs no tokens.
+    Frequencies are those of the task's group (:class:`modadd_interp.task.AnalysisGrid`): the embeddings
+    of the group's numbers, by coordinate ``x``, become ``E' = E - B_k^T B_k E`` for the basis rows ``B_k``
+    of each frequency (for ``add``: ``W_E[:p]`` in the Fourier basis over ``a``). Both the ``a`` and, with
+    separate tokens, the ``b`` table are edited; tokens outside the group (0 under mul/div) and ``'='``
+    are unchanged. The hook recognises each position's token from its embedding row (an exact lookup),
+    so it needs no tokens.
     """
+    cfg = tl_adapter.model_config(model)
     w_e = tl_adapter.canonical_weights(model)["embed.W_E"].double()
-    basis = fourier_basis(p)
-    rows = [r for k in freqs for r in freq_rows(p, k)]
-    numbers = w_e[:p]
+    coords = task.grid.coords
+    basis = fourier_basis(coords.n)
+    rows = [r for k in freqs for r in freq_rows(coords.n, k)]
     edited = w_e.clone()
-    edited[:p] = numbers - basis[rows].T @ (basis[rows] @ numbers)
+    rows_a, rows_b = cfg.number_rows()
+    # b's coordinates are a reflection of a's (sub, div) or the same: one subspace, one edit per table
+    tables = [rows_a[coords.a_tokens]] + ([rows_b[coords.b_tokens]] if cfg.separate_b_tokens else [])
+    for index in tables:
+        numbers = w_e[index]
+        edited[index] = numbers - basis[rows].T @ (basis[rows] @ numbers)
 
     def hook(act: torch.Tensor) -> torch.Tensor:
         tokens = torch.cdist(act.double().flatten(0, 1), w_e).argmin(-1)

@@ -8,7 +8,8 @@
 * **Key-only neurons**: replace every neuron's activation over the grid by its constant plus
   its key-frequency 3x3 Fourier blocks, dropping everything else.
 
-Neuron-level interventions act on the activations at '=' and are evaluated exactly from the
+Neuron-level interventions act on the readout (last) layer's activations at the last position and are
+evaluated exactly from the
 grid's chunks (:meth:`GridCache.logits_with_neurons`); the tests check them against the same
 interventions run through hooks (``causal.ablate_neurons``, ``causal.replace_activations``).
 The restricted logits depend only on ``(a+b) mod p`` and are measured from the residue means.
@@ -25,6 +26,7 @@ import dataclasses
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..fourier import block_values
 from ..probes import GridCache, NeuronProbe, grid_cache, key_frequencies, probe_neurons
 from ..probes.cache import GridChunk
@@ -32,8 +34,8 @@ from ..readout import Measurement
 from ..task import ModularTask
 
 
-@dataclasses.dataclass(frozen=True)
-class FourierLosses:
+@dataclasses.dataclass(frozen=True, repr=False)
+class FourierLosses(Displayable):
     """Losses of the model, restricted to and excluding its key frequencies.
 
     Attributes:
@@ -75,6 +77,18 @@ class FourierLosses:
             "key_only_neurons": self.key_only_neurons.to_dict(),
         }
 
+    def _summary(self) -> Summary:
+        return Summary(f"restricted to k = {list(self.key_freqs)}: test loss {self.restricted.test_loss:.3g}; "
+                       f"excluding them: train loss {self.excluded_all.train_loss:.3g}",
+                       details=[f"the full model: train loss {self.full.train_loss:.3g}, test loss "
+                                f"{self.full.test_loss:.3g}"],
+                       rows=self.to_frame()[["measurement", "train_loss", "test_loss", "accuracy"]])
+
+
+def readout_neurons(neurons: NeuronProbe, cache: GridCache) -> NeuronProbe:
+    """The readout (last) layer's part of a neuron probe: the neurons the exact logit edits act on."""
+    return neurons.select(cache.last_layer) if neurons.layers != [cache.last_layer] else neurons
+
 
 def block_activations(cache: GridCache, piece: GridChunk, neurons: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
     """``[n, len(neurons)]``: the given neurons' grid mean plus their 3x3 block of ``freqs`` (one per neuron).
@@ -83,16 +97,16 @@ def block_activations(cache: GridCache, piece: GridChunk, neurons: torch.Tensor,
     evaluated on the chunk's inputs.
     """
     blocks = cache.neuron_blocks[neurons, freqs - 1]  # [m, 3, 3]
-    values = block_values(blocks, freqs, piece.a, cache.task.p)  # [rows, p, m]
+    values = block_values(blocks, freqs, piece.a, cache.grid.n)  # [rows, n, m]
     return values.reshape(-1, len(neurons)) + cache.neuron_mean[neurons]
 
 
 def key_component_activations(cache: GridCache, piece: GridChunk, freqs: tuple[int, ...]) -> torch.Tensor:
-    """``[n, d_mlp]``: every neuron's grid mean plus its key-frequency 3x3 blocks, on the chunk's inputs."""
-    p, d_mlp = cache.task.p, cache.config.d_mlp
+    """``[m, d_mlp]``: each readout-layer neuron's grid mean plus its key-frequency 3x3 blocks, on the chunk."""
+    n, d_mlp = cache.grid.n, cache.config.d_mlp
     out = cache.neuron_mean.expand(len(piece.labels), d_mlp).clone()
     for k in freqs:
-        out += block_values(cache.neuron_blocks[:, k - 1], torch.full((d_mlp,), k), piece.a, p).reshape(-1, d_mlp)
+        out += block_values(cache.neuron_blocks[:, k - 1], torch.full((d_mlp,), k), piece.a, n).reshape(-1, d_mlp)
     return out
 
 
@@ -104,7 +118,7 @@ def fourier_losses(
     cache = cache or grid_cache(model, task)
     if key_freqs is None:
         key_freqs = key_frequencies(model, task, cache=cache).freqs
-    neurons = neurons or probe_neurons(model, task, cache=cache)
+    neurons = readout_neurons(neurons or probe_neurons(model, task, cache=cache), cache)
     freqs = list(key_freqs)
     clusters = {k: torch.tensor(v) for k, v in neurons.clusters().items() if k in key_freqs}
 

@@ -1,15 +1,17 @@
 """Activation patching along the circuit, with TransformerLens's own ``patching`` module.
 
 Clean inputs ``(a, b)`` and corrupted inputs ``(a', b)`` (or ``(a, b')``) are drawn with a
-seeded generator. The metric is the logit difference at '=' between the clean answer
-``a+b`` and the corrupted answer; each component's score is the fraction of that
-difference a patch of its clean activation restores:
-``(patched - corrupted) / (clean - corrupted)``.
+seeded generator, in the operation's group coordinates so that the corrupted answer always differs. The
+metric is the logit difference at the last position between the clean answer ``a op b`` and the corrupted
+answer; each component's score is the fraction of that difference a patch of its clean activation
+restores: ``(patched - corrupted) / (clean - corrupted)``.
 
-Components: the embedding at the corrupted position (TL's ``resid_pre`` patch), each
-head's output (``attn_head_out_all_pos``), the attention output and MLP output at '='
-(``attn_out`` / ``mlp_out`` by position), all MLP neurons at '=' and each neuron cluster
-(``generic_activation_patch`` with a cluster setter).
+Components: the embedding at the corrupted position (TL's ``resid_pre`` patch), each head's output
+(``attn_head_out_all_pos``), the attention output and MLP output at the last position (``attn_out`` /
+``mlp_out`` by position), all MLP neurons at the last position and each readout-layer neuron cluster
+(``generic_activation_patch`` with a cluster setter). The last position is ``'='`` for models with an
+``'='`` token and ``b`` otherwise; component names say which (``"MLP out (=)"``, ``"MLP out (b)"``). A
+deeper model has these per layer, prefixed ``"L{layer} "``.
 
 Examples:
     >>> result = activation_patching(model, task, clusters={6: [1, 5], 23: [2]})  # doctest: +SKIP
@@ -25,13 +27,14 @@ from collections.abc import Iterator
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..task import ModularTask
 
 DEFAULT_PAIRS = 128
 
 
-@dataclasses.dataclass(frozen=True)
-class PatchingResult:
+@dataclasses.dataclass(frozen=True, repr=False)
+class PatchingResult(Displayable):
     """Fraction of the clean-vs-corrupted logit difference restored by each patch.
 
     Attributes:
@@ -59,6 +62,15 @@ class PatchingResult:
 
         return patching_figure(self)
 
+    def _summary(self) -> Summary:
+        from .claims import PATCH_RESTORED
+
+        frame = self.to_frame()
+        restoring = frame[(frame.drop(columns="component") >= PATCH_RESTORED).all(axis=1)]["component"].tolist()
+        return Summary(f"{len(restoring)} of {len(frame)} components restore >= {PATCH_RESTORED:.0%} of the logit "
+                       f"difference under every corruption" + (f": {', '.join(restoring)}" if restoring else ""),
+                       details=[f"{self.n_pairs} clean/corrupted input pairs per corruption"], rows=frame)
+
 
 @contextlib.contextmanager
 def _eval_mode(model) -> Iterator[None]:
@@ -83,30 +95,48 @@ def _quiet_progress(module) -> Iterator[None]:
         module.tqdm = original
 
 
-def _pairs(task: ModularTask, n: int, corrupt: str, seed: int):
-    p = task.p
+def _pairs(task: ModularTask, config, count: int, corrupt: str, seed: int):
+    """Clean and corrupted token sequences and their answers, drawn in group coordinates ``(x, y)``."""
+    coords = task.grid.coords
+    n = coords.n
     gen = torch.Generator().manual_seed(seed)
-    a = torch.randint(0, p, (n,), generator=gen)
-    b = torch.randint(0, p, (n,), generator=gen)
-    shift = torch.randint(1, p, (n,), generator=gen)
-    a2, b2 = ((a + shift) % p, b) if corrupt == "a" else (a, (b + shift) % p)
-    eq = torch.full_like(a, task.eq_token)
-    return torch.stack([a, b, eq], 1), torch.stack([a2, b2, eq], 1), (a + b) % p, (a2 + b2) % p
+    x = torch.randint(0, n, (count,), generator=gen)
+    y = torch.randint(0, n, (count,), generator=gen)
+    shift = torch.randint(1, n, (count,), generator=gen)
+    x2, y2 = ((x + shift) % n, y) if corrupt == "a" else (x, (y + shift) % n)
+
+    def tokens(xs, ys):
+        return config.encode(torch.stack([coords.a_tokens[xs], coords.b_tokens[ys]], 1))
+
+    return tokens(x, y), tokens(x2, y2), coords.c_tokens[(x + y) % n], coords.c_tokens[(x2 + y2) % n]
 
 
 def activation_patching(
     model, task: ModularTask, clusters: dict[int, list[int]] | None = None, n_pairs: int = DEFAULT_PAIRS,
     seed: int = 0,
 ) -> PatchingResult:
-    """Patch each circuit component from clean into corrupted runs; see the module docstring."""
+    """Patch each circuit component from clean into corrupted runs; see the module docstring.
+
+    Args:
+        clusters: ``{freq: [neuron]}`` readout-layer neuron clusters to patch as groups.
+    """
     from transformer_lens import patching
 
+    from .. import tl_adapter
+
+    config = tl_adapter.model_config(model)
     clusters = clusters or {}
+    n_layers, last = config.n_layers, config.n_layers - 1
+    at = "=" if config.has_eq else "b"
     restored: dict[str, dict[str, float]] = {}
     clean_ld, corrupt_ld = {}, {}
+
+    def name(layer: int, text: str) -> str:
+        return text if n_layers == 1 else f"L{layer} {text}"
+
     with _eval_mode(model), _quiet_progress(patching), torch.no_grad():
         for corrupt in ("a", "b"):
-            clean, corrupted, answer, wrong = _pairs(task, n_pairs, corrupt, seed)
+            clean, corrupted, answer, wrong = _pairs(task, config, n_pairs, corrupt, seed)
 
             def logit_diff(logits: torch.Tensor, answer=answer, wrong=wrong) -> torch.Tensor:
                 final = logits[:, -1].double()
@@ -123,25 +153,29 @@ def activation_patching(
             pos = 0 if corrupt == "a" else 1
             embed = patching.get_act_patch_resid_pre(model, corrupted, clean_cache, logit_diff)[0, pos]
             scores = {"embed": frac(embed)}
-            heads = patching.get_act_patch_attn_head_out_all_pos(model, corrupted, clean_cache, logit_diff)[0]
-            scores.update({f"head {h}": frac(v) for h, v in enumerate(heads.tolist())})
-            scores["attention out (=)"] = frac(patching.get_act_patch_attn_out(model, corrupted, clean_cache,
-                                                                               logit_diff)[0, -1])
-            groups = {"all neurons (=)": list(range(model.cfg.d_mlp))}
-            groups.update({f"cluster {k} (=)": v for k, v in clusters.items()})
+            heads = patching.get_act_patch_attn_head_out_all_pos(model, corrupted, clean_cache, logit_diff)
+            attn_out = patching.get_act_patch_attn_out(model, corrupted, clean_cache, logit_diff)
+            mlp_out = patching.get_act_patch_mlp_out(model, corrupted, clean_cache, logit_diff)
+            groups = {name(layer, f"all neurons ({at})"): (layer, list(range(config.d_mlp)))
+                      for layer in range(n_layers)}
+            groups.update({f"cluster {k} ({at})": (last, v) for k, v in clusters.items()})
             names = list(groups)
 
             def setter(act, index, clean_act, names=names, groups=groups):
-                neurons = groups[names[index[1]]]
+                neurons = groups[names[index[1]]][1]
                 act[:, -1, neurons] = clean_act[:, -1, neurons]
                 return act
 
-            index = pd.DataFrame({"layer": [0] * len(names), "group": range(len(names))})
+            index = pd.DataFrame({"layer": [groups[g][0] for g in names], "group": range(len(names))})
             values = patching.generic_activation_patch(model, corrupted, clean_cache, logit_diff, setter, "post",
-                                                       index_df=index)
-            scores.update({name: frac(v) for name, v in zip(names, values.tolist(), strict=True)})
-            scores["MLP out (=)"] = frac(patching.get_act_patch_mlp_out(model, corrupted, clean_cache,
-                                                                        logit_diff)[0, -1])
+                                                       index_df=index).tolist()
+            for layer in range(n_layers):
+                scores.update({name(layer, f"head {h}"): frac(v) for h, v in enumerate(heads[layer].tolist())})
+                scores[name(layer, f"attention out ({at})")] = frac(attn_out[layer, -1])
+                neurons = name(layer, f"all neurons ({at})")
+                scores[neurons] = frac(values[names.index(neurons)])
+                scores[name(layer, f"MLP out ({at})")] = frac(mlp_out[layer, -1])
+            scores.update({g: frac(values[i]) for i, g in enumerate(names) if g.startswith("cluster")})
             restored[corrupt] = scores
             clean_ld[corrupt], corrupt_ld[corrupt] = base_clean, base_corrupt
             del clean_cache

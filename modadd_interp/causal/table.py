@@ -1,15 +1,21 @@
 """The paper's ablation table, reproduced on any model by one call.
 
-Rows (each a :class:`Measurement` over the grid), all evaluated exactly in one sweep of the grid's
-chunks: an intervention at '=' on ``resid_mid`` (the head and skip ablations) is replayed through the
-MLP and unembedding (:meth:`GridCache.logits_with_resid_mid`), one on the MLP activations through
-``W_L`` (:meth:`GridCache.logits_with_neurons`). Only '=' matters for the answer: attention reads the
-embeddings, which none of these change. ``tests/test_causal.py`` checks every row against the same
-intervention run through hooks (:func:`ablate_heads`, :func:`ablate_skip`, :func:`project`, ...).
+Rows (each a :class:`Measurement` over the grid). Interventions on the readout (last) layer at the last
+position are evaluated exactly in one sweep of the grid's chunks: one on its ``resid_mid`` (head, skip and
+MLP ablations) is replayed through the MLP and unembedding (:meth:`GridCache.logits_with_resid_mid`), one on
+its MLP activations through ``W_L`` (:meth:`GridCache.logits_with_neurons`). Only the last position matters
+for the answer, and in the last layer nothing else reads it. Interventions on earlier layers of a deeper
+model change what later layers read, so each runs as one hooked pass (:meth:`GridCache.measure_hooked`).
+``tests/test_causal.py`` checks every replayed row against the same intervention run through hooks
+(:func:`ablate_heads`, :func:`ablate_skip`, :func:`ablate_mlp`, :func:`project`, ...).
+
+Row names: a one-layer model's rows are named as below; a deeper model's per-layer rows are prefixed with
+``"L{layer} "``, and ``"all heads zero-ablated"`` then ablates every layer's heads at once.
 
 * the full model;
 * each head zero-ablated (its ``hook_z``), and all heads together;
 * the attention skip (``resid_pre`` term of ``resid_mid``) zero-ablated;
+* the MLP output, and the MLP skip (``resid_mid`` term of ``resid_post``), zero-ablated;
 * the MLP activations at '=' projected onto the key directions of ``W_L`` (the neuron-space
   directions that ``W_L`` maps onto ``cos/sin(w_k c)`` for key ``k``), and onto their nullspace;
 * every clustered neuron replaced by its degree-2 trig fit at its cluster frequency;
@@ -28,15 +34,16 @@ import math
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..fourier import fourier_transform, freq_rows
 from ..probes import GridCache, NeuronProbe, grid_cache, key_frequencies, probe_neurons
 from ..readout import Measurement
 from ..task import ModularTask
-from .losses import block_activations
+from .losses import block_activations, readout_neurons
 
 
-@dataclasses.dataclass(frozen=True)
-class AblationTable:
+@dataclasses.dataclass(frozen=True, repr=False)
+class AblationTable(Displayable):
     """Named interventions and the model's losses under each.
 
     Attributes:
@@ -65,6 +72,15 @@ class AblationTable:
 
         return ablation_figure(self)
 
+    def _summary(self) -> Summary:
+        frame = self.to_frame()
+        worst = frame.loc[frame["test_loss"].idxmax()] if len(frame) else None
+        headline = (f"{len(frame)} interventions; the most harmful: {worst['intervention']} (test loss "
+                    f"{worst['test_loss']:.3g}, accuracy {worst['accuracy']:.1%})" if worst is not None
+                    else "no interventions")
+        return Summary(headline, details=[f"a uniform guess scores log p = {self.uniform_loss:.3g}"],
+                       rows=frame[["intervention", "test_loss", "accuracy"]])
+
 
 def wl_key_directions(w_logit: torch.Tensor, freqs: tuple[int, ...]) -> torch.Tensor:
     """``[d_mlp, 2K]`` neuron-space directions that ``W_L`` reads onto ``cos/sin(w_k c)``, ``k`` key."""
@@ -78,25 +94,39 @@ def ablation_table(
     model, task: ModularTask, key_freqs: tuple[int, ...] | None = None, cache: GridCache | None = None,
     neurons: NeuronProbe | None = None,
 ) -> AblationTable:
-    """Run the paper's ablations (see the module docstring)."""
+    """Run the paper's ablations on every layer (see the module docstring)."""
     cache = cache or grid_cache(model, task)
     key_freqs = tuple(key_frequencies(model, task, cache=cache).freqs if key_freqs is None else key_freqs)
-    neurons = neurons or probe_neurons(model, task, cache=cache)
+    neurons = readout_neurons(neurons or probe_neurons(model, task, cache=cache), cache)
+    n_layers, heads, last = cache.config.n_layers, cache.config.n_heads, cache.last_layer
     rows: dict[str, Measurement] = {"full model": cache.full}
     desc = {"full model": "no intervention"}
-    heads = cache.config.n_heads
-    w = cache.weights
-    resid_pre = (w["embed.W_E"][task.eq_token] + w["pos_embed.W_pos"][-1]).double()  # the same at every input
-    edits = {f"head {h} zero-ablated": (lambda piece, h=h: cache.logits_with_resid_mid(
-        piece, -cache.head_outputs(piece)[:, h])) for h in range(heads)}
-    desc.update({f"head {h} zero-ablated": f"hook_z of head {h} set to 0" for h in range(heads)})
-    edits["all heads zero-ablated"] = lambda piece: cache.logits_with_resid_mid(
-        piece, -cache.head_outputs(piece).sum(1))
-    desc["all heads zero-ablated"] = "hook_z of every head set to 0"
-    edits["attention skip zero-ablated"] = lambda piece: cache.logits_with_resid_mid(piece, -resid_pre)
-    desc["attention skip zero-ablated"] = "resid_mid = attn_out: the resid_pre term removed"
+    edits, hooked = {}, {}
+
+    def name(layer: int, text: str) -> str:
+        return text if n_layers == 1 else f"L{layer} {text}"
+
+    for layer in range(n_layers):
+        layer_desc = {
+            **{name(layer, f"head {h} zero-ablated"): f"hook_z of head {h} set to 0" for h in range(heads)},
+            name(layer, "all heads zero-ablated"): "hook_z of every head set to 0",
+            name(layer, "attention skip zero-ablated"): "resid_mid = attn_out: the resid_pre term removed",
+            name(layer, "MLP zero-ablated"): "hook_mlp_out set to 0",
+            name(layer, "MLP skip zero-ablated"): "resid_post = mlp_out: the resid_mid term removed",
+        }
+        if n_layers > 1:
+            layer_desc = {k: f"layer {layer}: {v}" for k, v in layer_desc.items()}
+        desc.update(layer_desc)
+        if layer == last:
+            edits.update(_replayed_rows(cache, name))
+        else:
+            hooked.update(_hooked_rows(layer, heads, name))
+    if n_layers > 1:
+        desc["all heads zero-ablated"] = "hook_z of every head of every layer set to 0"
+        hooked["all heads zero-ablated"] = [hook for layer in range(n_layers) for hook in
+                                            _zero_hooks(f"blocks.{layer}.attn.hook_z")]
     if key_freqs:
-        directions = wl_key_directions(cache.w_logit, key_freqs)
+        directions = wl_key_directions(cache.w_logit[:, : cache.grid.n], key_freqs)
         basis, _ = torch.linalg.qr(directions)
 
         def onto(piece):
@@ -106,8 +136,9 @@ def ablation_table(
         edits["neurons onto W_L key nullspace"] = lambda piece: cache.logits_with_neurons(
             piece, piece.neurons.double() - onto(piece))
         desc["neurons onto W_L key directions"] = (
-            f"MLP activations at '=' projected onto the {directions.shape[1]} directions W_L reads as key cos/sin")
-        desc["neurons onto W_L key nullspace"] = "MLP activations at '=' projected onto the orthogonal complement"
+            f"readout-layer MLP activations at the last position projected onto the {directions.shape[1]} "
+            "directions W_L reads as key cos/sin")
+        desc["neurons onto W_L key nullspace"] = "MLP activations projected onto the orthogonal complement"
     clustered = torch.nonzero(neurons.cluster_of).flatten()
     if len(clustered):
 
@@ -118,11 +149,65 @@ def ablation_table(
 
         edits["clustered neurons replaced by trig fit"] = trig_fit
         desc["clustered neurons replaced by trig fit"] = (
-            f"{len(clustered)} clustered neurons replaced by their degree-2 trig polynomial")
+            f"{len(clustered)} clustered readout-layer neurons replaced by their degree-2 trig polynomial")
     rows.update(cache.measure(edits))
+    rows.update({key: cache.measure_hooked(hooks) for key, hooks in hooked.items()})
     if key_freqs:
         rows["logits restricted to key components"] = cache.restricted(key_freqs)
-        desc["logits restricted to key components"] = "only each output's mean plus cos/sin(w_k(a+b)) for key k"
-    order = [*list(rows)[: heads + 3], "neurons onto W_L key directions", "neurons onto W_L key nullspace",
-             "logits restricted to key components", "clustered neurons replaced by trig fit"]
+        desc["logits restricted to key components"] = "only each output's mean plus cos/sin(w_k s) for key k"
+    order = [k for k in desc if k in rows and not k.startswith(("neurons onto", "logits restricted", "clustered"))]
+    order += ["neurons onto W_L key directions", "neurons onto W_L key nullspace",
+              "logits restricted to key components", "clustered neurons replaced by trig fit"]
     return AblationTable({k: rows[k] for k in order if k in rows}, desc, math.log(task.p))
+
+
+def _replayed_rows(cache: GridCache, name) -> dict:
+    """The readout layer's head, skip and MLP ablations, replayed from its ``resid_mid`` at the last position."""
+    last = cache.last_layer
+    b_o = cache.weights[f"blocks.{last}.attn.b_O"]
+
+    def resid_pre(piece):  # resid_mid = resid_pre + sum_h z_h W_O[h] + b_O
+        return piece.resid_mid - cache.head_outputs(piece).sum(1) - b_o
+
+    edits = {name(last, f"head {h} zero-ablated"): (lambda piece, h=h: cache.logits_with_resid_mid(
+        piece, -cache.head_outputs(piece)[:, h])) for h in range(cache.config.n_heads)}
+    edits[name(last, "all heads zero-ablated")] = lambda piece: cache.logits_with_resid_mid(
+        piece, -cache.head_outputs(piece).sum(1))
+    edits[name(last, "attention skip zero-ablated")] = lambda piece: cache.logits_with_resid_mid(
+        piece, -resid_pre(piece))
+    edits[name(last, "MLP zero-ablated")] = lambda piece: cache.logits_with_resid_mid(piece, 0.0, mlp=False)
+    edits[name(last, "MLP skip zero-ablated")] = lambda piece: cache.logits_with_resid_mid(piece, 0.0, skip=False)
+    return edits
+
+
+def _zero_hooks(hook: str, index: tuple = ()) -> list:
+    def zero(act: torch.Tensor) -> torch.Tensor:
+        out = act.clone()
+        out[(slice(None), *index)] = 0
+        return out
+
+    return [(hook, zero)]
+
+
+def _hooked_rows(layer: int, heads: int, name) -> dict[str, list]:
+    """An earlier layer's ablations as hook lists (run as real passes: later layers read their effect)."""
+    z = f"blocks.{layer}.attn.hook_z"
+    rows = {name(layer, f"head {h} zero-ablated"): _zero_hooks(z, (slice(None), h)) for h in range(heads)}
+    rows[name(layer, "all heads zero-ablated")] = _zero_hooks(z)
+    rows[name(layer, "MLP zero-ablated")] = _zero_hooks(f"blocks.{layer}.hook_mlp_out")
+    seen: dict[str, torch.Tensor] = {}
+
+    def keeper(key):
+        def record(act):
+            seen[key] = act.detach()
+
+        return record
+
+    def minus(key):
+        return lambda act: act - seen[key]
+
+    rows[name(layer, "attention skip zero-ablated")] = [
+        (f"blocks.{layer}.hook_resid_pre", keeper("pre")), (f"blocks.{layer}.hook_attn_out", minus("pre"))]
+    rows[name(layer, "MLP skip zero-ablated")] = [
+        (f"blocks.{layer}.hook_resid_mid", keeper("mid")), (f"blocks.{layer}.hook_mlp_out", minus("mid"))]
+    return rows

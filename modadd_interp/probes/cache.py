@@ -1,18 +1,31 @@
-"""One hooked pass over the grid, reduced to the statistics every probe reads.
+"""One hooked pass over the analysis grid, reduced to the statistics every probe reads.
 
-The pass runs the grid in chunks of whole rows ``a`` and keeps only statistics whose size
-does not grow with the grid: the float64 losses per split, the residue means of the logits
-(``[p, p]``, see :mod:`modadd_interp.readout`), every neuron's 3x3 frequency blocks
-(:class:`modadd_interp.fourier.BlockSpectrum`), and the attention pattern of '=' (``[p*p,
-n_heads, n_ctx]``, small). Analyses that need every input's logits or activations at '=' again
-(the excluded losses, the interventions at '=') read them chunk by chunk through
-:meth:`GridCache.chunks` and :meth:`GridCache.measure`: from memory when they fit in
-:data:`KEEP_BYTES` (the paper's sizes at p = 113: 45 MB), otherwise by re-running the model, so
-that memory stays bounded for any p. The model must not change while the cache is in use.
+The grid is the task's inputs in its operation's group coordinates (:class:`modadd_interp.task.AnalysisGrid`;
+for ``add`` the token grid itself): input ``j = x * n + y`` with answer column ``z = (x + y) mod n``, logits in
+the grid's answer order. The pass runs the grid in chunks of whole rows ``x`` and keeps only statistics whose
+size does not grow with the grid: the float64 losses per split, the residue means of the logits (``[n, p]``,
+see :mod:`modadd_interp.readout`), every layer's neurons' 3x3 frequency blocks
+(:class:`modadd_interp.fourier.BlockSpectrum`), and every layer's attention pattern of the last position
+(``[L, n*n, n_heads, n_ctx]``, small). Inputs outside the group (a zero operand under ``mul``/``div``) are
+measured separately (:attr:`GridCache.outside`).
+
+Analyses that need every input's logits or last-layer activations again (the excluded losses, the
+interventions at the last position) read them chunk by chunk through :meth:`GridCache.chunks` and
+:meth:`GridCache.measure`, from the first of these that fits the memory budget (:func:`keep_budget`):
+
+* ``"full"``: every chunk's logits and last-layer activations are kept (the paper's sizes at p = 113: 45 MB);
+* ``"replay"``: only the last layer's ``resid_mid`` and ``hook_z`` at the last position are kept (``d_model +
+  n_heads d_head`` floats per input: 1 GB at p = 1009), and each sweep recomputes the neurons and logits from
+  them exactly as the model does (``act(resid_mid W_in + b_in)``, then the unembedding: nothing else reaches
+  the last position's answer), at about a fifth of a forward pass;
+* ``"rerun"``: nothing is kept; each sweep re-runs the model.
+
+Interventions on earlier layers run hooked passes (:meth:`GridCache.measure_hooked`). The model must not change
+while the cache is in use.
 
 Examples:
     >>> cache = grid_cache(model, task)                          # doctest: +SKIP
-    >>> cache.full.test_loss, cache.residue_logits.shape           # [p, p]
+    >>> cache.full.test_loss, cache.residue_logits.shape           # [n, p]
     >>> cache.measure({"no neuron 3": lambda c: cache.logits_with_neurons(c, zero_3(c.neurons))})
 """
 
@@ -29,34 +42,119 @@ from .. import tl_adapter
 from ..config import ModelConfig
 from ..fourier import BlockSpectrum
 from ..grid import DEFAULT_CHUNK, GridRecorder, check_compatible
-from ..readout import Measurement, MeasurementSum, residue_measurement, residue_projection, residue_sums
-from ..task import ModularTask
+from ..readout import (
+    Measurement,
+    MeasurementSum,
+    demodulate,
+    residue_measurement,
+    residue_projection,
+    residue_sums,
+)
+from ..task import AnalysisGrid, ModularTask
 
-NEURONS = "blocks.0.mlp.hook_post"
-PATTERN = "blocks.0.attn.hook_pattern"
-Z = "blocks.0.attn.hook_z"
-RESID_MID = "blocks.0.hook_resid_mid"
-SWEPT = [NEURONS, Z, RESID_MID]  # what a sweep's chunks carry, at '='
-KEEP_BYTES = 3 * 2**29
-"""The sweeps' float32 activations at '=' are kept in memory up to this size (1.5 GiB; the paper's
-architecture at p = 509: 1.46 GB, kept; p = 1009: 5.8 GB, re-run per sweep)."""
-# copies, not views: a view would keep the whole [n, n_ctx, ...] activation alive
-_SELECT = {NEURONS: lambda a: a[:, -1].clone(), Z: lambda a: a[:, -1].clone(),
-           RESID_MID: lambda a: a[:, -1].clone(), PATTERN: lambda a: a[:, :, -1, :].clone()}
+KEEP_FRACTION = 0.25
+"""The kept grid may use this fraction of the memory available when the cache is built (``MemAvailable``)..."""
+
+KEEP_MAX_BYTES = 2 * 2**30
+"""...and never more than 2 GiB, so that an analysis stays within ~4 GB (the statistics and the first pass's
+chunks come on top). The paper's architecture: p = 509 keeps everything (1.3 GB); p = 1009 replays (1.0 GB of
+the 7.2 GB a full keep would take)."""
+
+KEEP_MODES = ("full", "replay", "rerun")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (``MemAvailable`` in ``/proc/meminfo``), or None off Linux."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def keep_budget() -> int:
+    """Bytes the kept grid may use: :data:`KEEP_FRACTION` of the available memory, at most
+    :data:`KEEP_MAX_BYTES` (the maximum where the available memory cannot be read)."""
+    available = available_memory()
+    return KEEP_MAX_BYTES if available is None else min(int(KEEP_FRACTION * available), KEEP_MAX_BYTES)
+
+
+def keep_mode(inputs: int, cfg: ModelConfig, p: int, budget: int | None = None) -> str:
+    """``"full"``, ``"replay"`` or ``"rerun"``: the first whose float32 bytes fit ``budget`` (default
+    :func:`keep_budget`)."""
+    budget = keep_budget() if budget is None else budget
+    replay = inputs * (cfg.n_heads * cfg.d_head + cfg.d_model) * 4
+    if replay + inputs * (p + cfg.d_mlp) * 4 <= budget:
+        return "full"
+    return "replay" if replay <= budget else "rerun"
+
+
+def neurons_hook(layer: int) -> str:
+    """``blocks.{layer}.mlp.hook_post``: the MLP neurons after the activation function."""
+    return f"blocks.{layer}.mlp.hook_post"
+
+
+def pattern_hook(layer: int) -> str:
+    """``blocks.{layer}.attn.hook_pattern`` (after the model's attention rate, if any)."""
+    return f"blocks.{layer}.attn.hook_pattern"
+
+
+def z_hook(layer: int) -> str:
+    """``blocks.{layer}.attn.hook_z``: each head's output before ``W_O``."""
+    return f"blocks.{layer}.attn.hook_z"
+
+
+def resid_mid_hook(layer: int) -> str:
+    """``blocks.{layer}.hook_resid_mid``: the residual stream between attention and MLP (read only)."""
+    return f"blocks.{layer}.hook_resid_mid"
+
+
+# the first positional layers kept for compatibility with code written for one-layer models
+NEURONS, PATTERN, Z, RESID_MID = neurons_hook(0), pattern_hook(0), z_hook(0), resid_mid_hook(0)
+
+
+def _last_position(activation: torch.Tensor) -> torch.Tensor:
+    # a copy, not a view: a view would keep the whole [n, n_ctx, ...] activation alive
+    return activation[:, -1].clone()
+
+
+def _last_query(activation: torch.Tensor) -> torch.Tensor:
+    return activation[:, :, -1, :].clone()
+
+
+def swept_hooks(cfg: ModelConfig) -> list[str]:
+    """What a sweep's chunks carry at the last position: the last layer's neurons, ``hook_z`` and ``resid_mid``."""
+    last = cfg.n_layers - 1
+    return [neurons_hook(last), z_hook(last), resid_mid_hook(last)]
+
+
+def pass_hooks(cfg: ModelConfig) -> list[str]:
+    """What the first pass records: the swept hooks plus every layer's neurons and attention pattern."""
+    names = swept_hooks(cfg)
+    names += [neurons_hook(layer) for layer in range(cfg.n_layers - 1)]
+    return names + [pattern_hook(layer) for layer in range(cfg.n_layers)]
+
+
+def _select(names: Sequence[str]) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    return {n: _last_query if n.endswith("hook_pattern") else _last_position for n in names}
 
 
 @dataclasses.dataclass(frozen=True)
 class GridChunk:
-    """The grid's inputs ``rows`` (a slice of whole rows ``a``): answer logits and activations at '='.
+    """The grid's inputs ``rows`` (a slice of whole rows ``x``): answer logits and last-layer activations.
 
     Attributes:
-        rows: the slice of input indices ``i = a * p + b``.
-        logits: ``[n, p]`` float64 answer logits at '='.
-        neurons: ``[n, d_mlp]`` float32 MLP activations at '='.
-        z: ``[n, n_heads, d_head]`` float32 attention head outputs (``hook_z``) at '='.
-        resid_mid: ``[n, d_model]`` float32 residual stream between attention and MLP at '='.
-        labels, train: ``[n]`` the answers and the training-split mask.
-        a: ``[n // p]`` the rows ``a`` the chunk covers.
+        rows: the slice of grid inputs ``j = x * n + y``.
+        logits: ``[m, p]`` float64 answer logits at the last position, in the grid's answer order.
+        neurons: ``[m, d_mlp]`` float32 last-layer MLP activations at the last position.
+        z: ``[m, n_heads, d_head]`` float32 last-layer head outputs (``hook_z``) at the last position.
+        resid_mid: ``[m, d_model]`` float32 last-layer residual stream between attention and MLP.
+        labels: ``[m]`` answer columns ``(x + y) mod n``.
+        train, test: ``[m]`` the split masks.
+        a: ``[m // n]`` the rows ``x`` the chunk covers.
     """
 
     rows: slice
@@ -66,103 +164,207 @@ class GridChunk:
     resid_mid: torch.Tensor
     labels: torch.Tensor
     train: torch.Tensor
+    test: torch.Tensor
     a: torch.Tensor
 
 
-class GridCache:
-    """What the probes read from a model: weights plus the statistics of one grid pass.
+@dataclasses.dataclass(frozen=True)
+class NeuronStats:
+    """One layer's neuron statistics at the last position over the grid.
 
     Attributes:
-        task, config: the task and the model's architecture.
+        blocks: ``[d_mlp, n//2, 3, 3]`` each neuron's centered 3x3 frequency blocks.
+        mean, variance: ``[d_mlp]`` mean and centered sum of squares over the grid.
+        active: ``[d_mlp]`` fraction of the grid where each neuron's activation is positive.
+    """
+
+    blocks: torch.Tensor
+    mean: torch.Tensor
+    variance: torch.Tensor
+    active: torch.Tensor
+
+
+class GridCache:
+    """What the probes read from a model: weights plus the statistics of one pass over the analysis grid.
+
+    Attributes:
+        task, grid, config: the task, its :class:`AnalysisGrid` and the model's architecture.
         weights: canonical float32 weight copies (see :mod:`modadd_interp.config`).
-        full: the model's float64 losses and accuracies per split.
-        residue_logits: ``[p, p]`` float64 ``R[s, c]``, the mean answer logit ``c`` over inputs with
-            ``a + b = s (mod p)``.
+        full: the model's float64 losses and accuracies per split on the grid (the group's inputs).
+        outside: the same on the defined inputs outside the group (a zero operand under mul/div), or None.
+        task_full: the same on every defined input of the task (``full`` and ``outside`` together).
+        residue_logits: ``[n, p]`` float64 ``R[s, c]``, the mean answer logit ``c`` (answer order) over the
+            inputs with ``x + y = s (mod n)``.
         centered_sq: the sum over the grid of the squared output-centered answer logits.
-        train_miss: ``[p]`` per residue, the sum over training inputs of ``1 - P(label)``.
-        neuron_blocks: ``[d_mlp, p//2, 3, 3]`` each neuron's centered 3x3 frequency blocks.
-        neuron_mean, neuron_variance: ``[d_mlp]`` mean and centered sum of squares over the grid.
-        neuron_active: ``[d_mlp]`` fraction of the grid where each neuron's activation is positive.
-        attention: ``[p*p, n_heads, n_ctx]`` float32 attention pattern of the '=' query.
+        train_miss: ``[n]`` per residue, the sum over training inputs of ``1 - P(label)``.
+        layers: per layer, the :class:`NeuronStats` of its neurons.
+        attention: ``[n_layers, n*n, n_heads, n_ctx]`` float32 attention pattern of the last query (None when the
+            recorder given did not record it: :func:`grid_recorder` with ``attention=False``).
+        correct_logits: ``[n*n]`` float64 the logit of each input's answer.
     """
 
     def __init__(self, model, task: ModularTask, recorder: GridRecorder | None = None,
-                 chunk: int = DEFAULT_CHUNK) -> None:
+                 chunk: int = DEFAULT_CHUNK, keep: str | None = None) -> None:
         self.config: ModelConfig = check_compatible(model, task)
-        self.task, self.weights, self._model, self._chunk = task, tl_adapter.canonical_weights(model), model, chunk
-        cfg = self.config
-        p, d_mlp = task.p, cfg.d_mlp
-        keep = task.n_inputs * (p + d_mlp + cfg.n_heads * cfg.d_head + cfg.d_model) * 4 <= KEEP_BYTES
-        total, spectrum = MeasurementSum(), BlockSpectrum(p, d_mlp)
-        sums = torch.zeros(p, p, dtype=torch.float64)
-        miss = torch.zeros(p, dtype=torch.float64)
-        active = torch.zeros(d_mlp, dtype=torch.float64)
-        centered_sq, kept, attention = 0.0, [], []
-        with _recording(model, recorder, [*SWEPT, PATTERN]) as rec:
-            for rows, logits, acts in rec.chunks(task, chunk):
+        self.task, self.grid = task, task.grid
+        self.weights, self._model, self._chunk = tl_adapter.canonical_weights(model), model, chunk
+        cfg, grid = self.config, self.grid
+        n, p, d_mlp, last = grid.n, task.p, cfg.d_mlp, cfg.n_layers - 1
+        if keep is not None and keep not in KEEP_MODES:
+            raise ValueError(f"keep must be one of {KEEP_MODES}, got {keep!r}")
+        self.keep = keep or keep_mode(grid.n_inputs, cfg, p)
+        total = MeasurementSum()
+        spectra = [BlockSpectrum(n, d_mlp) for _ in range(cfg.n_layers)]
+        active = torch.zeros(cfg.n_layers, d_mlp, dtype=torch.float64)
+        sums = torch.zeros(n, p, dtype=torch.float64)
+        miss = torch.zeros(n, dtype=torch.float64)
+        centered_sq, kept, attention, correct = 0.0, [], [], []
+        with _recording(model, recorder, pass_hooks(cfg)) as rec:
+            for rows, logits, acts in rec.chunks(grid.pairs, self._step):
                 piece = self._chunk_of(rows, logits, acts)
-                logprob = total.add(piece.logits, piece.labels, piece.train)
-                sums += residue_sums(piece.logits, piece.labels, p)
+                logprob = total.add(piece.logits, piece.labels, piece.train, piece.test)
+                sums += residue_sums(piece.logits, piece.labels, n)
                 miss.index_add_(0, piece.labels[piece.train], -torch.expm1(logprob[piece.train]))
                 centered_sq += float(((piece.logits - piece.logits.mean(-1, keepdim=True)) ** 2).sum())
-                spectrum.add(piece.neurons.reshape(len(piece.a), p, d_mlp), piece.a)
-                active += (piece.neurons > 0).sum(0)
-                attention.append(acts[PATTERN])
-                if keep:
+                correct.append(piece.logits.gather(1, piece.labels[:, None])[:, 0])
+                for layer, spectrum in enumerate(spectra):
+                    values = piece.neurons if layer == last else acts[neurons_hook(layer)]
+                    spectrum.add(values.reshape(len(piece.a), n, d_mlp), piece.a)
+                    active[layer] += (values > 0).sum(0)
+                if pattern_hook(0) in acts:
+                    attention.append(torch.stack([acts[pattern_hook(layer)] for layer in range(cfg.n_layers)]))
+                if self.keep == "full":
                     kept.append(dataclasses.replace(piece, logits=piece.logits.float()))
+                elif self.keep == "replay":
+                    kept.append(dataclasses.replace(piece, logits=None, neurons=None))
+            outside = self._measure_outside(rec)
         self.full: Measurement = total.result()
-        self.residue_logits = sums / p
+        self.outside: Measurement | None = outside.result() if outside is not None else None
+        self.task_full: Measurement = total.merge(outside).result() if outside is not None else self.full
+        self.residue_logits = sums / n
         self.centered_sq, self.train_miss = centered_sq, miss
-        self.neuron_blocks, self.neuron_mean, self.neuron_variance = (
-            spectrum.blocks(), spectrum.mean, spectrum.variance)
-        self.neuron_active = active / task.n_inputs
-        self.attention = torch.cat(attention)
-        self._kept: list[GridChunk] | None = kept if keep else None
+        self.layers = [NeuronStats(s.blocks(), s.mean, s.variance, a / grid.n_inputs)
+                       for s, a in zip(spectra, active, strict=True)]
+        self.attention = torch.cat(attention, dim=1) if attention else None
+        self.correct_logits = torch.cat(correct)
+        self._kept: list[GridChunk] | None = kept if self.keep != "rerun" else None
+        self._demodulated: dict[tuple[int, ...], torch.Tensor] = {}
+
+    @property
+    def _step(self) -> int:
+        """Inputs per forward pass: whole rows ``x``, at most ``chunk`` (at least one row)."""
+        return max(1, self._chunk // self.grid.n) * self.grid.n
 
     def _chunk_of(self, rows: slice, logits: torch.Tensor, acts: dict[str, torch.Tensor]) -> GridChunk:
-        p = self.task.p
-        return GridChunk(rows, self.task.final_logits(logits), acts[NEURONS], acts[Z], acts[RESID_MID],
-                         self.task.labels[rows], self.task.train_mask[rows],
-                         torch.arange(rows.start // p, rows.stop // p))
+        grid, last = self.grid, self.config.n_layers - 1
+        return GridChunk(rows, grid.answer_logits(logits), acts[neurons_hook(last)], acts[z_hook(last)],
+                         acts[resid_mid_hook(last)], grid.labels[rows], grid.train[rows], grid.test[rows],
+                         grid.rows(rows.start, rows.stop))
+
+    def _measure_outside(self, recorder: GridRecorder) -> MeasurementSum | None:
+        """Losses on the defined inputs outside the group (one small pass), or None when there are none."""
+        index = self.grid.outside_index
+        if not len(index):
+            return None
+        total = MeasurementSum()
+        labels, train, test = self.grid.outside_labels, self.task.train_mask[index], self.task.test_mask[index]
+        for rows, logits, _ in recorder.chunks(self.task.pairs[index], self._step):
+            total.add(self.grid.answer_logits(logits), labels[rows], train[rows], test[rows])
+        return total
 
     # ------------------------------------------------------------ sweeps
     def chunks(self) -> Iterator[GridChunk]:
-        """The grid chunk by chunk (from memory, or by re-running the model with its weights unchanged)."""
-        if self._kept is not None:
+        """The grid chunk by chunk: from memory, replayed from the kept ``resid_mid``, or by re-running the model
+        with its weights unchanged (:attr:`keep`)."""
+        if self.keep == "full":
             for piece in self._kept:
                 yield dataclasses.replace(piece, logits=piece.logits.double())
             return
-        with _recording(self._model, None, SWEPT) as rec:
-            for rows, logits, acts in rec.chunks(self.task, self._chunk):
+        if self.keep == "replay":
+            for piece in self._kept:
+                neurons, logits = self._replay(piece.resid_mid)
+                yield dataclasses.replace(piece, logits=logits, neurons=neurons)
+            return
+        with _recording(self._model, None, swept_hooks(self.config)) as rec:
+            for rows, logits, acts in rec.chunks(self.grid.pairs, self._step):
                 yield self._chunk_of(rows, logits, acts)
 
     def measure(self, edits: dict[str, Callable[[GridChunk], torch.Tensor]]) -> dict[str, Measurement]:
-        """Measure edited logits in one sweep: ``edits[name](chunk)`` returns the chunk's ``[n, p]`` logits."""
+        """Measure edited logits in one sweep: ``edits[name](chunk)`` returns the chunk's ``[m, p]`` logits."""
         totals = {name: MeasurementSum() for name in edits}
         if edits:
             for piece in self.chunks():
                 for name, edit in edits.items():
-                    totals[name].add(edit(piece).double(), piece.labels, piece.train)
+                    totals[name].add(edit(piece).double(), piece.labels, piece.train, piece.test)
         return {name: total.result() for name, total in totals.items()}
 
+    def measure_hooked(self, fwd_hooks: Sequence) -> Measurement:
+        """Losses on the grid under hooked interventions (one real pass; for edits the sweeps cannot replay,
+        e.g. on an earlier layer of a deeper model)."""
+        total = MeasurementSum()
+        grid = self.grid
+        with GridRecorder(self._model, fwd_hooks=fwd_hooks) as rec:
+            for rows, logits, _ in rec.chunks(grid.pairs, self._step):
+                total.add(grid.answer_logits(logits), grid.labels[rows], grid.train[rows], grid.test[rows])
+        return total.result()
+
+    def demodulated(self, freqs) -> torch.Tensor:
+        """``[n*n, K]`` complex128: every input's logit component at each answer frequency, demodulated by its
+        own ``x + y`` (:func:`modadd_interp.readout.demodulate`; one sweep, remembered per ``freqs``)."""
+        freqs = tuple(freqs)
+        if freqs not in self._demodulated:
+            n = self.grid.n
+            self._demodulated[freqs] = torch.cat([demodulate(piece.logits, piece.labels, freqs, n)
+                                                  for piece in self.chunks()]) if freqs else torch.zeros(
+                self.grid.n_inputs, 0, dtype=torch.complex128)
+        return self._demodulated[freqs]
+
+    def neurons_of(self, index: torch.Tensor) -> torch.Tensor:
+        """``[m, d_mlp]`` float32 readout-layer neurons at the last position of grid inputs ``index`` ``[m]`` (e.g.
+        the partners of one chunk's inputs in a resampling): gathered from the kept grid, replayed from its
+        ``resid_mid``, or by a forward pass of those inputs. Memory ``O(m)``: call it per chunk."""
+        if self.keep in ("full", "replay"):
+            part, offset = index // self._step, index % self._step
+            field = "neurons" if self.keep == "full" else "resid_mid"
+            rows = torch.empty(len(index), getattr(self._kept[0], field).shape[1])
+            for chunk in part.unique().tolist():
+                at = part == chunk
+                rows[at] = getattr(self._kept[chunk], field)[offset[at]]
+            return rows if self.keep == "full" else self._replay(rows)[0]
+        name = neurons_hook(self.last_layer)
+        with GridRecorder(self._model, [name], select=_select([name])) as rec:
+            return torch.cat([acts[name] for _, _, acts in rec.chunks(self.grid.pairs[index], self._step)])
+
+    def logits_with_mlp_out(self, piece: GridChunk, mlp_out: torch.Tensor) -> torch.Tensor:
+        """``[m, p]`` float64 answer logits with the readout layer's MLP output at the last position replaced by
+        ``mlp_out`` ``[m, d_model]``: ``unembed(resid_mid + mlp_out)``, exact (nothing follows the last MLP)."""
+        w = self.weights
+        out = piece.resid_mid.double() + mlp_out.double()
+        return (out @ w["unembed.W_U"].double() + w["unembed.b_U"].double())[:, self.grid.answer_order]
+
+    def mlp_out(self, piece: GridChunk) -> torch.Tensor:
+        """``[m, d_model]`` float64 the readout layer's MLP output at the last position."""
+        w, last = self.weights, f"blocks.{self.last_layer}.mlp"
+        return piece.neurons.double() @ w[f"{last}.W_out"].double() + w[f"{last}.b_out"].double()
+
     def restricted(self, freqs) -> Measurement:
-        """Losses of the paper's restricted logits: each output's grid mean plus its ``cos/sin(w_k(a+b))``
-        components, ``k in freqs``. They depend only on ``(a+b) mod p``: exact from the residue means, no sweep."""
-        return residue_measurement(residue_projection(self.residue_logits, freqs, const=True), self.task)
+        """Losses of the paper's restricted logits: each output's grid mean plus its ``cos/sin(w_k s)``
+        components, ``s = x + y`` and ``k in freqs``. They depend only on ``s``: exact from the residue means."""
+        return residue_measurement(residue_projection(self.residue_logits, freqs, const=True), self.grid)
 
     def excluding(self, freqs) -> Callable[[GridChunk], torch.Tensor]:
-        """An edit for :meth:`measure`: the chunk's logits without their ``cos/sin(w_k(a+b))`` components,
+        """An edit for :meth:`measure`: the chunk's logits without their ``cos/sin(w_k s)`` components,
         ``k in freqs`` (the paper's excluded logits)."""
         shift = residue_projection(self.residue_logits, freqs)
         return lambda piece: piece.logits - shift[piece.labels]
 
     def logits_with_neurons(self, piece: GridChunk, neurons: torch.Tensor) -> torch.Tensor:
-        """``[n, p]`` float64 answer logits of the chunk with its MLP activations at '=' replaced by ``neurons``.
+        """``[m, p]`` float64 answer logits of the chunk with its last-layer MLP activations at the last position
+        replaced by ``neurons``.
 
-        Exact for this architecture: after the MLP there is no nonlinearity (no LayerNorm, one
-        layer), so the activations at '=' reach the logits only through ``W_L = W_out W_U``.
-        It equals running the model under ``causal.replace_activations`` (tested), without a pass.
-        The change is computed in float32, like the model's own forward pass.
+        Exact: after the last MLP there is no nonlinearity (no LayerNorm), so its activations at the last
+        position reach the logits only through ``W_L = W_out W_U``. It equals running the model under
+        ``causal.replace_activations`` (tested), without a pass. Computed in float32, like the model.
         """
         return piece.logits + ((neurons.float() - piece.neurons) @ self._w_logit32).double()
 
@@ -170,51 +372,110 @@ class GridCache:
     def _w_logit32(self) -> torch.Tensor:
         return self.w_logit.float()
 
-    def logits_with_resid_mid(self, piece: GridChunk, delta: torch.Tensor) -> torch.Tensor:
-        """``[n, p]`` float64 answer logits of the chunk with ``delta`` added to the residual stream at '='
-        between attention and MLP (``resid_mid``), replayed through the MLP and the unembedding.
+    def _replay(self, resid_mid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([m, d_mlp] float32 neurons, [m, p] float64 answer logits)`` of the last layer at the last position,
+        recomputed from its ``resid_mid`` in float32 as the model computes them."""
+        w, last = self.weights, f"blocks.{self.last_layer}.mlp"
+        pre = resid_mid @ w[f"{last}.W_in"] + w[f"{last}.b_in"]
+        neurons = torch.relu(pre) if self.config.act_fn == "relu" else torch.nn.functional.gelu(pre)
+        out = resid_mid + neurons @ w[f"{last}.W_out"] + w[f"{last}.b_out"]
+        logits = (out @ w["unembed.W_U"] + w["unembed.b_U"])[:, self.grid.answer_order].double()
+        return neurons, logits
 
-        Exact for this architecture: in one layer without LayerNorm, the '=' logits are
-        ``unembed(x + MLP(x))`` with ``x`` that residual, and nothing else reads it. This is how the
-        ablation table evaluates head and skip ablations at '=' (only '=' matters: attention reads
-        the embeddings, which the ablations do not change); the tests check it against the same
-        ablations run through hooks (``causal.ablate_heads``, ``causal.ablate_skip``).
+    def logits_with_resid_mid(self, piece: GridChunk, delta: torch.Tensor | float, mlp: bool = True,
+                              skip: bool = True) -> torch.Tensor:
+        """``[m, p]`` float64 answer logits of the chunk with ``delta`` added to the last layer's residual stream
+        at the last position between attention and MLP (``resid_mid``), replayed through the MLP and unembedding.
+
+        Exact: without LayerNorm, the last-position logits are ``unembed(x + MLP(x))`` with ``x`` that residual,
+        and nothing else reads it. The ablation table evaluates last-layer head and skip ablations this way;
+        the tests check it against the same ablations run through hooks.
 
         Args:
-            delta: ``[n, d_model]`` (or broadcastable) change of ``resid_mid`` at '='.
+            delta: ``[m, d_model]`` (or broadcastable) change of ``resid_mid`` at the last position.
+            mlp, skip: keep the MLP's output / the skip term ``resid_mid`` of ``resid_post = resid_mid +
+                mlp_out`` (False: that term zero-ablated).
         """
-        w = self.weights  # float32, like the model's own forward pass
-        x = piece.resid_mid + delta.float()
-        hidden = torch.relu(x @ w["blocks.0.mlp.W_in"] + w["blocks.0.mlp.b_in"])
-        out = x + hidden @ w["blocks.0.mlp.W_out"] + w["blocks.0.mlp.b_out"]
-        return (out @ w["unembed.W_U"] + w["unembed.b_U"])[:, : self.task.p].double()
+        w, last = self.weights, f"blocks.{self.config.n_layers - 1}.mlp"  # float32, like the model's forward
+        x = piece.resid_mid + torch.as_tensor(delta).float()
+        out = x if skip else torch.zeros_like(x)
+        if mlp:
+            pre = x @ w[f"{last}.W_in"] + w[f"{last}.b_in"]
+            hidden = torch.relu(pre) if self.config.act_fn == "relu" else torch.nn.functional.gelu(pre)
+            out = out + hidden @ w[f"{last}.W_out"] + w[f"{last}.b_out"]
+        return (out @ w["unembed.W_U"] + w["unembed.b_U"])[:, self.grid.answer_order].double()
 
     def head_outputs(self, piece: GridChunk) -> torch.Tensor:
-        """``[n, n_heads, d_model]`` float32: each head's contribution to ``resid_mid`` at '=' (``z_h W_O[h]``)."""
-        return torch.einsum("nhe,hed->nhd", piece.z, self.weights["blocks.0.attn.W_O"])
+        """``[m, n_heads, d_model]`` float32: each last-layer head's contribution to ``resid_mid`` (``z_h W_O[h]``)."""
+        return torch.einsum("nhe,hed->nhd", piece.z, self.weights[f"blocks.{self.config.n_layers - 1}.attn.W_O"])
 
     # ------------------------------------------------------------ views
+    @property
+    def last_layer(self) -> int:
+        """The index of the readout layer, whose MLP writes straight into the unembedding."""
+        return self.config.n_layers - 1
+
+    @property
+    def neuron_blocks(self) -> torch.Tensor:
+        """``[d_mlp, n//2, 3, 3]`` of the readout (last) layer's neurons; other layers: :attr:`layers`."""
+        return self.layers[-1].blocks
+
+    @property
+    def neuron_mean(self) -> torch.Tensor:
+        """``[d_mlp]`` of the readout layer."""
+        return self.layers[-1].mean
+
+    @property
+    def neuron_variance(self) -> torch.Tensor:
+        """``[d_mlp]`` of the readout layer."""
+        return self.layers[-1].variance
+
+    @property
+    def neuron_active(self) -> torch.Tensor:
+        """``[d_mlp]`` of the readout layer."""
+        return self.layers[-1].active
+
     @functools.cached_property
     def w_logit(self) -> torch.Tensor:
-        """``W_L = W_out @ W_U`` restricted to the answers: ``[d_mlp, p]`` float64."""
+        """``W_L = W_out @ W_U`` of the readout layer over the answers in answer order: ``[d_mlp, p]`` float64
+        (the group's answers are columns ``0..n-1``)."""
         w = self.weights
-        return (w["blocks.0.mlp.W_out"].double() @ w["unembed.W_U"].double())[:, : self.task.p]
+        w_out = w[f"blocks.{self.last_layer}.mlp.W_out"].double()
+        return (w_out @ w["unembed.W_U"].double())[:, self.grid.answer_order]
+
+    def number_embeddings(self) -> torch.Tensor:
+        """``[n, d]`` float64: the embeddings of the group's numbers by coordinate; ``a``'s rows, and ``b``'s
+        rows beside them (``d = 2 d_model``) when the model has separate ``b`` tokens."""
+        w_e, coords = self.weights["embed.W_E"].double(), self.grid.coords
+        rows_a, rows_b = self.config.number_rows()
+        parts = [w_e[rows_a[coords.a_tokens]]]
+        if self.config.separate_b_tokens:
+            parts.append(w_e[rows_b[coords.b_tokens]])
+        return torch.cat(parts, dim=1)
+
+    def answer_unembeddings(self) -> torch.Tensor:
+        """``[n, d_model]`` float64: the unembedding columns of the group's answers by coordinate."""
+        return self.weights["unembed.W_U"].double()[:, self.grid.coords.c_tokens].T
 
     def neuron_grid(self, neurons: list[int]) -> torch.Tensor:
-        """``[p, p, len(neurons)]`` float32 activations of the given neurons, indexed ``[a, b, neuron]``."""
-        p = self.task.p
-        return torch.cat([piece.neurons[:, neurons] for piece in self.chunks()]).reshape(p, p, len(neurons))
+        """``[n, n, len(neurons)]`` float32 readout-layer activations of the neurons, indexed ``[x, y, neuron]``."""
+        n = self.grid.n
+        return torch.cat([piece.neurons[:, neurons] for piece in self.chunks()]).reshape(n, n, len(neurons))
 
-    def answer_logits_at(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """``[n, p]`` float64 answer logits of the inputs ``(a, b)`` (one small forward pass)."""
-        tokens = torch.stack([a, b, torch.full_like(a, self.task.eq_token)], 1)
+    def answer_logits_at(self, pairs: torch.Tensor) -> torch.Tensor:
+        """``[m, p]`` float64 answer logits (answer order) of the operand pairs ``[m, 2]`` (one small pass)."""
         with torch.no_grad():
-            return self.task.final_logits(self._model(tokens)[:, -1])
+            return self.grid.answer_logits(self._model(self.config.encode(pairs))[:, -1])
 
 
-def grid_recorder(model, names: Sequence[str] = (*SWEPT, PATTERN)) -> GridRecorder:
-    """A :class:`GridRecorder` recording what :func:`grid_cache` reads; attach it once for many checkpoints."""
-    return GridRecorder(model, names, select=_SELECT)
+def grid_recorder(model, names: Sequence[str] | None = None, attention: bool = True) -> GridRecorder:
+    """A :class:`GridRecorder` recording what :func:`grid_cache` reads; attach it once for many checkpoints.
+
+    ``attention=False`` leaves out the attention patterns (the progress measures do not read them).
+    """
+    if names is None:
+        names = [n for n in pass_hooks(tl_adapter.model_config(model)) if attention or "pattern" not in n]
+    return GridRecorder(model, list(names), select=_select(names))
 
 
 def _recording(model, recorder: GridRecorder | None, names: Sequence[str]):
@@ -223,13 +484,17 @@ def _recording(model, recorder: GridRecorder | None, names: Sequence[str]):
 
 
 def grid_cache(model, task: ModularTask, recorder: GridRecorder | None = None,
-               chunk: int = DEFAULT_CHUNK) -> GridCache:
-    """Run ``model`` once over the grid (chunked) and keep the statistics the probes need.
+               chunk: int = DEFAULT_CHUNK, keep: str | None = None) -> GridCache:
+    """Run ``model`` once over the task's analysis grid (chunked) and keep the statistics the probes need.
 
     Args:
         recorder: a :func:`grid_recorder` already attached to ``model``, to reuse across checkpoints.
-        chunk: inputs per forward pass (rounded down to whole rows ``a``, at least one).
+        chunk: inputs per forward pass (rounded down to whole rows ``x``, at least one).
+        keep: ``"full"``, ``"replay"`` or ``"rerun"`` (see the module docstring); default: by the memory budget.
 
     The model is not modified: no hook outlives the call, weights are copied.
     """
-    return GridCache(model, task, recorder, chunk)
+    return GridCache(model, task, recorder, chunk, keep)
+
+
+__all__ = ["AnalysisGrid", "GridCache", "GridChunk", "NeuronStats", "grid_cache", "grid_recorder"]

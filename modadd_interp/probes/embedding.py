@@ -12,37 +12,37 @@ import dataclasses
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..fourier import fourier_transform, frequency_energy, gini
 from ..task import ModularTask
 from .cache import GridCache, grid_cache
 
 
-def embedding_energy(w_e: torch.Tensor, p: int) -> tuple[torch.Tensor, float]:
-    """Squared Fourier norm of the number tokens' embedding per frequency.
+def embedding_energy(rows: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Squared Fourier norm of the numbers' embeddings per frequency.
 
     Args:
-        w_e: ``[d_vocab, d_model]`` (rows ``0..p-1`` are the numbers).
+        rows: ``[n, d]`` one row per group element by coordinate (``GridCache.number_embeddings()``;
+            for ``add`` simply ``W_E[:p]``).
 
     Returns:
-        ``([p//2] energy per frequency, constant-row energy)``.
+        ``([n//2] energy per frequency, constant-row energy)``.
     """
-    coeffs = fourier_transform(w_e[:p].double(), dim=0)  # [p, d_model]
+    coeffs = fourier_transform(rows.double(), dim=0)  # [n, d]
     return frequency_energy(coeffs, dim=0).sum(-1), float((coeffs[0] ** 2).sum())
 
 
-def unembedding_energy(w_u: torch.Tensor, p: int) -> tuple[torch.Tensor, float]:
-    """Like :func:`embedding_energy` for ``W_U`` ``[d_model, d_vocab_out]`` over the answers."""
-    return embedding_energy(w_u[:, :p].T, p)
-
-
-@dataclasses.dataclass(frozen=True)
-class EmbeddingProbe:
+@dataclasses.dataclass(frozen=True, repr=False)
+class EmbeddingProbe(Displayable):
     """Per-frequency norms of W_E and W_U in the Fourier basis.
+
+    Frequencies are those of the operation's group ``Z/n`` (the numbers by coordinate; see
+    :class:`modadd_interp.task.AnalysisGrid`). With separate ``b`` tokens, W_E's energy adds both tables.
 
     Attributes:
         p: the modulus.
-        we_energy: ``[p//2]`` squared norm of W_E's coefficients per frequency ``k = 1..p//2``.
-        wu_energy: ``[p//2]`` the same for W_U (over the answers).
+        we_energy: ``[n//2]`` squared norm of W_E's coefficients per frequency ``k = 1..n//2``.
+        wu_energy: ``[n//2]`` the same for W_U (over the answers).
         we_const, wu_const: squared norm on the constant row.
         key_freqs: the key frequencies the fractions refer to.
     """
@@ -100,6 +100,13 @@ class EmbeddingProbe:
 
         return embedding_figure(self)
 
+    def _summary(self) -> Summary:
+        top = self.to_frame().sort_values("we_norm", ascending=False).head(max(5, len(self.key_freqs) + 2))
+        return Summary(f"{self.fraction_in_key:.1%} of W_E's squared norm on the key frequencies "
+                       f"{list(self.key_freqs)} (W_U: {self.wu_fraction_in_key:.1%})",
+                       details=[f"Gini of W_E's Fourier norms {self.gini:.3f} (1: one frequency, 0: spread evenly)"],
+                       rows=top, table_caption="the frequencies with the largest W_E norms")
+
 
 def _fraction(energy: torch.Tensor, const: float, freqs: tuple[int, ...]) -> float:
     total = float(energy.sum()) + const
@@ -122,6 +129,6 @@ def probe_embedding(
         from .key_frequencies import key_frequencies
 
         key_freqs = key_frequencies(model, task, cache=cache).freqs
-    we, we_c = embedding_energy(cache.weights["embed.W_E"], task.p)
-    wu, wu_c = unembedding_energy(cache.weights["unembed.W_U"], task.p)
+    we, we_c = embedding_energy(cache.number_embeddings())
+    wu, wu_c = embedding_energy(cache.answer_unembeddings())
     return EmbeddingProbe(task.p, we, wu, we_c, wu_c, tuple(key_freqs))

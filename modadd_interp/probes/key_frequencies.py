@@ -1,6 +1,10 @@
 """Which frequencies does the model use? One documented rule over all the evidence.
 
-The evidence, per frequency ``k = 1..p//2``:
+Frequencies are those of the operation's group ``Z/n`` (:class:`modadd_interp.task.AnalysisGrid`: ``n = p`` for
+add/sub, ``p - 1`` for mul/div, where ``w_k`` turns the discrete log); ``a + b`` below is ``x + y`` there.
+With the split unknown, "training" loss means the loss over the whole grid.
+
+The evidence, per frequency ``k = 1..n//2``:
 
 * ``logit_share``: the share of the logits' (output-centered) energy along
   ``cos/sin(w_k(a+b))`` over the grid, among all frequencies — what the model *outputs*;
@@ -11,7 +15,7 @@ The evidence, per frequency ``k = 1..p//2``:
   (:func:`modadd_interp.readout.excluded_loss_bounds`);
 * ``wl_share``: the share of ``W_L = W_out W_U``'s Fourier energy;
 * ``embed_share``: the share of ``W_E``'s Fourier energy;
-* ``cluster_size``: neurons whose variance is >= 85% in that frequency.
+* ``cluster_size``: neurons (of every layer) whose variance is >= 85% in that frequency.
 
 The rule:
 
@@ -47,6 +51,7 @@ import dataclasses
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..fourier import n_freqs
 from ..readout import (
     excluded_loss_bounds,
@@ -76,15 +81,15 @@ SUFFICIENT_ACCURACY = 0.5
 reach 1.0; memorizing checkpoints of a p=113 run reach <= 0.06 with their top frequency."""
 
 
-@dataclasses.dataclass(frozen=True)
-class KeyFrequencies:
+@dataclasses.dataclass(frozen=True, repr=False)
+class KeyFrequencies(Displayable):
     """The key frequencies and the evidence for every frequency.
 
     Attributes:
         freqs: sorted key frequencies (empty unless ``confidence == "high"``).
         confidence: ``"high"``, ``"low"`` (candidates that are not sufficient) or ``"none"``.
         candidates: the frequencies that passed steps 1-2 of the rule.
-        evidence: ``{name: [p//2] tensor}`` for ``logit_share``, ``excluded_delta`` (NaN where not
+        evidence: ``{name: [n//2] tensor}`` for ``logit_share``, ``excluded_delta`` (NaN where not
             computed), ``excluded_bound``, ``wl_share``, ``embed_share``, ``cluster_size``.
         base_train_loss: the model's training loss.
         restricted_accuracy: accuracy of the logits restricted to ``candidates``.
@@ -125,6 +130,13 @@ class KeyFrequencies:
 
         return key_frequency_figure(self)
 
+    def _summary(self) -> Summary:
+        top = self.to_frame().sort_values("logit_share", ascending=False).head(len(self.candidates) + 3)
+        accuracy = f"the candidates alone answer {self.restricted_accuracy:.1%} of the grid" if self.candidates else ""
+        return Summary(f"key frequencies {list(self.freqs) or 'none'} ({self.confidence} confidence)",
+                       status=self.confidence == "high", details=[self.reason, accuracy],
+                       rows=top.drop(columns=["excluded_bound"]), table_caption="the top frequencies by logit share")
+
 
 def key_frequencies(
     model, task: ModularTask, cache: GridCache | None = None, cluster_threshold: float = CLUSTER_THRESHOLD
@@ -132,20 +144,24 @@ def key_frequencies(
     """Find the key frequencies of ``model`` by the rule in this module's docstring."""
     check_threshold(cluster_threshold)
     cache = cache or grid_cache(model, task)
-    p, n = task.p, n_freqs(task.p)
+    grid = cache.grid
+    size, n = grid.n, n_freqs(grid.n)
     residues = cache.residue_logits
     base = cache.full.train_loss
-    shares, _ = neuron_spectrum(cache.neuron_blocks, cache.neuron_mean, cache.neuron_variance, p)
-    best = shares.argmax(1) + 1
-    clustered = (shares.max(1).values >= cluster_threshold) & (cache.neuron_variance > 0)
-    train_count = torch.bincount(task.labels[task.train_mask], minlength=p)
+    cluster_size = torch.zeros(n, dtype=torch.long)
+    for stats in cache.layers:
+        shares, _ = neuron_spectrum(stats.blocks, stats.mean, stats.variance, size)
+        best = shares.argmax(1) + 1
+        clustered = (shares.max(1).values >= cluster_threshold) & (stats.variance > 0)
+        cluster_size += torch.bincount(best[clustered], minlength=n + 1)[1:]
+    train_count = torch.bincount(grid.labels[grid.train], minlength=size)
     evidence = {
         "logit_share": _normalise(sum_direction_energy(residues)),
         "excluded_delta": torch.full((n,), float("nan"), dtype=torch.float64),
         "excluded_bound": excluded_loss_bounds(residues, range(1, n + 1), cache.train_miss, train_count),
-        "wl_share": _normalise(w_logit_energy(cache.w_logit)[0]),
-        "embed_share": _normalise(embedding_energy(cache.weights["embed.W_E"], p)[0]),
-        "cluster_size": torch.bincount(best[clustered], minlength=n + 1)[1:],
+        "wl_share": _normalise(w_logit_energy(cache.w_logit[:, :size])[0]),
+        "embed_share": _normalise(embedding_energy(cache.number_embeddings())[0]),
+        "cluster_size": cluster_size,
     }
     chosen, reason = _candidates(evidence["logit_share"])
     if not chosen:

@@ -12,6 +12,7 @@ import dataclasses
 import pandas as pd
 import torch
 
+from ..display import Displayable, Summary
 from ..fourier import effective_rank, fourier_transform, frequency_energy
 from ..readout import Measurement, cos_readout_fit, residue_measurement
 from ..task import ModularTask
@@ -19,25 +20,27 @@ from .cache import GridCache, grid_cache
 
 
 def w_logit_energy(w_logit: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """``W_L`` ``[d_mlp, p]``'s squared Fourier norm over the answers, per frequency, and its const part."""
+    """``W_L`` ``[d_mlp, n]``'s squared Fourier norm over the answers (by coordinate) per frequency, and its const."""
     coeffs = fourier_transform(w_logit, dim=1)
     return frequency_energy(coeffs, dim=1).sum(-1), float((coeffs[:, 0] ** 2).sum())
 
 
-@dataclasses.dataclass(frozen=True)
-class LogitProbe:
+@dataclasses.dataclass(frozen=True, repr=False)
+class LogitProbe(Displayable):
     """How the logits read out the answer.
 
     Attributes:
         p: the modulus.
         key_freqs: the frequencies of the fit.
-        wl_energy: ``[p//2]`` squared Fourier norm of ``W_L`` per frequency; ``wl_const`` its const part.
+        wl_energy: ``[n//2]`` squared Fourier norm of ``W_L`` per frequency; ``wl_const`` its const part.
         wl_effective_rank: Roy & Vetterli effective rank of ``W_L``.
-        alpha: ``[len(key_freqs)]`` coefficients of ``logits ~ sum_k alpha_k cos(w_k(a+b-c))``.
-        fitted: ``[p, p]`` the fit at every input of residue ``s = (a+b) mod p``, over the answers ``c``.
+        alpha: ``[len(key_freqs)]`` coefficients of ``logits ~ sum_k alpha_k cos(w_k(x+y-z))`` (the operation's
+            readout in group coordinates: ``cos(w_k(a+b-c))`` for add).
+        fitted: ``[n, p]`` the fit at every input of residue ``s = x + y mod n``, over the answers (answer order).
         fve: fraction of the (output-centered) logit variance over the grid the fit explains.
         fit: losses and accuracies of the fitted logits in place of the model's.
         full_loss: the model's own cross-entropy on the full grid.
+        readout: the readout in the operation's words (e.g. ``"cos(w(a - b - c))"``).
     """
 
     p: int
@@ -50,6 +53,7 @@ class LogitProbe:
     fve: float
     fit: Measurement
     full_loss: float
+    readout: str = "cos(w(a + b - c))"
 
     @property
     def fit_loss(self) -> float:
@@ -78,7 +82,7 @@ class LogitProbe:
     def to_dict(self) -> dict:
         """JSON-safe summary."""
         return {
-            "key_freqs": list(self.key_freqs), "alpha": self.alpha.tolist(), "fve": self.fve,
+            "key_freqs": list(self.key_freqs), "readout": self.readout, "alpha": self.alpha.tolist(), "fve": self.fve,
             "fit_loss": self.fit_loss, "full_loss": self.full_loss,
             "wl_fraction_in_key": self.wl_fraction_in_key, "wl_effective_rank": self.wl_effective_rank,
         }
@@ -88,6 +92,14 @@ class LogitProbe:
         from ..viz.figures import logit_figure
 
         return logit_figure(self)
+
+    def _summary(self) -> Summary:
+        frame = self.to_frame()
+        return Summary(f"logits ≈ Σ_k α_k {self.readout} at k = {list(self.key_freqs)}: FVE {self.fve:.3f}",
+                       details=[f"the fit's loss {self.fit_loss:.3g} (the model's {self.full_loss:.3g}); "
+                                f"{self.wl_fraction_in_key:.1%} of W_L on the key frequencies, effective rank "
+                                f"{self.wl_effective_rank:.1f}"],
+                       rows=frame[frame["is_key"]], table_caption="the key frequencies")
 
 
 def probe_logits(
@@ -99,13 +111,13 @@ def probe_logits(
         from .key_frequencies import key_frequencies
 
         key_freqs = key_frequencies(model, task, cache=cache).freqs
-    w_logit = cache.w_logit
+    w_logit = cache.w_logit[:, : cache.grid.n]
     energy, const = w_logit_energy(w_logit)
     alpha, fitted = cos_readout_fit(cache.residue_logits, list(key_freqs))
-    # each residue holds p inputs of the grid
-    fve = task.p * float((fitted**2).sum()) / cache.centered_sq if cache.centered_sq else 0.0
+    # each residue holds n inputs of the grid
+    fve = cache.grid.n * float((fitted**2).sum()) / cache.centered_sq if cache.centered_sq else 0.0
     return LogitProbe(
         p=task.p, key_freqs=tuple(key_freqs), wl_energy=energy, wl_const=const,
         wl_effective_rank=effective_rank(w_logit), alpha=alpha, fitted=fitted, fve=fve,
-        fit=residue_measurement(fitted, task), full_loss=cache.full.loss,
+        fit=residue_measurement(fitted, cache.grid), full_loss=cache.full.loss, readout=cache.grid.coords.readout,
     )

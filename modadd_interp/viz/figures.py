@@ -3,6 +3,26 @@
 Each function takes a result (or a :class:`GridCache`) and returns a ``plotly.graph_objects.Figure``.
 Key frequencies are marked in one colour throughout.
 
+**Large p.** A heatmap draws at most :data:`MAX_HEATMAP_SIDE` x :data:`MAX_HEATMAP_SIDE` cells (at p = 1009 a
+full grid would be a million cells per panel: tens of MB of page and seconds of drawing). Above that size it is
+reduced for display, and its title says how; bars, lines, tables and every number the analysis reports stay
+exact. Two reductions, chosen by what the heatmap shows:
+
+* **maps over the input grid** (neuron activations, attention over ``(x, y)``, the correct logit over
+  ``(x + y, x - y)``) are **strided**: every ``s``-th row and column, ``s = ceil(n / MAX_HEATMAP_SIDE)``, the same
+  on both axes (:func:`stride_grid`). The cells shown hold exact values, and a function of ``x + y`` (or
+  ``x - y``) stays a function of ``i + j`` (``i - j``), so a clock's diagonal stripes stay diagonal stripes
+  (their apparent spacing aliases). Block averaging would instead low-pass the map: averaging ``s`` cells
+  multiplies a wave of frequency ``k`` by ``|sin(pi k s / n) / (s sin(pi k / n))|``, which is 0 near ``k = n / s``,
+  so the high key frequencies would fade to a flat grey.
+* **spectra and per-frequency maps** (a neuron's 2D Fourier spectrum, the neuron-by-frequency shares, W_L in the
+  Fourier basis) are **max-pooled** over blocks of consecutive rows/columns (:func:`max_pool`): they are sparse,
+  and a block's maximum keeps every key frequency's peak at its height, where striding could skip it and
+  averaging would dilute it. Pooled rows are labelled with the range they cover.
+
+Heatmap values are sent as float32 arrays (plotly's typed-array encoding: 4 bytes a cell before base64, not a
+decimal string).
+
 Examples:
     >>> fig = embedding_figure(probe_embedding(model, task))   # doctest: +SKIP
     >>> fig.show()
@@ -12,6 +32,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
@@ -22,13 +43,113 @@ KEY_COLOR = "#d62728"
 OTHER_COLOR = "#8c9db5"
 TEMPLATE = "plotly_white"
 
+MAX_HEATMAP_SIDE = 256
+"""Heatmaps larger than this many cells per side (in total: more than its square) are reduced for display."""
+
+LABELLED_POINTS = 128
+"""The embedding-circle panels label each number's point with its value up to this many numbers."""
+
+GROUPED_BAR_FREQS = 100
+"""Above this many frequencies the key-frequency evidence is drawn as markers: three bars per frequency would be
+thinner than a pixel (at p = 1009, 504 frequencies) and vanish. The values are the same."""
+
+
+def display_stride(n: int, limit: int = MAX_HEATMAP_SIDE) -> int:
+    """The stride (or pooling factor) that brings ``n`` cells to at most ``limit``: ``ceil(n / limit)``.
+
+    Examples:
+        >>> display_stride(113), display_stride(257), display_stride(1009)
+        (1, 2, 4)
+    """
+    return max(1, math.ceil(n / limit))
+
+
+def stride_grid(z: torch.Tensor, limit: int = MAX_HEATMAP_SIDE) -> tuple[torch.Tensor, int]:
+    """Every ``s``-th row and column of a square map ``z`` ``[n, n, ...]`` (``s = display_stride(n)``); and ``s``.
+
+    Examples:
+        >>> z, s = stride_grid(torch.zeros(1009, 1009))
+        >>> tuple(z.shape), s
+        ((253, 253), 4)
+    """
+    s = display_stride(z.shape[0], limit)
+    return (z[::s, ::s], s) if s > 1 else (z, 1)
+
+
+def grid_indices(n: int, limit: int = MAX_HEATMAP_SIDE) -> tuple[torch.Tensor, int]:
+    """The flat grid indices ``x * n + y`` of the strided rows and columns (``[m * m]``, row-major), and the stride.
+
+    Examples:
+        >>> index, s = grid_indices(5, limit=3)
+        >>> index.tolist(), s
+        ([0, 2, 4, 10, 12, 14, 20, 22, 24], 2)
+    """
+    s = display_stride(n, limit)
+    kept = torch.arange(0, n, s)
+    return (kept[:, None] * n + kept[None, :]).flatten(), s
+
+
+def max_pool(z: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """Block maxima of ``z`` ``[R, C]`` over blocks of ``rows`` x ``cols`` cells (the last blocks may be short).
+
+    Examples:
+        >>> max_pool(torch.arange(12.0).reshape(3, 4), 2, 2).tolist()
+        [[5.0, 7.0], [9.0, 11.0]]
+    """
+    if rows == 1 and cols == 1:
+        return z
+    r, c = z.shape
+    padded = torch.full((math.ceil(r / rows) * rows, math.ceil(c / cols) * cols), -math.inf, dtype=z.dtype)
+    padded[:r, :c] = z
+    return padded.reshape(padded.shape[0] // rows, rows, padded.shape[1] // cols, cols).amax(dim=(1, 3))
+
+
+def pool_factors(shape: tuple[int, int], limit: int = MAX_HEATMAP_SIDE) -> tuple[int, int]:
+    """Per-axis pooling factors for a ``[R, C]`` heatmap: 1 while ``R * C <= limit**2``, else ``ceil(side / limit)``.
+
+    Examples:
+        >>> pool_factors((113, 512)), pool_factors((1009, 512))
+        ((1, 1), (4, 2))
+    """
+    if shape[0] * shape[1] <= limit * limit:
+        return 1, 1
+    return display_stride(shape[0], limit), display_stride(shape[1], limit)
+
+
+def pooled_labels(labels: list[str], factor: int) -> list[str]:
+    """Labels of pooled rows: the first and last label each block covers.
+
+    Examples:
+        >>> pooled_labels(["const", "cos 1", "sin 1", "cos 2", "sin 2"], 2)
+        ['const – cos 1', 'sin 1 – cos 2', 'sin 2']
+    """
+    if factor == 1:
+        return list(labels)
+    blocks = [labels[i : i + factor] for i in range(0, len(labels), factor)]
+    return [b[0] if len(b) == 1 else f"{b[0]} – {b[-1]}" for b in blocks]
+
+
+def _strided_note(s: int, n: int) -> str:
+    """A title's second line saying the map is strided (empty when it is drawn whole)."""
+    return f"<br><sup>[display: every {s}th row and column of {n}]</sup>" if s > 1 else ""
+
+
+def _pooled_note(rows: int, cols: int) -> str:
+    """A title's second line saying the map is max-pooled (empty when it is drawn whole)."""
+    return f"<br><sup>[display: max over blocks of {rows}×{cols} cells]</sup>" if rows * cols > 1 else ""
+
+
+def _z(values: torch.Tensor) -> np.ndarray:
+    """Heatmap values as a float32 array (sent as a typed array, not as decimal text)."""
+    return values.detach().to(torch.float32).cpu().numpy()
+
 
 def _bar_colors(n: int, key: tuple[int, ...]) -> list[str]:
     return [KEY_COLOR if k in key else OTHER_COLOR for k in range(1, n + 1)]
 
 
 def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
-    kw.setdefault("margin", dict(l=60, r=20, t=60, b=50))
+    kw.setdefault("margin", dict(l=60, r=20, t=85 if "<br>" in title else 60, b=50))
     fig.update_layout(title=title, template=TEMPLATE, **kw)
     return fig
 
@@ -54,56 +175,81 @@ def neuron_heatmap_figure(probe) -> go.Figure:
     cluster = probe.cluster_of
     order = sorted(range(len(cluster)), key=lambda i: (cluster[i] == 0, int(cluster[i]),
                                                        -float(probe.frac_explained[i])))
-    shares = probe.shares[order]
+    shares = probe.shares[order].T  # [n//2, neurons]
     labels = [f"n{i} (k={int(cluster[i])})" if cluster[i] else f"n{i}" for i in order]
-    fig = go.Figure(go.Heatmap(z=shares.T.tolist(), x=labels, y=list(range(1, shares.shape[1] + 1)),
+    freqs = list(range(1, shares.shape[0] + 1))
+    rows, cols = pool_factors(tuple(shares.shape))
+    fig = go.Figure(go.Heatmap(z=_z(max_pool(shares, rows, cols)), x=pooled_labels(labels, cols),
+                               y=freqs if rows == 1 else pooled_labels([str(k) for k in freqs], rows),
                                colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="share")))
     fig.update_xaxes(title_text="neuron (sorted by cluster)", showticklabels=False)
     fig.update_yaxes(title_text="frequency k")
     sizes = probe.cluster_sizes()
-    return _layout(fig, f"Neuron variance by frequency (threshold {probe.threshold:.2f}; clusters {sizes})",
-                   height=480)
+    return _layout(fig, f"Neuron variance by frequency (threshold {probe.threshold:.2f}; clusters {sizes})"
+                        f"{_pooled_note(rows, cols)}", height=480)
 
 
 def neuron_activation_figure(cache, neurons: list[int], cols: int = 4) -> go.Figure:
-    """Activations over the (a, b) grid for the given neurons."""
+    """Readout-layer activations over the grid (in the operation's coordinates) for the given neurons.
+
+    Above :data:`MAX_HEATMAP_SIDE` numbers only the strided rows and columns are run (:func:`grid_indices`),
+    exact, in one small pass: no sweep of the whole grid.
+    """
     rows = max(1, -(-len(neurons) // cols))
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"neuron {n}" for n in neurons],
                         horizontal_spacing=0.04, vertical_spacing=0.08)
-    grid = cache.neuron_grid(neurons)
+    n = cache.grid.n
+    index, s = grid_indices(n)
+    if s > 1:
+        grid = cache.neurons_of(index)[:, neurons].reshape(-1, len(range(0, n, s)), len(neurons))
+    else:
+        grid = cache.neuron_grid(neurons)
+    shown = list(range(0, n, s))
     for i in range(len(neurons)):
-        fig.add_trace(go.Heatmap(z=grid[:, :, i].tolist(), colorscale="Viridis", showscale=False),
+        fig.add_trace(go.Heatmap(z=_z(grid[:, :, i]), x=shown, y=shown, colorscale="Viridis", showscale=False),
                       row=i // cols + 1, col=i % cols + 1)
-    fig.update_xaxes(title_text="b", showticklabels=False)
-    fig.update_yaxes(title_text="a", showticklabels=False, autorange="reversed")
-    return _layout(fig, "Neuron activations over the (a, b) grid", height=260 * rows)
+    x, y, _ = cache.grid.coords.axes
+    fig.update_xaxes(title_text=y, showticklabels=False)
+    fig.update_yaxes(title_text=x, showticklabels=False, autorange="reversed")
+    return _layout(fig, f"Neuron activations over the ({x}, {y}) grid{_strided_note(s, n)}", height=260 * rows)
 
 
 def neuron_spectrum_figure(cache, neuron: int) -> go.Figure:
     """The 2D Fourier spectrum (|coefficient|) of one neuron's centered activation."""
     acts = cache.neuron_grid([neuron])[:, :, 0].double()
     coeffs = fourier_transform_2d(acts - acts.mean()).abs()
-    names = basis_names(cache.task.p)
-    fig = go.Figure(go.Heatmap(z=coeffs.tolist(), x=names, y=names, colorscale="Blues",
-                               colorbar=dict(title="|coef|")))
-    fig.update_xaxes(title_text="b component")
-    fig.update_yaxes(title_text="a component", autorange="reversed")
-    return _layout(fig, f"2D Fourier spectrum of neuron {neuron}", height=560)
+    names = basis_names(cache.grid.n)
+    x, y, _ = cache.grid.coords.axes
+    rows, cols = pool_factors(tuple(coeffs.shape))
+    fig = go.Figure(go.Heatmap(z=_z(max_pool(coeffs, rows, cols)), x=pooled_labels(names, cols),
+                               y=pooled_labels(names, rows), colorscale="Blues", colorbar=dict(title="|coef|")))
+    fig.update_xaxes(title_text=f"{y} component")
+    fig.update_yaxes(title_text=f"{x} component", autorange="reversed")
+    return _layout(fig, f"2D Fourier spectrum of neuron {neuron}{_pooled_note(rows, cols)}", height=560)
 
 
 def attention_figure(probe) -> go.Figure:
-    """Attention from '=' to a over the grid, one panel per head."""
-    heads = probe.to_a.shape[0]
-    titles = [f"head {h}: k={k}, FVE {f:.2f}" for h, (k, f) in enumerate(zip(probe.dominant_freq, probe.fve,
-                                                                              strict=True))]
-    fig = make_subplots(rows=1, cols=heads, subplot_titles=titles, horizontal_spacing=0.03)
-    for h in range(heads):
-        fig.add_trace(go.Heatmap(z=probe.to_a[h].tolist(), colorscale="Viridis", zmin=0, zmax=1,
-                                 showscale=h == heads - 1, colorbar=dict(title="to a")), row=1, col=h + 1)
-    fig.update_xaxes(title_text="b", showticklabels=False)
+    """Attention from the last position to a over the grid, one panel per (layer, head)."""
+    rows_n = probe.to_a.shape[0]
+    layers = len(set(probe.layer.tolist()))
+    cols = rows_n // layers
+    titles = [(f"L{lay} " if layers > 1 else "") + (f"head {h}: constant" if flat else f"head {h}: k={k}, FVE {f:.2f}")
+              for lay, h, k, f, flat in zip(probe.layer.tolist(), probe.head.tolist(), probe.dominant_freq, probe.fve,
+                                            probe.constant, strict=True)]
+    fig = make_subplots(rows=layers, cols=cols, subplot_titles=titles, horizontal_spacing=0.03,
+                        vertical_spacing=0.12)
+    top = float(probe.to_a.max()) if rows_n else 1.0
+    n = probe.to_a.shape[-1]
+    s = display_stride(n)
+    shown = list(range(0, n, s))
+    for i in range(rows_n):
+        fig.add_trace(go.Heatmap(z=_z(stride_grid(probe.to_a[i])[0]), x=shown, y=shown, colorscale="Viridis", zmin=0,
+                                 zmax=max(1.0, top), showscale=i == cols - 1, colorbar=dict(title="to a")),
+                      row=i // cols + 1, col=i % cols + 1)
+    fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed")
-    fig.update_yaxes(title_text="a", row=1, col=1)
-    return _layout(fig, "Attention from '=' to a, over the grid", height=330)
+    return _layout(fig, f"Attention from the last position to a, over the grid (rows x, columns y)"
+                        f"{_strided_note(s, n)}", height=80 + 250 * layers)
 
 
 def logit_figure(probe) -> go.Figure:
@@ -114,42 +260,53 @@ def logit_figure(probe) -> go.Figure:
     fig.update_xaxes(title_text="frequency k (over the answer c)")
     fig.update_yaxes(title_text="Fourier norm of W_L")
     alphas = ", ".join(f"α{k}={a:.2f}" for k, a in zip(probe.key_freqs, probe.alpha.tolist(), strict=True))
-    return _layout(fig, f"W_L = W_out·W_U by frequency; logits ≈ Σ α_k cos(w_k(a+b−c)): {alphas} "
+    return _layout(fig, f"W_L = W_out·W_U by frequency; logits ≈ Σ α_k {probe.readout}: {alphas} "
                         f"(FVE {probe.fve:.2f})", showlegend=False, height=380)
 
 
 def wl_fourier_figure(cache, key_freqs: tuple[int, ...] = ()) -> go.Figure:
     """W_L in the Fourier basis over the answers: neurons x basis rows (|coef|)."""
-    coeffs = fourier_transform(cache.w_logit, dim=1).abs()
-    names = basis_names(cache.task.p)
+    coeffs = fourier_transform(cache.w_logit[:, : cache.grid.n], dim=1).abs()
+    names = basis_names(cache.grid.n)
     order = torch.argsort(coeffs.argmax(1))
-    fig = go.Figure(go.Heatmap(z=coeffs[order].T.tolist(), y=names, colorscale="Blues",
+    z = coeffs[order].T  # [basis rows, neurons]
+    rows, cols = pool_factors(tuple(z.shape))
+    fig = go.Figure(go.Heatmap(z=_z(max_pool(z, rows, cols)), y=pooled_labels(names, rows), colorscale="Blues",
                                colorbar=dict(title="|coef|")))
     fig.update_xaxes(title_text="neuron (sorted by strongest component)", showticklabels=False)
     fig.update_yaxes(title_text="basis row over c", autorange="reversed")
     marked = f" (key: {list(key_freqs)})" if key_freqs else ""
-    return _layout(fig, f"W_L in the Fourier basis{marked}", height=560)
+    return _layout(fig, f"W_L in the Fourier basis{marked}{_pooled_note(rows, cols)}", height=560)
 
 
 def logit_fit_figure(cache, probe, pairs: list[tuple[int, int]] | None = None) -> go.Figure:
-    """Logits over the answer c for a few (a, b), beside the fit Σ α_k cos(w_k(a+b−c))."""
-    p = cache.task.p
-    pairs = pairs or [(1, 2), (p // 3, p // 2), (p - 1, p - 1)]
-    logits = cache.answer_logits_at(torch.tensor([a for a, _ in pairs]), torch.tensor([b for _, b in pairs]))
-    c = torch.arange(p, dtype=torch.float64)
-    fig = make_subplots(rows=1, cols=len(pairs), subplot_titles=[f"a={a}, b={b}" for a, b in pairs])
-    for i, (a, b) in enumerate(pairs):
+    """Logits over the answers for a few inputs, beside the fit Σ α_k cos(w_k(x+y−z)) (the operation's readout).
+
+    Args:
+        pairs: inputs as group coordinates ``(x, y)`` (for add: ``(a, b)``); answers are plotted by coordinate z.
+    """
+    grid = cache.grid
+    n, coords = grid.n, grid.coords
+    pairs = pairs or [(1, 2), (n // 3, n // 2), (n - 1, n - 1)]
+    x = torch.tensor([a for a, _ in pairs])
+    y = torch.tensor([b for _, b in pairs])
+    operands = torch.stack([coords.a_tokens[x], coords.b_tokens[y]], 1)
+    logits = cache.answer_logits_at(operands)[:, :n]
+    z = torch.arange(n, dtype=torch.float64)
+    titles = [f"a={int(a)}, b={int(b)}" for a, b in operands]
+    fig = make_subplots(rows=1, cols=len(pairs), subplot_titles=titles)
+    for i, (xi, yi) in enumerate(pairs):
         row = logits[i]
-        fit = sum(alpha * torch.cos(2 * torch.pi * k * (a + b - c) / p)
+        fit = sum(alpha * torch.cos(2 * torch.pi * k * (xi + yi - z) / n)
                   for k, alpha in zip(probe.key_freqs, probe.alpha.tolist(), strict=True))
-        fit = fit + row.mean() if probe.key_freqs else torch.full_like(c, float(row.mean()))
-        fig.add_scatter(x=c.tolist(), y=row.tolist(), mode="lines", name="model", line=dict(color="#1f77b4"),
+        fit = fit + row.mean() if probe.key_freqs else torch.full_like(z, float(row.mean()))
+        fig.add_scatter(x=z.tolist(), y=row.tolist(), mode="lines", name="model", line=dict(color="#1f77b4"),
                         showlegend=i == 0, row=1, col=i + 1)
-        fig.add_scatter(x=c.tolist(), y=fit.tolist(), mode="lines", name="Σ α cos(w(a+b−c))",
+        fig.add_scatter(x=z.tolist(), y=fit.tolist(), mode="lines", name=f"Σ α {probe.readout}",
                         line=dict(color=KEY_COLOR, dash="dot"), showlegend=i == 0, row=1, col=i + 1)
-    fig.update_xaxes(title_text="answer c")
+    fig.update_xaxes(title_text=f"answer ({coords.axes[2]})")
     fig.update_yaxes(title_text="logit", row=1, col=1)
-    return _layout(fig, "The readout: logits peak at c = a+b by constructive interference", height=360)
+    return _layout(fig, "The readout: logits peak at the answer by constructive interference", height=360)
 
 
 def key_frequency_figure(kf) -> go.Figure:
@@ -158,8 +315,14 @@ def key_frequency_figure(kf) -> go.Figure:
     n = len(ev["logit_share"])
     freqs = list(range(1, n + 1))
     fig = go.Figure()
-    for name, color in (("logit_share", KEY_COLOR), ("wl_share", "#ff7f0e"), ("embed_share", "#1f77b4")):
-        fig.add_bar(x=freqs, y=ev[name].tolist(), name=name, marker_color=color)
+    kinds = (("logit_share", KEY_COLOR, "circle"), ("wl_share", "#ff7f0e", "diamond"),
+             ("embed_share", "#1f77b4", "square"))
+    for name, color, symbol in kinds:
+        if n > GROUPED_BAR_FREQS:
+            fig.add_scatter(x=freqs, y=ev[name].tolist(), name=name, mode="markers",
+                            marker=dict(color=color, symbol=symbol, size=7, opacity=0.8))
+        else:
+            fig.add_bar(x=freqs, y=ev[name].tolist(), name=name, marker_color=color)
     for k in kf.freqs:
         fig.add_vline(x=k, line=dict(color="#444", width=1, dash="dot"))
     fig.update_xaxes(title_text="frequency k")
@@ -219,22 +382,23 @@ def embedding_circle_figure(cache, freqs: tuple[int, ...]) -> go.Figure:
 
     The plane is spanned by the two directions of W_E's ``cos k`` and ``sin k`` Fourier components.
     """
-    p = cache.task.p
-    w_e = cache.weights["embed.W_E"][:p].double()
-    coeffs = fourier_transform(w_e, dim=0)  # [p, d_model]
+    w_e = cache.number_embeddings()[:, : cache.config.d_model]  # a's table, by coordinate
+    coeffs = fourier_transform(w_e, dim=0)  # [n, d_model]
     freqs = tuple(freqs) or (1,)
     fig = make_subplots(rows=1, cols=len(freqs), subplot_titles=[f"k = {k}" for k in freqs])
-    numbers = list(range(p))
+    numbers = cache.grid.coords.a_tokens.tolist()
     for i, k in enumerate(freqs):
         plane = coeffs[2 * k - 1 : 2 * k + 1]  # [2, d_model]
         plane = plane / plane.norm(dim=1, keepdim=True).clamp_min(1e-12)
         xy = w_e @ plane.T
-        fig.add_scatter(x=xy[:, 0].tolist(), y=xy[:, 1].tolist(), mode="markers+text", text=numbers,
+        fig.add_scatter(x=xy[:, 0].tolist(), y=xy[:, 1].tolist(),
+                        mode="markers+text" if len(numbers) <= LABELLED_POINTS else "markers", text=numbers,
                         textposition="top center", textfont=dict(size=8), showlegend=False,
-                        marker=dict(color=numbers, colorscale="HSV", size=7), row=1, col=i + 1)
+                        marker=dict(color=list(range(len(numbers))), colorscale="HSV", size=7), row=1, col=i + 1)
         fig.update_yaxes(scaleanchor=f"x{i + 1 if i else ''}", row=1, col=i + 1)
-    return _layout(fig, "The embedding places the numbers on circles (W_E on each key frequency's cos/sin plane)",
-                   height=380)
+    order = "" if cache.grid.coords.is_identity else f" (frequencies over {cache.grid.coords.axes[0]})"
+    return _layout(fig, f"The embedding places the numbers on circles (W_E on each key frequency's cos/sin plane)"
+                        f"{order}", height=380)
 
 
 PHASE_COLORS = {"memorization": "rgba(31,119,180,0.10)", "circuit formation": "rgba(255,127,14,0.12)",
@@ -320,3 +484,57 @@ def llc_figure(frame) -> go.Figure:
     fig.add_scatter(x=steps, y=frame["weights_needed"].tolist(), name="weights needed", mode="lines", row=2, col=2)
     _shade_phases(fig, frame)
     return _layout(fig, "The singular-learning-theory lens: LLC and degeneracy over training", height=640)
+
+
+def clock_pizza_figure(report, cache) -> go.Figure:
+    """Clock or pizza: the model on Zhong et al.'s two diagnostics, its correct-answer logits by ``(x+y, x-y)``,
+    and each hypothesis's share of loss recovered per causal test."""
+    diag, n = report.diagnostics, cache.grid.n
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.3, 0.35, 0.35], horizontal_spacing=0.09,
+                        subplot_titles=("gradient symmetricity vs distance irrelevance",
+                                        "correct-answer logit by (x+y, x−y)", "share of loss recovered"))
+    fig.add_scatter(x=[diag.distance_irrelevance], y=[diag.gradient_symmetricity], mode="markers+text",
+                    text=[report.verdict.algorithm], textposition="top center", marker=dict(size=14, color=KEY_COLOR),
+                    showlegend=False, row=1, col=1)
+    for x0, x1, y0, y1, name in ((0, 0.5, 0.5, 1.0, "pizza-like"), (0.5, 1.0, 0, 0.5, "clock-like")):
+        fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, fillcolor="rgba(140,157,181,0.12)", line_width=0,
+                      row=1, col=1)
+        fig.add_annotation(x=(x0 + x1) / 2, y=y0 + 0.05, text=name, showarrow=False, font=dict(size=10),
+                           row=1, col=1)
+    fig.update_xaxes(range=[0, 1.05], title_text="distance irrelevance", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.15], title_text="gradient symmetricity", row=1, col=1)
+    x = torch.arange(n).repeat_interleave(n)
+    y = torch.arange(n).repeat(n)
+    cell = ((x + y) % n) * n + (x - y) % n
+    count = torch.bincount(cell, minlength=n * n).double()
+    total = torch.zeros(n * n, dtype=torch.float64).index_add_(0, cell, cache.correct_logits)
+    grid = torch.where(count > 0, total / count.clamp_min(1), float("nan")).reshape(n, n)  # even n: half the cells
+    grid, s = stride_grid(grid)
+    shown = list(range(0, n, s))
+    fig.add_trace(go.Heatmap(z=_z(grid), x=shown, y=shown, colorscale="Reds_r",
+                             colorbar=dict(title="logit", x=0.655, len=0.9, thickness=10)), row=1, col=2)
+    shown_note = f" [display: every {s}th of {n}]" if s > 1 else ""
+    fig.update_xaxes(title_text=f"x − y{shown_note}", row=1, col=2)
+    fig.update_yaxes(title_text=f"x + y{shown_note}", autorange="reversed", row=1, col=2)
+    tests = report.hypotheses
+    for i, (name, test) in enumerate(tests.items()):
+        recovered = test.loss_recovered
+        fig.add_bar(x=list(recovered), y=list(recovered.values()), name=name, row=1, col=3,
+                    marker_color=[KEY_COLOR, "#1f77b4", "#2ca02c", "#9467bd"][i % 4])
+    fig.add_hline(y=0.95, line_dash="dot", line_color="#444", row=1, col=3)
+    return _layout(fig, f"Clock or pizza<br><sup>{report.verdict.line}</sup>", height=470,
+                   legend=dict(orientation="h", x=1.0, y=-0.15, xanchor="right"))
+
+
+def circles_figure(circles) -> go.Figure:
+    """Each key frequency's isolated circle: how much of its logit component a constant, ``x + y`` and ``x − y``
+    explain, and its pizzaness."""
+    frame = circles.to_frame()
+    labels = [f"k={k} ({label})" for k, label in zip(frame["freq"], frame["label"], strict=True)]
+    fig = go.Figure()
+    for column, color in (("const", "#8c9db5"), ("sum", "#1f77b4"), ("diff", KEY_COLOR), ("pizzaness", "#ff7f0e")):
+        fig.add_bar(x=labels, y=frame[column].tolist(), name=column, marker_color=color)
+    fig.add_hline(y=0.5, line_dash="dot", line_color="#444", annotation_text="pizza circle at pizzaness ≥ 0.5")
+    fig.update_yaxes(title_text="share of the isolated component's energy")
+    return _layout(fig, "Each circle on its own (other frequencies removed from the embedding)", barmode="group",
+                   height=380)

@@ -1,0 +1,177 @@
+"""Clock, pizza or neither: hypotheses, Zhong et al.'s diagnostics, circle isolation and the graded verdict."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import PAPER_FILES
+from reference import pizza_forward, pizza_tokens
+
+import modadd_interp as mi
+from modadd_interp import tl_adapter
+from modadd_interp.causal import evaluate_hypothesis
+from modadd_interp.config import paper_init
+from modadd_interp.hypotheses import Clock, Custom, Pizza
+from modadd_interp.probes import grid_cache
+from modadd_interp.probes.diagnostics import zhong_diagnostics
+from modadd_interp.readout import cos_readout_fit
+
+PIZZA_DIR = Path(__file__).parent / "data" / "clock_and_pizza"
+FIXTURES = {"A": "p99zdpze5l", "B": "l8k1hzciux"}
+
+
+def _authors_diagnostics(run_id: str) -> tuple[float, float, float]:
+    """Their notebook's three numbers, written again from its description (numpy; their forward pass)."""
+    sd = torch.load(PIZZA_DIR / f"model_{run_id}.pt", weights_only=True, map_location="cpu")
+    config = json.loads((PIZZA_DIR / f"config_{run_id}.json").read_text())
+    c = config["C"]
+    # distance irrelevance: correct logits at oo[(a+b)%C][(a-b)%C], mean(std(oo, axis=0)) / std(oo)
+    with torch.no_grad():
+        logits = pizza_forward(sd, config, pizza_tokens(config))[:, -1].numpy()
+    oo = np.zeros((c, c))
+    for index in range(c * c):
+        a, b = divmod(index, c)
+        oo[(a + b) % c][(a - b) % c] = logits[index, (a + b) % c]
+    distance = np.mean(np.std(oo, axis=0)) / np.std(oo.flatten())
+    # gradient symmetricity: the first 100 of random.Random(42).shuffle over all (a, b, c)
+    triples = [(a, b, z) for a in range(c) for b in range(c) for z in range(c)]
+    random.Random(42).shuffle(triples)
+    total = 0.0
+    for a, b, z in triples[:100]:
+        embed = sd["embed.W_E"][:, torch.tensor([[a, b]])].permute(1, 2, 0).clone().requires_grad_(True)
+        x = embed + sd["pos_embed.W_pos"][:2]
+        out = pizza_forward(sd, config, None, embedded=x)[0, -1, z]
+        (grad,) = torch.autograd.grad(out, [embed])
+        g = grad[0].numpy()
+        total += np.sum(g[0] * g[1]) / np.sqrt(np.sum(g[0] ** 2)) / np.sqrt(np.sum(g[1] ** 2))
+    # circularity: PCA (centered SVD) of W_E^T, first 4 components, best multiplier i's DFT at frequency 1
+    we = sd["embed.W_E"].T.numpy().astype(np.float64)
+    centered = we - we.mean(0)
+    u, s, _ = np.linalg.svd(centered, full_matrices=False)
+    scores = u * s
+    circ = 0.0
+    for ix in range(4):
+        vs = scores[:, ix] / np.sqrt(np.sum(scores[:, ix] ** 2)) / np.sqrt(c)
+        best = max(abs(sum(vs[t * i % c] * np.exp(2j * np.pi * t / c) for t in range(c))) ** 2 * 2
+                   for i in range(1, c))
+        circ += max(min(best, 1.0), 0.0)
+    return total / 100, distance, circ / 4
+
+
+@pytest.mark.parametrize("name", ["A", "B"])
+def test_diagnostics_match_the_authors_definitions(name):
+    model, task = mi.load(PIZZA_DIR / f"model_{FIXTURES[name]}.pt")
+    ours = zhong_diagnostics(model, task)
+    symmetricity, distance, circularity = _authors_diagnostics(FIXTURES[name])
+    assert ours.gradient_symmetricity == pytest.approx(symmetricity, abs=0.02)
+    assert ours.distance_irrelevance == pytest.approx(distance, abs=0.02)
+    assert ours.circularity == pytest.approx(circularity, abs=0.02)
+    assert "random.Random(42)" in ours.sample
+
+
+@pytest.fixture(scope="module")
+def fixture_reports() -> dict:
+    """``{name: (model, task, cache, report)}`` for Model A and Model B, computed once for the module."""
+    out = {}
+    for name, run_id in FIXTURES.items():
+        model, task = mi.load(PIZZA_DIR / f"model_{run_id}.pt")
+        cache = grid_cache(model, task)
+        out[name] = (model, task, cache, mi.verify_circuit(model, task, cache=cache))
+    return out
+
+
+@pytest.mark.parametrize(("name", "algorithm"), [("A", "pizza"), ("B", "clock")])
+def test_the_clock_and_pizza_fixtures_get_their_papers_verdicts(fixture_reports, name, algorithm):
+    report = fixture_reports[name][3]
+    assert report.algorithm == algorithm and report.passed, report.verdict.line
+    assert report.verdict.line.startswith(f"{algorithm} at k = {list(report.key_freqs)}:")
+    assert all(v >= 0.95 for v in report.verdict.loss_recovered.values())
+    if algorithm == "pizza":  # Zhong et al.: a pizza is symmetric and distance-dependent
+        assert report.diagnostics.gradient_symmetricity > 0.9 and report.diagnostics.distance_irrelevance < 0.3
+        assert set(report.circles.labels.values()) == {"pizza"}
+    else:
+        assert report.diagnostics.gradient_symmetricity < 0.5 and report.diagnostics.distance_irrelevance > 0.7
+
+
+@pytest.mark.parametrize("name", ["wd", "low_precision"])
+def test_the_papers_checkpoints_are_confirmed_clocks(name):
+    model, task = mi.load(PAPER_FILES[name])
+    report = mi.verify_circuit(model, task)
+    assert (report.algorithm, report.passed) == ("clock", True), report.verdict.line
+    assert report.verdict.shares["clock"] >= 0.75
+
+
+def test_no_structure_and_memorization_are_none_with_the_reason():
+    run = mi.shipped_run()
+    cfg = run.config
+    random_model = tl_adapter.build_model(cfg, paper_init(cfg, seed=5))
+    memorizing = tl_adapter.build_model(cfg, run.weights[run.steps.index(2000)])
+    for model, reason in ((random_model, "no frequency stands out"), (memorizing, "not a working Fourier circuit")):
+        report = mi.verify_circuit(model, run.task)
+        assert report.algorithm == "none" and not report.passed
+        assert reason in report.verdict.line and report.circles is None and report.hypotheses == {}
+
+
+def test_the_clocks_fit_is_the_cos_readout_fit_and_the_pizza_contains_it():
+    model, task = mi.load()
+    cache = grid_cache(model, task)
+    key = tuple(mi.key_frequencies(model, task, cache=cache).freqs)
+    clock = evaluate_hypothesis(model, task, Clock(key), cache=cache)
+    pizza = evaluate_hypothesis(model, task, Pizza(key), cache=cache)
+    alpha, _ = cos_readout_fit(cache.residue_logits, key)
+    assert [c[0] for c in clock.coefficients.values()] == pytest.approx(alpha.tolist(), rel=1e-9)
+    assert pizza.fve >= clock.fve - 1e-12 and len(pizza.coefficients[key[0]]) == 3
+
+
+def test_a_custom_hypothesis_is_fitted_and_tested_like_the_built_in_ones(fixture_reports):
+    model, task, cache, report = fixture_reports["B"]
+    key = report.key_freqs
+    same_as_clock = Custom(key, "my clock", envelopes=lambda x, y, n, k: torch.ones(len(x), 1),
+                           classes=lambda x, y, n: (x + y) % n)
+    mine = evaluate_hypothesis(model, task, same_as_clock, cache=cache)
+    clock = report.hypotheses["clock"]
+    assert mine.to_dict()["loss_recovered"] == clock.to_dict()["loss_recovered"] and mine.fve == clock.fve
+    # a hypothesis that claims the output depends on nothing: resampling everything loses the answer
+    nothing = Custom(key, "constant", envelopes=lambda x, y, n, k: torch.ones(len(x), 1),
+                     classes=lambda x, y, n: torch.zeros(len(x), dtype=torch.long))
+    assert evaluate_hypothesis(model, task, nothing, cache=cache).loss_recovered["resampling"] < 0
+    report = mi.verify_circuit(model, task, cache=cache, hypotheses=[same_as_clock])
+    assert "my clock" in report.hypotheses
+    with pytest.raises(mi.ModAddError, match="envelopes must return"):
+        evaluate_hypothesis(model, task, Custom(key, envelopes=lambda x, y, n, k: torch.ones(3),
+                                           classes=lambda x, y, n: x), cache=cache)
+
+
+def test_cli_json_has_the_verdict_keys():
+    from typer.testing import CliRunner
+
+    from modadd_interp.cli import app
+
+    result = CliRunner().invoke(app, ["analyze", str(PIZZA_DIR / f"model_{FIXTURES['A']}.pt"), "--json"])
+    out = json.loads(result.stdout[result.stdout.index("{"):])
+    assert out["algorithm"] == "pizza" and out["circuit_confirmed"] is True
+    assert set(out["loss_recovered"]) == {"clock", "pizza"}
+    assert set(out["loss_recovered"]["pizza"]) == {"logits", "mlp_out", "resampling"}
+    for key in ("gradient_symmetricity", "distance_irrelevance", "circularity"):
+        assert 0.0 <= out[key] <= 1.0
+    assert [c["name"] for c in out["claims"] if c["decides"]][:2] == [
+        "minimality: each key frequency is necessary",
+        "completeness: removing all key frequencies breaks the model (excluded loss)"]
+
+
+def test_an_unconfirmed_verdict_names_the_test_that_falls_short(fixture_reports):
+    from modadd_interp.causal.verdict import decide
+
+    report = fixture_reports["B"][3]
+    weak = {name: test.__class__(**{**test.__dict__, "mlp_out": test.mlp_baseline})
+            for name, test in report.hypotheses.items()}
+    verdict = decide(report.key_frequencies, report.circles, weak, [c for c in report.claims[:7] if c.decides])
+    assert not verdict.confirmed and "recovers only mlp_out 0.0%" in verdict.reason
+    partial = decide(report.key_frequencies, report.circles, report.hypotheses,
+                     [c for c in report.claims if c.decides], accuracy=0.62)
+    assert not partial.confirmed and partial.algorithm == "clock" and "answers only 62.0% of the grid" in partial.line
