@@ -182,7 +182,8 @@ def report(
     out: Path = typer.Option(Path("report"), "--out", help="Output directory (index.html is written there)."),
     run: Optional[str] = typer.Option(None, "--run", help="Checkpoint series for the progress section."),
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of a bare TransformerBridge state dict."),
-    llc: bool = typer.Option(False, "--llc", help="Add the LLC and degeneracy panel (slow: ~20 s per checkpoint)."),
+    llc: bool = typer.Option(False, "--llc", help="Add the LLC (step size calibrated per checkpoint) and degeneracy "
+                             "panel (slow: ~30 s per checkpoint)."),
     op: Optional[str] = typer.Option(None, "--op", help=OP_HELP),
     frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split (with --frac-train/--split)."),
@@ -243,7 +244,8 @@ def progress(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (rows, phases, key frequencies)."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the measures to this CSV file."),
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of bare TransformerBridge state dicts."),
-    llc: bool = typer.Option(False, "--llc", help="Add the LLC (devinterp SGLD; slow) and degeneracy measures."),
+    llc: bool = typer.Option(False, "--llc", help="Add the LLC (devinterp SGLD, step size calibrated per checkpoint; "
+                             "slow: ~30 s per checkpoint) and degeneracy measures."),
     op: Optional[str] = typer.Option(None, "--op", help="Operation add/sub/mul/div; default: recorded, else inferred."),
     frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split (with --frac-train/--split)."),

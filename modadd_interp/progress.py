@@ -59,10 +59,16 @@ def progress_measures(
         task: the task; default: the one the run records (else the paper's default split).
         key_freqs: default: the key frequencies of the final checkpoint.
         progress: show a tqdm bar over checkpoints.
-        llc: also add, per checkpoint, the local learning coefficient (``llc_mean``, ``llc_std``,
-            ``llc_healthy``; see :mod:`modadd_interp.slt`, needs devinterp) and the degeneracy measures of
-            :func:`modadd_interp.slt.degeneracy_measures`. ``True`` uses the default sampler settings; a dict
-            passes its keys to :func:`modadd_interp.slt.llc`. Slow: one SGLD estimate per checkpoint.
+        llc: also add, per checkpoint, the local learning coefficient and the degeneracy measures of
+            :func:`modadd_interp.slt.degeneracy_measures` (see :mod:`modadd_interp.slt`; needs devinterp).
+            ``True`` calibrates the step size per checkpoint (``slt.llc(lr="auto")``) at a localization and
+            ``n_beta`` common to the run, so the values are comparable; a dict passes its keys to
+            :func:`modadd_interp.slt.llc` (with an ``lr`` number, that fixed step everywhere). Columns:
+            ``llc_mean``, ``llc_std``, ``llc_healthy``, ``llc_reasons`` (why unhealthy, ``""`` when
+            healthy), ``llc_lr`` and ``llc_lr2`` (the step pair, ``llc_lr2`` NaN for a fixed step),
+            ``llc_at_lr`` and ``llc_at_lr2`` (the LLC at each step), ``llc_extrapolated`` (whether the
+            value is extrapolated to step 0 or is ``llc_at_lr2``), ``llc_localization``, ``llc_n_beta``
+            and ``llc_tries`` (sampling runs made). Slow: about 30 s per checkpoint on a 2-core CPU.
 
     Returns:
         A DataFrame indexed by row with a ``step`` column. ``attrs`` holds ``key_freqs``,
@@ -196,7 +202,16 @@ def _slt_measures(model, task: ModularTask, weights: dict[str, torch.Tensor], ac
     from . import slt
 
     estimate = slt.llc(model, task, **llc_kwargs)
+    hyper = estimate.hyperparameters
+    pair = hyper.get("lr_pair") or [hyper["lr"], None]
+    at = {t.hyperparameters["lr"]: t.mean for t in estimate.tries} or {hyper["lr"]: estimate.mean}
+    nan = float("nan")
     return {"llc_mean": estimate.mean, "llc_std": estimate.std, "llc_healthy": estimate.healthy,
+            "llc_reasons": "; ".join(estimate.reasons), "llc_lr": pair[0],
+            "llc_lr2": nan if pair[1] is None else pair[1], "llc_at_lr": at.get(pair[0], nan),
+            "llc_at_lr2": at.get(pair[1], nan), "llc_localization": hyper["localization"],
+            "llc_n_beta": hyper["n_beta"], "llc_tries": hyper.get("tries", 1),
+            "llc_extrapolated": bool(hyper.get("extrapolated", False)),
             **slt.degeneracy_measures(weights, active, task.p)}
 
 

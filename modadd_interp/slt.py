@@ -20,47 +20,68 @@ the number of weights that carry the model's norm. Both are used per checkpoint 
   the burn-in steps too. We read its per-step ``loss_trace`` and average **after burn-in only**:
   ``LLC = n_beta * (mean_{draws} L(w_t) - L(w0))``, one value per chain; ``mean``/``std`` are over chains.
 
-**Health check** (:attr:`LLCEstimate.healthy`; an unhealthy estimate also warns):
+**Health check** (:attr:`LLCEstimate.healthy`; an unhealthy estimate also warns; the first two are the
+*stability* checks of :func:`stable`):
 
 * every chain finished (devinterp stops a chain on a NaN/inf loss) and its trace is finite;
 * no chain diverged: no draw's loss exceeds ``init_loss + log(p)`` (a uniform guess's loss above the start);
 * the trace is stationary after burn-in: the LLC from the second half of the draws is within
-  :data:`DRIFT_TOLERANCE` (relative, of ``max(|LLC|, 1)``) of the LLC from the first half;
+  :data:`DRIFT_TOLERANCE` (relative, of ``max(|LLC|, 1)``) of the LLC from the first half, or the change
+  is not resolved over the chains (at most :data:`RESOLVED_SE` standard errors: at LLC ~ 0.5 the
+  heavy-tailed loss of a grokked model moves half-means by more than 20% by chance);
 * the LLC is not negative (a negative LLC means the sampler found lower loss: the point is not a local
   minimum of the training loss, e.g. an early checkpoint, or the step size is too large).
 
-**Calibration of the defaults** (done once on the shipped grokked p = 113 model: training split of 3830
-inputs, 4 chains, 200 draws after 100 burn-in steps, batch 256, seed 0, one torch thread on a shared
-2-core CPU; the full table is in docs/concepts.md, "The local learning coefficient"). The grokked model's
-training loss is ~1e-7: its softmax is saturated and the loss is almost flat near ``w0``. With a weak
-pull (``localization = 100``; ``n_beta`` in {30, 100, 300, 1000}, ``lr`` in {1e-5, 3e-5, 1e-4}) the
-chains diffuse until the loss reaches 0.02-2.5 and are still climbing after 300 steps (drift 36-160%):
-unhealthy. With a strong pull (``localization`` >= 1000) the chains stay where the loss is still ~0
-and the LLC is ~0.7 (or 0.0 at 3000): it then measures the prior, not the model.
-``lr = 1e-4, n_beta = 1000, localization = 300`` equilibrates within the burn-in (relaxation time
-``2 / (lr * localization)`` ~ 67 steps; the trace is flat at a loss of ~0.027 after ~100 steps) and gives
-LLC = 26.5 +- 0.3, healthy; ``lr = 3e-4`` at the same ``n_beta`` and ``localization`` sends every chain to
-NaN. Those are the defaults: ~30 s for one estimate on this CPU. The LLC's absolute value depends on the
-localization; compare checkpoints at fixed settings.
+**Settings common to a run** (the defaults; the LLC's value depends on them, so checkpoints are compared
+at the same ones): ``n_beta = n / log n`` for the ``n`` training inputs (Lau et al.'s ``beta* = 1 / log n``;
+464 on the shipped p = 113 run), ``localization = 1000``, batch 256, 3 chains of 100 draws, burn-in
+:data:`BURNIN_RELAXATIONS` = 4 relaxation times ``1 / (lr * localization)`` of the pull (40 steps at
+``lr = 1e-4``). ``localization`` sets how far the chains wander (std ``1 / sqrt(localization)`` along
+directions the loss ignores); measured on the shipped run, 300 lets them leave the basin at the end of
+memorization (the batch loss climbs from 0.019 to 2.8 of log p = 4.7) and 3000 keeps them at the grokked
+weights (LLC 0.0017); 1000 does neither.
 
-The defaults suit the grokked endpoint, not every checkpoint: on the shipped series they are flagged
-unhealthy at steps 200-5600 (sharper loss: chains diverge or hit NaN). ``lr = 3e-5, localization = 1000``
-is healthy there but not at the endpoint. Read ``healthy`` before the number.
+**Step-size calibration** (``lr="auto"``, the default; :func:`calibrate`). Only the step size adapts:
+
+1. *pilots*: one chain at each step of :data:`LR_LADDER` (2e-4 halving to 6.25e-6), largest first, until one
+   is :func:`stable`; a pilot stops at its first step whose batch loss is not finite or exceeds
+   ``init_loss + log(p)``, so a diverging step size costs only the steps up to the divergence;
+2. *the pair*: :data:`MARGIN` = 1 rung below the largest stable step, full runs at two neighbouring steps
+   ``lr`` and ``lr / 2``;
+3. *the small-step limit* (:func:`extrapolate`): chain by chain (the chains share seeds), when
+   ``LLC(lr) - LLC(lr/2)`` is resolved (> :data:`RESOLVED_SE` standard errors over chains), the estimate is
+   ``2 LLC(lr/2) - LLC(lr)`` (Richardson); otherwise ``LLC(lr/2)``. It is healthy when both runs are, it is
+   not negative and the correction is at most :data:`MAX_STEP_CORRECTION` of ``max(LLC(lr/2), 1)``; else the
+   pair moves one rung down. When nothing passes, the estimate is unhealthy and says
+   ``"calibration failed: ..."``.
+
+Why (measured on the shipped run; the tables are in docs/concepts.md, "The local learning coefficient"):
+at fixed ``n_beta`` and ``localization`` the estimate grows with the step size, through the minibatch
+gradient noise (step 4000, ``lr = 1e-4``: 99 at batch 64, 59 at 256, 48 at 1024). The largest stable step
+is 1e-4 at steps 200-3000 and 2e-4 elsewhere; sampling at it would overestimate by +68%, +50% and +103% at
+steps 200, 1000 and 4000 (and agree within the noise at 9000): biases that differ between checkpoints.
+Next to the largest stable step the growth is steeper than linear (step 200: 631, 419, 388 at 1e-4, 5e-5,
+2.5e-5), hence the margin; below it, it is close to linear, and the extrapolation removes it. Against
+longer runs (2 chains, 600 burn-in steps, one rung lower) the calibrated values are within 3% up to step
+4000; at the grokked end (LLC < 3) they are noise-limited (chain spread 10-60%).
 
 Examples:
     >>> est = llc(*mi.load())                                # doctest: +SKIP
-    >>> est.mean, est.std, est.healthy
+    >>> est.mean, est.std, est.healthy, est.hyperparameters["lr_pair"]
+    >>> llc(*mi.load(), lr=1e-4).mean                        # a fixed step size  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 import random
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -68,26 +89,51 @@ import torch
 from . import tl_adapter
 from .config import ModelConfig
 from .display import Displayable, Summary
+from .errors import ModAddError
 from .fourier import effective_rank
 from .grid import check_compatible
 from .task import ModularTask
 
-DEFAULT_LR = 1e-4
-DEFAULT_N_BETA = 1000.0
-DEFAULT_LOCALIZATION = 300.0
-DEFAULT_NUM_CHAINS = 4
-DEFAULT_NUM_DRAWS = 200
-DEFAULT_NUM_BURNIN_STEPS = 100
+AUTO = "auto"
+"""``llc(..., lr=AUTO)``: calibrate the step size per model (see the module docstring)."""
+
+LR_LADDER: tuple[float, ...] = (2e-4, 1e-4, 5e-5, 2.5e-5, 1.25e-5, 6.25e-6)
+"""The step sizes ``lr="auto"`` tries, largest first; each is half the one before."""
+
+MARGIN = 1
+"""Rungs between the largest stable ladder step and the larger step of the calibrated pair."""
+
+BURNIN_RELAXATIONS = 4.0
+"""Default burn-in, in relaxation times ``1 / (lr * localization)`` of the pull toward ``w0``."""
+
+DEFAULT_LR = AUTO
+DEFAULT_N_BETA = None  # n / log(n) of the training split
+DEFAULT_LOCALIZATION = 1000.0
+DEFAULT_NUM_CHAINS = 3
+DEFAULT_NUM_DRAWS = 100
+DEFAULT_NUM_BURNIN_STEPS = None  # BURNIN_RELAXATIONS relaxation times at each step size
 DEFAULT_BATCH_SIZE = 256
 
 DRIFT_TOLERANCE = 0.2
-"""Largest relative change of the LLC between the first and second half of the draws for a healthy trace."""
+"""Largest relative change of the LLC between the first and second half of the draws for a healthy trace
+(a change within :data:`RESOLVED_SE` standard errors over chains is noise, not drift)."""
+
+MAX_STEP_CORRECTION = 0.5
+"""Largest step-size correction of a calibrated estimate, relative to ``max(LLC at the smaller step, 1)``."""
+
+RESOLVED_SE = 2.0
+"""A difference over chains is *resolved* when it exceeds this many standard errors: the LLCs of a calibrated
+pair's two steps (then it is extrapolated), the two halves of the draws (then it is drift)."""
 
 NEARLY_DEAD_FRACTION = 0.01
 """A neuron active (> 0 after ReLU) on fewer than this fraction of the grid is *nearly dead*."""
 
 NORM_FRACTION = 0.99
 """The fraction of the squared weight norm the kept weights must carry (see :func:`weights_needed`)."""
+
+
+class SamplerSettingsError(ModAddError, ValueError):
+    """An LLC sampler setting is invalid (e.g. a non-positive step size or a ladder that does not descend)."""
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -101,8 +147,11 @@ class LLCEstimate(Displayable):
         init_loss: the training loss at the model's weights, as devinterp measured it.
         healthy: True when every check in the module docstring passed.
         reasons: why the estimate is unhealthy (empty when healthy).
-        hyperparameters: the sampler settings used.
-        loss_trace: per chain, the batch loss at every SGLD step (burn-in included).
+        hyperparameters: the sampler settings used (a calibrated estimate adds ``lr_pair``, ``ladder``
+            and ``tries``).
+        loss_trace: per chain, the batch loss at every SGLD step (burn-in included); empty for a
+            calibrated estimate (see ``tries``) or a sampling run stopped early.
+        tries: a calibrated estimate's sampling runs, one per step size tried, in order.
     """
 
     mean: float
@@ -113,15 +162,18 @@ class LLCEstimate(Displayable):
     reasons: tuple[str, ...]
     hyperparameters: dict
     loss_trace: tuple[tuple[float, ...], ...] = ()
+    tries: tuple[LLCEstimate, ...] = ()
 
     def to_dict(self, trace: bool = False) -> dict:
-        """JSON-safe dict (the loss trace only when ``trace``)."""
+        """JSON-safe dict (the loss traces only when ``trace``)."""
         out = {
             "mean": self.mean, "std": self.std, "per_chain": list(self.per_chain), "init_loss": self.init_loss,
             "healthy": self.healthy, "reasons": list(self.reasons), "hyperparameters": dict(self.hyperparameters),
         }
         if trace:
             out["loss_trace"] = [list(c) for c in self.loss_trace]
+        if self.tries:
+            out["tries"] = [t.to_dict(trace) for t in self.tries]
         return out
 
     def _summary(self) -> Summary:
@@ -142,25 +194,66 @@ def _require_devinterp():
     return devinterp_llc
 
 
-def training_dataset(task: ModularTask):
-    """The training split as a HuggingFace dataset of ``input_ids`` rows ``[a, b, '=', c]``."""
+def training_dataset(task: ModularTask, cfg: ModelConfig):
+    """The training split as a HuggingFace dataset of ``input_ids`` rows: the model's tokens, then the answer.
+
+    ``[a, b, '=', c]`` for the paper's layout, ``[a, b, c]`` for a model without ``=`` (:meth:`ModelConfig.encode`).
+    """
     from datasets import Dataset
 
     idx = task.train_mask.nonzero().squeeze(1)
-    rows = torch.cat([task.inputs[idx], task.labels[idx, None]], dim=1)
+    rows = torch.cat([cfg.encode(task.pairs[idx]), task.labels[idx, None]], dim=1)
     return Dataset.from_dict({"input_ids": rows.tolist()}).with_format("torch")
 
 
-def make_loss_fn(task: ModularTask):
-    """``(model, input_ids [batch, 4]) -> [batch, 3]`` float64 loss: the task's cross-entropy, repeated."""
+def make_loss_fn(task: ModularTask, watch: Callable[[torch.Tensor], None] | None = None):
+    """``(model, input_ids [batch, n_ctx + 1]) -> [batch, 3]`` float64 loss: the task's cross-entropy, repeated.
+
+    ``watch``, if given, sees every ``[batch, 1]`` loss before it is returned (see :class:`_Watch`).
+    """
 
     def loss_fn(model, input_ids: torch.Tensor) -> torch.Tensor:
-        logits = model(input_ids[:, :3], return_type="logits")
+        logits = model(input_ids[:, :-1], return_type="logits")
         logprobs = task.final_logprobs(logits)
-        loss = -logprobs.gather(1, input_ids[:, 3:4].long())
+        loss = -logprobs.gather(1, input_ids[:, -1:].long())
+        if watch is not None:
+            watch(loss)
         return loss.expand(-1, 3)
 
     return loss_fn
+
+
+class _Stopped(Exception):
+    """Raised by :class:`_Watch` to end a sampling run at its first divergent step."""
+
+
+class _Watch:
+    """Stops a sampling run at the first SGLD step whose batch loss is not finite or exceeds init loss + log p.
+
+    devinterp evaluates the init loss with gradients off and steps the chains with gradients on, so the
+    calls with gradients off are the init-loss batches (the same batches devinterp averages).
+    """
+
+    def __init__(self, p: int, steps_per_chain: int) -> None:
+        self.log_p, self.steps_per_chain = math.log(p), steps_per_chain
+        self.init: list[float] = []
+        self.calls = 0
+
+    @property
+    def init_loss(self) -> float:
+        return float(np.mean(self.init)) if self.init else float("nan")
+
+    def __call__(self, loss: torch.Tensor) -> None:
+        value = float(loss.mean())
+        if not torch.is_grad_enabled():
+            self.init.append(value)
+            return
+        chain, step = divmod(self.calls, self.steps_per_chain)
+        self.calls += 1
+        limit = self.init_loss + self.log_p
+        if not value <= limit:  # also catches NaN
+            raise _Stopped(f"chain {chain} stopped at step {step}: batch loss {value:.3g} "
+                           f"{'is not finite' if not math.isfinite(value) else f'> init loss + log(p) = {limit:.3g}'}")
 
 
 class _Sampled(torch.nn.Module):
@@ -190,6 +283,7 @@ def _preserved_global_state():
     torch_state, np_state, py_state = torch.get_rng_state(), np.random.get_state(), random.getstate()
     grad = torch.is_grad_enabled()
     try:
+        torch.set_grad_enabled(True)  # SGLD needs gradients, even when called under torch.no_grad()
         yield
     finally:
         torch.set_rng_state(torch_state)
@@ -199,76 +293,267 @@ def _preserved_global_state():
 
 
 @contextlib.contextmanager
-def _quiet_chains():
-    """Silence devinterp's per-chain tqdm bars (restored on exit)."""
+def _quiet_sampler():
+    """Silence devinterp's per-chain tqdm bars and skip its per-chain ``gc.collect()`` (restored on exit).
+
+    The collection frees GPU memory between chains; on the CPU it only costs time (~0.2 s a call here).
+    """
     import devinterp.slt.sampler as sampler
     from tqdm.auto import trange
 
-    original = sampler.trange
+    original_trange, original_gc = sampler.trange, sampler._gc_and_empty_cache
 
     def quiet(*args, **kwargs):
         kwargs["disable"] = True
         return trange(*args, **kwargs)
 
-    sampler.trange = quiet
+    sampler.trange, sampler._gc_and_empty_cache = quiet, lambda: None
     try:
         yield
     finally:
-        sampler.trange = original
+        sampler.trange, sampler._gc_and_empty_cache = original_trange, original_gc
+
+
+@dataclasses.dataclass(frozen=True)
+class _Settings:
+    """Everything but the step size: one sampling run's shape."""
+
+    n_beta: float
+    localization: float
+    num_chains: int
+    num_draws: int
+    num_burnin_steps: int | None
+    batch_size: int
+    seed: int
+
+    def at(self, lr: float, num_chains: int | None = None) -> _Settings:
+        """The run's shape at step ``lr``: a default burn-in is :data:`BURNIN_RELAXATIONS` relaxation times."""
+        burnin = self.num_burnin_steps
+        if burnin is None:
+            burnin = math.ceil(BURNIN_RELAXATIONS / (lr * self.localization) - 1e-9)
+        return dataclasses.replace(self, num_burnin_steps=burnin, num_chains=num_chains or self.num_chains)
 
 
 def llc(
-    model, task: ModularTask, *, lr: float = DEFAULT_LR, n_beta: float = DEFAULT_N_BETA,
+    model, task: ModularTask, *, lr: float | str = DEFAULT_LR, n_beta: float | None = DEFAULT_N_BETA,
     localization: float = DEFAULT_LOCALIZATION, num_chains: int = DEFAULT_NUM_CHAINS,
-    num_draws: int = DEFAULT_NUM_DRAWS, num_burnin_steps: int = DEFAULT_NUM_BURNIN_STEPS,
-    batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0,
+    num_draws: int = DEFAULT_NUM_DRAWS, num_burnin_steps: int | None = DEFAULT_NUM_BURNIN_STEPS,
+    batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0, ladder: tuple[float, ...] = LR_LADDER,
 ) -> LLCEstimate:
     """Estimate the local learning coefficient of ``model`` on ``task``'s training split.
 
     Samples on a fresh copy of the model (the user's model, its hooks and the global RNG states are
     left unchanged). Deterministic for a given ``seed``. See the module docstring for the estimator,
-    the health check and how the defaults were chosen.
+    the health check and the calibration.
 
     Args:
         model: a HookedTransformer (TL 3) or TransformerBridge (TL 4) of the supported architecture.
-        task: the task; its training split is the sampled data.
-        lr, n_beta, localization: devinterp's SGLD step size, inverse temperature and pull toward ``w0``.
-        num_chains, num_draws, num_burnin_steps, batch_size: the chains' shape.
+        task: the task; its training split (``n`` inputs) is the sampled data.
+        lr: devinterp's SGLD step size, or ``"auto"`` (default): the step-size calibration of the module
+            docstring, over ``ladder``.
+        n_beta: devinterp's inverse temperature; default ``n / log(n)`` (Lau et al.'s ``beta* = 1 / log n``).
+        localization: the pull toward ``w0`` (devinterp's ``localization``, gamma).
+        num_chains, num_draws, batch_size: each sampling run's shape.
+        num_burnin_steps: burn-in steps of each chain; default :data:`BURNIN_RELAXATIONS` relaxation
+            times ``1 / (lr * localization)`` at each step size (needs ``localization > 0``).
         seed: devinterp's ``init_seed`` (chain ``c`` uses ``seed + c``; the batches use ``seed``).
+        ladder: the step sizes ``lr="auto"`` tries, strictly decreasing (at least ``MARGIN + 2``).
 
     Returns:
         An :class:`LLCEstimate`; when unhealthy, a warning is emitted too.
+
+    Raises:
+        SamplerSettingsError: a setting is out of range.
+
+    Examples:
+        >>> est = llc(*mi.load())                                   # doctest: +SKIP
+        >>> est.mean, est.std, est.healthy, est.hyperparameters["lr_pair"]
     """
-    devinterp_llc = _require_devinterp()
+    _require_devinterp()
     cfg: ModelConfig = check_compatible(model, task)
-    weights = tl_adapter.canonical_weights(model)
     n_train = int(task.train_mask.sum())
-    if batch_size > n_train:
-        batch_size = n_train
-    hyper = dict(lr=lr, n_beta=n_beta, localization=localization, num_chains=num_chains, num_draws=num_draws,
-                 num_burnin_steps=num_burnin_steps, batch_size=batch_size, seed=seed, sampler="devinterp sgmcmc_sgld")
+    if n_beta is None:
+        n_beta = n_train / math.log(n_train) if n_train > 1 else 1.0
+    settings = _checked(lr, ladder, _Settings(float(n_beta), float(localization), num_chains, num_draws,
+                                              num_burnin_steps, min(batch_size, n_train), seed))
+    sampled = _Sampled(cfg, tl_adapter.canonical_weights(model), tl_adapter.backend_name(model))
+    if lr == AUTO:
+        estimate = calibrate(lambda step, chains: _sample(sampled, task, step, settings.at(step, chains), True),
+                             tuple(float(x) for x in ladder))
+    else:
+        estimate = _sample(sampled, task, float(lr), settings.at(float(lr)), stop_early=False)
+    if not estimate.healthy:
+        warnings.warn("the LLC estimate is unhealthy: " + "; ".join(estimate.reasons), stacklevel=2)
+    return estimate
+
+
+def _checked(lr: float | str, ladder: tuple[float, ...], s: _Settings) -> _Settings:
+    def bad(what: str) -> SamplerSettingsError:
+        return SamplerSettingsError(f"{what}; see modadd_interp.slt.llc for the valid settings.")
+
+    def positive(x: object) -> bool:
+        return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+    if not (lr == AUTO or positive(lr)):
+        raise bad(f"lr must be a positive number or {AUTO!r}, got {lr!r}")
+    steps = list(ladder)
+    if len(steps) < MARGIN + 2 or not all(positive(x) for x in steps) \
+            or any(b >= a for a, b in itertools.pairwise(steps)):
+        raise bad(f"ladder must be at least {MARGIN + 2} positive, strictly decreasing step sizes, got {ladder!r}")
+    if not positive(s.n_beta) or not (math.isfinite(s.localization) and s.localization >= 0):
+        raise bad(f"n_beta must be > 0 and localization >= 0, got {s.n_beta} and {s.localization}")
+    if s.num_burnin_steps is None and s.localization == 0:
+        raise bad("with localization 0 the default burn-in (relaxation times of the pull) is undefined: "
+                  "pass num_burnin_steps")
+    if s.num_chains < 1 or s.num_draws < 2 or (s.num_burnin_steps or 0) < 0 or s.batch_size < 1:
+        raise bad(f"need num_chains >= 1, num_draws >= 2, num_burnin_steps >= 0 and batch_size >= 1, got "
+                  f"{s.num_chains}, {s.num_draws}, {s.num_burnin_steps} and {s.batch_size}")
+    return s
+
+
+def _sample(sampled: _Sampled, task: ModularTask, lr: float, s: _Settings, stop_early: bool) -> LLCEstimate:
+    """One devinterp sampling run at step size ``lr``; ``stop_early``: end it at the first divergent step."""
+    devinterp_llc = _require_devinterp()
+    n_train = int(task.train_mask.sum())
+    hyper = dict(lr=lr, n_beta=s.n_beta, localization=s.localization, num_chains=s.num_chains,
+                 num_draws=s.num_draws, num_burnin_steps=s.num_burnin_steps, batch_size=s.batch_size, seed=s.seed,
+                 sampler="devinterp sgmcmc_sgld")
+    watch = _Watch(task.p, s.num_burnin_steps + s.num_draws) if stop_early else None
     out_dir = tempfile.mkdtemp(prefix="modadd_llc_")
     caught: list[warnings.WarningMessage] = []
     try:
-        with _preserved_global_state(), _quiet_chains(), warnings.catch_warnings(record=True) as caught:
+        with _preserved_global_state(), _quiet_sampler(), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            sampler_model = _Sampled(cfg, weights, tl_adapter.backend_name(model))
             result = devinterp_llc(
-                sampler_model, training_dataset(task), {}, lr=lr, n_beta=n_beta, loss_fn=make_loss_fn(task),
-                num_chains=num_chains, num_draws=num_draws, num_burnin_steps=num_burnin_steps,
-                batch_size=batch_size, localization=localization, init_seed=seed,
-                num_init_loss_batches=max(1, n_train // batch_size), device="cpu",
+                sampled, training_dataset(task, sampled.cfg_), {}, lr=lr, n_beta=s.n_beta,
+                loss_fn=make_loss_fn(task, watch),
+                num_chains=s.num_chains, num_draws=s.num_draws, num_burnin_steps=s.num_burnin_steps,
+                batch_size=s.batch_size, localization=s.localization, init_seed=s.seed,
+                num_init_loss_batches=max(1, n_train // s.batch_size), device="cpu",
                 output_path=f"{out_dir}/samples.zarr",
             )
             trace = np.asarray(result["loss_trace"].values, dtype=np.float64)  # [chain, step]
             init_loss = float(result["init_loss"].values)
+    except _Stopped as stop:
+        nan = float("nan")
+        return LLCEstimate(mean=nan, std=nan, per_chain=(), init_loss=watch.init_loss, healthy=False,
+                           reasons=(f"a chain diverged: {stop} (sampling stopped there)",), hyperparameters=hyper)
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
     failed = [str(w.message) for w in caught if "Chain failed" in str(w.message)]
-    estimate = _estimate(trace, init_loss, n_beta, num_burnin_steps, task.p, failed, hyper)
-    if not estimate.healthy:
-        warnings.warn("the LLC estimate is unhealthy: " + "; ".join(estimate.reasons), stacklevel=2)
-    return estimate
+    return _estimate(trace, init_loss, s.n_beta, s.num_burnin_steps, task.p, failed, hyper)
+
+
+def stable(estimate: LLCEstimate) -> bool:
+    """True when no chain of ``estimate`` diverged, stopped or left a NaN/inf (the other checks aside)."""
+    return math.isfinite(estimate.mean) and not any(r.startswith(INSTABILITY) for r in estimate.reasons)
+
+
+def calibrate(sample: Callable[[float, int | None], LLCEstimate], ladder: tuple[float, ...],
+              margin: int = MARGIN) -> LLCEstimate:
+    """The step-size calibration (``lr="auto"``): a pair of ladder steps below the largest stable one.
+
+    1. **Pilots**, down ``ladder``: one chain per step size (``sample(lr, 1)``) until one is :func:`stable`.
+    2. **Pair**: from ``margin`` rungs below that step, sample (all chains, ``sample(lr, None)``) two
+       neighbouring steps ``lr > lr2``; when both are healthy and their extrapolation (:func:`extrapolate`)
+       is healthy, return it; else move one rung down.
+
+    Args:
+        sample: one sampling run at a step size with a number of chains (None: the configured number).
+        ladder: strictly decreasing step sizes.
+        margin: rungs between the largest stable step and the pair's larger step.
+
+    Returns:
+        The extrapolated estimate (``tries`` holds every run, pilots first), or, when nothing passes, an
+        unhealthy estimate carrying the numbers of the last run and every failure's reasons.
+
+    Examples:
+        >>> est = calibrate(lambda lr, chains: run(lr, chains), (2e-4, 1e-4, 5e-5, 2.5e-5))  # doctest: +SKIP
+        >>> est.hyperparameters["lr_pair"]     # 2e-4 diverged, 1e-4 was stable: the pair starts below it
+        [5e-05, 2.5e-05]
+    """
+    if margin < 0 or len(ladder) < margin + 2:
+        raise SamplerSettingsError(f"calibrate needs at least margin + 2 = {margin + 2} ladder steps, got "
+                                   f"{list(ladder)}")
+    tries: list[LLCEstimate] = []
+    first = None
+    for i, lr in enumerate(ladder):
+        tries.append(sample(lr, 1))
+        if stable(tries[-1]):
+            first = i
+            break
+    runs: dict[float, LLCEstimate] = {}
+    last = None
+    for big, small in itertools.pairwise(ladder[first + margin:] if first is not None else ()):
+        for lr in (big, small):
+            if lr not in runs:
+                runs[lr] = sample(lr, None)
+                tries.append(runs[lr])
+        if not (runs[big].healthy and runs[small].healthy):
+            continue
+        last = extrapolate(runs[big], runs[small], tuple(tries), ladder)
+        if last.healthy:
+            return last
+    why = [f"lr {t.hyperparameters['lr']:.3g}{' (pilot)' if i < len(tries) - len(runs) else ''}: "
+           + "; ".join(t.reasons) for i, t in enumerate(tries) if not t.healthy]
+    if last is not None:
+        why.append(f"pair {last.hyperparameters['lr_pair']}: " + "; ".join(last.reasons))
+    if first is None:
+        what = f"no step size in {list(ladder)} was stable"
+    elif first + margin + 2 > len(ladder):
+        what = (f"the largest stable step {ladder[first]:.3g} leaves no pair {margin} rung(s) below it in "
+                f"{list(ladder)}")
+    else:
+        what = f"no pair of neighbouring step sizes below {ladder[first]:.3g} gave healthy estimates"
+    final = tries[-1]
+    hyper = dict(final.hyperparameters, ladder=list(ladder), tries=len(tries), lr_pair=None)
+    return dataclasses.replace(
+        final, healthy=False, hyperparameters=hyper, loss_trace=(), tries=tuple(tries),
+        reasons=(f"calibration failed: {what} (the numbers are those of the last run)",) + tuple(why))
+
+
+def extrapolate(big: LLCEstimate, small: LLCEstimate, tries: tuple[LLCEstimate, ...] = (),
+                ladder: tuple[float, ...] = ()) -> LLCEstimate:
+    """The small-step limit from two estimates at step sizes ``lr > lr2`` (Richardson extrapolation).
+
+    The estimate's bias is linear in the step size at small steps. Chain by chain (the same seeds, so the
+    same batches and noise draws) ``d = LLC(lr) - LLC(lr2)``. When the mean of ``d`` is resolved (at least
+    :data:`RESOLVED_SE` standard errors over chains; always with one chain), with ``q = lr / lr2``,
+    ``LLC_0 = (q * LLC(lr2) - LLC(lr)) / (q - 1)`` chain by chain; otherwise the step-size dependence is
+    below the noise and the estimate is ``LLC(lr2)`` (extrapolating would only add noise).
+    Unhealthy when ``LLC_0 < 0`` or the correction ``|LLC(lr2) - LLC_0|`` exceeds
+    :data:`MAX_STEP_CORRECTION` of ``max(|LLC(lr2)|, 1)`` (the steps are not in the linear regime).
+
+    Examples:
+        >>> extrapolate(at_1e4, at_5e5).mean   # 2 * LLC(5e-5) - LLC(1e-4) when resolved   # doctest: +SKIP
+    """
+    lr, lr2 = big.hyperparameters["lr"], small.hyperparameters["lr"]
+    q = lr / lr2
+    at_lr, at_lr2 = np.asarray(big.per_chain), np.asarray(small.per_chain)
+    d = at_lr - at_lr2
+    se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
+    resolved = len(d) == 1 or abs(float(d.mean())) > RESOLVED_SE * se
+    per_chain = (q * at_lr2 - at_lr) / (q - 1) if resolved else at_lr2
+    mean = float(per_chain.mean())
+    std = float(per_chain.std(ddof=1)) if len(per_chain) > 1 else 0.0
+    reasons = []
+    if mean < 0:
+        reasons.append(f"negative extrapolated LLC ({mean:.3g}) from {big.mean:.3g} at lr {lr:.3g} and "
+                       f"{small.mean:.3g} at lr {lr2:.3g}")
+    correction = abs(small.mean - mean)
+    if correction > MAX_STEP_CORRECTION * max(abs(small.mean), 1.0):
+        reasons.append(f"the step-size correction {correction:.3g} exceeds {MAX_STEP_CORRECTION:.0%} of the "
+                       f"estimate at lr {lr2:.3g} ({small.mean:.3g}): the steps are not in the small-step regime")
+    hyper = dict(small.hyperparameters, lr=lr, lr_pair=[lr, lr2], ladder=list(ladder), tries=len(tries),
+                 extrapolated=resolved, step_difference=float(d.mean()), step_difference_se=se,
+                 estimator="Richardson (q LLC(lr2) - LLC(lr)) / (q - 1), q = lr / lr2, when LLC(lr) - LLC(lr2) "
+                           f"is resolved (> {RESOLVED_SE:g} standard errors); else LLC(lr2)")
+    return LLCEstimate(mean=mean, std=std, per_chain=tuple(float(x) for x in per_chain), init_loss=small.init_loss,
+                       healthy=not reasons, reasons=tuple(reasons), hyperparameters=hyper, tries=tries)
+
+
+INSTABILITY = ("a chain", "the loss trace")
+"""How the reasons of the stability checks (NaN/inf, a stopped or diverged chain) begin."""
 
 
 def _estimate(trace: np.ndarray, init_loss: float, n_beta: float, burnin: int, p: int, failed: list[str],
@@ -287,13 +572,17 @@ def _estimate(trace: np.ndarray, init_loss: float, n_beta: float, burnin: int, p
             reasons.append(f"a chain diverged: loss {worst:.3g} > init loss + log(p) = {limit:.3g}")
         half = draws.shape[1] // 2
         if half >= 1:
-            first = n_beta * (float(draws[:, :half].mean()) - init_loss)
-            second = n_beta * (float(draws[:, half:].mean()) - init_loss)
+            firsts = n_beta * (draws[:, :half].mean(axis=1) - init_loss)
+            seconds = n_beta * (draws[:, half:].mean(axis=1) - init_loss)
+            first, second = float(firsts.mean()), float(seconds.mean())
             drift = abs(second - first) / max(abs(mean), 1.0)
-            if drift > DRIFT_TOLERANCE:
+            changes = seconds - firsts
+            se = float(changes.std(ddof=1) / math.sqrt(len(changes))) if len(changes) > 1 else 0.0
+            if drift > DRIFT_TOLERANCE and abs(second - first) > RESOLVED_SE * se:
                 reasons.append(f"the trace is not stationary after burn-in: LLC {first:.3g} over the first half "
                                f"of the draws, {second:.3g} over the second (drift {drift:.0%} > "
-                               f"{DRIFT_TOLERANCE:.0%})")
+                               f"{DRIFT_TOLERANCE:.0%}, {abs(second - first) / se if se else math.inf:.1f} "
+                               "standard errors over chains)")
         if mean < 0:
             reasons.append(f"negative LLC ({mean:.3g}): the weights are not at a local minimum of the training "
                            "loss, or the step size is too large")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import warnings
 
@@ -23,6 +24,8 @@ TASK = mi.ModularTask(p=13, frac_train=0.8, seed=0)
 SMALL = dict(lr=3e-5, n_beta=1000.0, localization=1000.0, num_chains=2, num_draws=100, num_burnin_steps=100,
              batch_size=64)
 QUICK = dict(SMALL, num_draws=20, num_burnin_steps=10)
+# lr="auto" with the default ladder, pull and n_beta (n / log n), short chains
+AUTO_QUICK = dict(num_chains=2, num_draws=20, batch_size=64)
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +112,11 @@ def test_health_rules():
     assert slt._estimate(flat, 0.0, 100.0, 10, 13, [], hyper).healthy
     drifting = np.tile(np.linspace(0.0, 0.02, 40), (2, 1))
     assert any("stationary" in r for r in slt._estimate(drifting, 0.0, 100.0, 10, 13, [], hyper).reasons)
+    # halves that differ by 100% of the LLC, but not consistently over the chains (1 standard error): noise
+    halves = [(0.0, 0.03), (0.01, 0.0), (0.0, 0.01)]
+    noisy = np.array([[0.0] * 10 + [a] * 15 + [b] * 15 for a, b in halves])
+    assert slt._estimate(noisy, 0.0, 100.0, 10, 13, [], hyper).healthy
+    assert not slt._estimate(noisy[:1], 0.0, 100.0, 10, 13, [], hyper).healthy  # one chain: the plain rule
     diverged = flat.copy()
     diverged[1, -1] = 50.0
     assert any("diverged" in r for r in slt._estimate(diverged, 0.0, 100.0, 10, 13, [], hyper).reasons)
@@ -140,13 +148,27 @@ def test_progress_measures_with_llc(fitted_run):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an early checkpoint may be flagged unhealthy
         frame = mi.progress_measures(fitted_run, progress=False, llc=QUICK)
-    for column in ("llc_mean", "llc_std", "llc_healthy", "dead_neurons", "nearly_dead_neurons", "erank_wl",
+        auto = mi.progress_measures(fitted_run, progress=False, llc=AUTO_QUICK)
+    for column in ("llc_mean", "llc_std", "llc_healthy", "llc_reasons", "llc_lr", "llc_at_lr", "llc_localization",
+                   "llc_n_beta", "llc_tries", "llc_extrapolated", "dead_neurons", "nearly_dead_neurons", "erank_wl",
                    "erank_we", "weights_needed"):
         assert column in frame.columns and frame[column].notna().all()
+        assert column in auto.columns and auto[column].notna().all()
     assert frame["step"].tolist() == [100, 200]
+    # a fixed step: one run, no pair
+    assert (frame["llc_lr"] == QUICK["lr"]).all() and frame["llc_lr2"].isna().all() and (frame["llc_tries"] == 1).all()
+    assert (frame["llc_at_lr"] == frame["llc_mean"]).all() and not frame["llc_extrapolated"].any()
+    # calibrated: a pair of neighbouring ladder steps, at the common pull and n_beta = n / log n
+    assert (auto["llc_lr2"] == auto["llc_lr"] / 2).all() and (auto["llc_tries"] >= 3).all()
+    assert set(auto["llc_lr"]) <= set(slt.LR_LADDER)
+    n = int(TASK.train_mask.sum())
+    assert (auto["llc_localization"] == slt.DEFAULT_LOCALIZATION).all()
+    assert auto["llc_n_beta"].tolist() == pytest.approx([n / math.log(n)] * 2)
+    assert ((auto["llc_reasons"] == "") == auto["llc_healthy"]).all()
     assert "llc_mean" not in mi.progress_measures(fitted_run, progress=False).columns
-    fig = llc_figure(frame)
-    assert len(fig.data) == 6
+    assert len(llc_figure(frame).data) == 6
+    fig = llc_figure(auto)  # plus the single-step curves, hidden until clicked in the legend
+    assert len(fig.data) == 8 and [d.visible for d in fig.data[1:3]] == ["legendonly", "legendonly"]
 
 
 def test_report_gets_the_llc_panel(fitted_run, tmp_path):
@@ -156,3 +178,138 @@ def test_report_gets_the_llc_panel(fitted_run, tmp_path):
         page = mi.render_report(model, task, tmp_path, run=fitted_run, llc=QUICK)
     html = page.read_text()
     assert "Local learning coefficient" in html and "Progress over training" in html
+
+
+# ------------------------------------------------------------------ step-size calibration (lr="auto")
+def _fake(lr: float, mean: float, healthy: bool = True, chains: tuple[float, ...] = ()) -> slt.LLCEstimate:
+    """A stand-in sampling run at step ``lr`` (chains: the per-chain LLCs, default ``mean -+ 1``)."""
+    per_chain = chains or (mean - 1.0, mean + 1.0)
+    return slt.LLCEstimate(mean=float(np.mean(per_chain)), std=float(np.std(per_chain, ddof=1)), per_chain=per_chain,
+                           init_loss=0.0, healthy=healthy, reasons=() if healthy else (f"a chain diverged at {lr}",),
+                           hyperparameters={"lr": lr, "n_beta": 1000.0, "localization": 1000.0})
+
+
+def test_extrapolation_by_hand():
+    est = slt.extrapolate(_fake(1e-4, 0.0, chains=(120.0, 100.0)), _fake(5e-5, 0.0, chains=(85.0, 75.0)))
+    assert est.per_chain == pytest.approx((50.0, 50.0)) and est.mean == pytest.approx(50.0) and est.std == 0.0
+    assert est.healthy and est.hyperparameters["lr_pair"] == [1e-4, 5e-5]
+    third = slt.extrapolate(_fake(3e-4, 30.0), _fake(1e-4, 20.0))  # q = 3: (3 * 20 - 30) / 2
+    assert third.mean == pytest.approx(15.0)
+    # a step-size dependence below the noise (mean difference < 2 standard errors) is not extrapolated
+    flat = slt.extrapolate(_fake(1e-4, 0.0, chains=(1.0, 3.0, 2.0)), _fake(5e-5, 0.0, chains=(2.0, 1.0, 2.5)))
+    assert flat.per_chain == (2.0, 1.0, 2.5) and flat.mean == pytest.approx(11 / 6) and flat.healthy
+    assert flat.hyperparameters["extrapolated"] is False and est.hyperparameters["extrapolated"] is True
+    assert flat.hyperparameters["step_difference"] == pytest.approx(1 / 6)
+    too_big = slt.extrapolate(_fake(1e-4, 300.0), _fake(5e-5, 100.0))  # correction 200 > 50% of 100
+    assert not too_big.healthy and any("small-step regime" in r for r in too_big.reasons)
+    assert any("negative" in r for r in too_big.reasons)
+
+
+def test_calibrate_pilots_then_a_pair_below_the_largest_stable_step():
+    calls = []
+    values = {1e-3: float("nan"), 5e-4: 60.0, 2.5e-4: 40.0, 1.25e-4: 30.0, 6.25e-5: 26.0}
+
+    def sample(lr, chains):
+        calls.append((lr, chains))
+        return _fake(lr, values[lr], healthy=lr < 1e-3)
+
+    est = slt.calibrate(sample, (1e-3, 5e-4, 2.5e-4, 1.25e-4, 6.25e-5))
+    # pilots (one chain) until a stable step (5e-4); the pair starts one rung below it; each step sampled once
+    assert calls == [(1e-3, 1), (5e-4, 1), (2.5e-4, None), (1.25e-4, None)]
+    assert est.healthy and est.mean == pytest.approx(20.0)  # 2 * 30 - 40
+    assert est.hyperparameters["lr"] == 2.5e-4 and est.hyperparameters["lr_pair"] == [2.5e-4, 1.25e-4]
+    assert est.hyperparameters["tries"] == 4 and len(est.tries) == 4
+    # a pair whose correction is too large (2 * 30 - 100 < 0) is skipped for the next pair down
+    values[2.5e-4] = 100.0
+    calls.clear()
+    est = slt.calibrate(sample, (1e-3, 5e-4, 2.5e-4, 1.25e-4, 6.25e-5))
+    assert est.healthy and est.hyperparameters["lr_pair"] == [1.25e-4, 6.25e-5] and est.mean == pytest.approx(22.0)
+    assert calls[-1] == (6.25e-5, None) and len(calls) == 5
+
+
+def test_calibration_failure_says_so():
+    est = slt.calibrate(lambda lr, _chains: _fake(lr, float("nan"), healthy=False), (1e-3, 5e-4, 1e-4))
+    assert not est.healthy and est.hyperparameters["lr_pair"] is None and est.hyperparameters["tries"] == 3
+    assert est.reasons[0].startswith("calibration failed: no step size in") and "was stable" in est.reasons[0]
+    assert any("diverged at 0.001" in r for r in est.reasons)
+    # stable only at the last rung: no pair below it
+    est = slt.calibrate(lambda lr, _chains: _fake(lr, 5.0, healthy=lr < 2e-4), (1e-3, 5e-4, 1e-4))
+    assert not est.healthy and "leaves no pair" in est.reasons[0]
+    # a pair that is healthy but not in the small-step regime is named too
+    est = slt.calibrate(lambda lr, _chains: _fake(lr, {1e-3: 5.0, 5e-4: 50.0, 2.5e-4: 10.0}[lr]), (1e-3, 5e-4, 2.5e-4),
+                        margin=0)
+    assert not est.healthy and any("small-step regime" in r for r in est.reasons)
+    with pytest.raises(slt.SamplerSettingsError):
+        slt.calibrate(lambda lr, _chains: _fake(lr, 1.0), (1e-3, 5e-4))
+
+
+def test_watch_stops_at_the_first_divergent_step():
+    watch = slt._Watch(p=13, steps_per_chain=10)
+    with torch.no_grad():
+        watch(torch.full((4, 1), 0.5))  # an init-loss batch
+    with torch.enable_grad():
+        watch(torch.full((4, 1), 0.5 + math.log(13) - 1e-3))
+        with pytest.raises(slt._Stopped, match="chain 0 stopped at step 1"):
+            watch(torch.full((4, 1), 0.5 + math.log(13) + 1e-3))
+        with pytest.raises(slt._Stopped, match="not finite"):
+            watch(torch.tensor([[float("nan")]]))
+    assert watch.init_loss == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("bad", [dict(lr=0.0), dict(lr="fast"), dict(lr=float("nan")), dict(ladder=(1e-4, 5e-5)),
+                                 dict(ladder=(1e-5, 1e-4, 1e-6)),
+                                 dict(ladder=(1e-4, 5e-5, -1e-5)), dict(localization=0.0), dict(n_beta=0.0),
+                                 dict(localization=-1.0), dict(num_chains=0), dict(num_draws=1),
+                                 dict(num_burnin_steps=-1), dict(batch_size=0)])
+def test_bad_settings_are_refused(fitted, bad):
+    model = tl_adapter.build_model(small_config(p=13, d_mlp=16), fitted)
+    with pytest.raises(slt.SamplerSettingsError):
+        slt.llc(model, TASK, **bad)
+    assert issubclass(slt.SamplerSettingsError, mi.ModAddError)
+
+
+@pytest.mark.adapter
+def test_calibration_is_reproducible_and_leaves_the_model_unchanged(fitted, backend):
+    model = tl_adapter.build_model(small_config(p=13, d_mlp=16), fitted, backend=backend)
+    model.train()
+    before = model_snapshot(model)
+    np_state, py_state = np.random.get_state(), random.getstate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 20 draws: not the point here
+        first = slt.llc(model, TASK, **AUTO_QUICK, seed=3)
+        second = slt.llc(model, TASK, **AUTO_QUICK, seed=3)
+    assert_unchanged(model, before)
+    assert random.getstate() == py_state
+    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), np_state, strict=True))
+    assert first.to_dict(trace=True) == second.to_dict(trace=True)
+    assert first.tries and first.tries[0].hyperparameters["num_chains"] == 1  # a pilot
+    assert len(first.tries[0].loss_trace[0]) == first.tries[0].hyperparameters["num_burnin_steps"] + 20
+    json.dumps(first.to_dict(trace=True))
+
+
+@pytest.fixture(scope="module")
+def memorizing():
+    """The shipped run at the end of memorization (step 200): the sharpest checkpoint of the run."""
+    run = mi.shipped_run()
+    return tl_adapter.build_model(run.config, run.weights[run.steps.index(200)]), run.task
+
+
+def test_calibration_finds_a_healthy_step_where_larger_ones_fail(memorizing):
+    model, task = memorizing
+    with pytest.warns(UserWarning, match="unhealthy"):  # the former fixed defaults diverge here
+        former = slt.llc(model, task, lr=1e-4, n_beta=1000.0, localization=300.0, num_chains=2, num_draws=30,
+                         num_burnin_steps=20)
+    assert not former.healthy and any("diverged" in r for r in former.reasons)
+    est = slt.llc(model, task, num_chains=2, num_draws=30)
+    assert est.healthy, est.reasons
+    pilots = [t for t in est.tries if t.hyperparameters["num_chains"] == 1]
+    assert pilots[0].hyperparameters["lr"] == slt.LR_LADDER[0] and not slt.stable(pilots[0])
+    assert "stopped at step" in pilots[0].reasons[0]  # the pilot ended at its first divergent step
+    assert slt.stable(pilots[-1])
+    lr, lr2 = est.hyperparameters["lr_pair"]
+    assert lr == pilots[-1].hyperparameters["lr"] / 2 and lr2 == lr / 2  # one rung below the largest stable step
+    assert est.hyperparameters["tries"] == len(est.tries) == len(pilots) + 2
+    at = {t.hyperparameters["lr"]: t.mean for t in est.tries if t.hyperparameters["num_chains"] == 2}
+    expected = 2 * at[lr2] - at[lr] if est.hyperparameters["extrapolated"] else at[lr2]
+    assert est.mean == pytest.approx(expected)
+    assert 0 < est.mean <= at[lr2] < at[lr]  # the estimate grows with the step size; the extrapolation removes that

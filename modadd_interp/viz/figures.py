@@ -445,17 +445,37 @@ def progress_figure(frame) -> go.Figure:
 def llc_figure(frame) -> go.Figure:
     """The LLC and the degeneracy measures over training (``progress_measures(run, llc=True)``), phases shaded.
 
-    Unhealthy LLC estimates are drawn as open markers.
+    The LLC panel is log-scaled when every value is positive (it spans decades over a grokking run).
+    Unhealthy LLC estimates are drawn as open markers; hovering a point shows its step pair and tries.
+    With a calibrated LLC, the single-step estimates before extrapolation are there too (hidden: click
+    their legend entries).
+
+    Examples:
+        >>> llc_figure(progress_measures(mi.shipped_run(), llc=True)).show()   # doctest: +SKIP
     """
     steps = frame["step"].tolist()
     fig = make_subplots(rows=2, cols=2, shared_xaxes=True, vertical_spacing=0.12, horizontal_spacing=0.08,
                         subplot_titles=("local learning coefficient (± std over chains)", "dead / nearly-dead neurons",
                                         "effective rank", "weights carrying 99% of Σ w²"))
     healthy = frame["llc_healthy"].astype(bool).tolist()
+    hover = [f"step {s}<br>LLC %{{y:.3g}} ± {sd:.2g}<br>{'healthy' if h else 'UNHEALTHY'}" for s, sd, h in
+             zip(steps, frame["llc_std"].tolist(), healthy, strict=True)]
+    if "llc_lr" in frame.columns:
+        hover = [f"{text}<br>lr {lr:.3g}" + ("" if math.isnan(lr2) else f" and {lr2:.3g}") + f", {tries} tries"
+                 for text, lr, lr2, tries in zip(hover, frame["llc_lr"], frame["llc_lr2"], frame["llc_tries"],
+                                                 strict=True)]
     fig.add_scatter(x=steps, y=frame["llc_mean"].tolist(), name="LLC", mode="lines+markers",
                     error_y=dict(type="data", array=frame["llc_std"].tolist(), visible=True),
                     marker=dict(symbol=["circle" if h else "circle-open" for h in healthy], size=7),
-                    line=dict(color="#1f77b4"), row=1, col=1)
+                    line=dict(color="#1f77b4"), hovertext=hover, hoverinfo="text", row=1, col=1)
+    if "llc_at_lr2" in frame.columns and frame["llc_at_lr2"].notna().any():
+        for column, name, dash in (("llc_at_lr", "LLC at the larger step", "dot"),
+                                   ("llc_at_lr2", "LLC at the smaller step", "dash")):
+            fig.add_scatter(x=steps, y=frame[column].tolist(), name=name, mode="lines", visible="legendonly",
+                            line=dict(color="#1f77b4", dash=dash, width=1), row=1, col=1)
+    values = frame["llc_mean"]
+    if len(values) and values.notna().all() and (values > 0).all():
+        fig.update_yaxes(type="log", dtick=1, title_text="LLC (log scale)", row=1, col=1)
     fig.add_scatter(x=steps, y=frame["dead_neurons"].tolist(), name="dead neurons", mode="lines", row=1, col=2)
     fig.add_scatter(x=steps, y=frame["nearly_dead_neurons"].tolist(), name="nearly dead (< 1%)", mode="lines",
                     row=1, col=2)
