@@ -26,7 +26,7 @@ STAGES = {
     "modadd_interp.analysis": ["grid_cache", "probe_attention"],
     "modadd_interp.causal.claims": [
         "key_frequencies", "probe_neurons", "probe_embedding", "probe_logits", "fourier_losses", "ablation_table",
-        "activation_patching", "_nonkey_claim", "zhong_diagnostics", "isolate_circles", "evaluate_hypothesis",
+        "activation_patching", "_nonkey_claim", "zhong_diagnostics", "isolate_circles", "evaluate_hypotheses",
     ],
 }
 

@@ -578,6 +578,7 @@ def test_layernorm_state_dict_file(tmp_path):
         mi.load(path)
 
 
+@pytest.mark.adapter  # runs in the TL 3.9 suite
 @pytest.mark.skipif(not tl_adapter.HAS_HOOKED_TRANSFORMER, reason="HookedTransformer needs TL <= 3")
 def test_live_hooked_transformer_with_layernorm(tmp_path):
     from transformer_lens import HookedTransformer, HookedTransformerConfig

@@ -14,7 +14,7 @@ from reference import pizza_forward, pizza_tokens
 
 import modadd_interp as mi
 from modadd_interp import tl_adapter
-from modadd_interp.causal import evaluate_hypothesis
+from modadd_interp.causal import evaluate_hypotheses, evaluate_hypothesis
 from modadd_interp.config import paper_init
 from modadd_interp.hypotheses import Clock, Custom, Pizza
 from modadd_interp.probes import grid_cache
@@ -126,6 +126,11 @@ def test_the_clocks_fit_is_the_cos_readout_fit_and_the_pizza_contains_it():
     alpha, _ = cos_readout_fit(cache.residue_logits, key)
     assert [c[0] for c in clock.coefficients.values()] == pytest.approx(alpha.tolist(), rel=1e-9)
     assert pizza.fve >= clock.fve - 1e-12 and len(pizza.coefficients[key[0]]) == 3
+    together = evaluate_hypotheses(model, task, [Clock(key), Pizza(key)], cache=cache)  # the same, in shared sweeps
+    assert list(together) == ["clock", "pizza"]
+    assert together["clock"].to_dict() == clock.to_dict() and together["pizza"].to_dict() == pizza.to_dict()
+    with pytest.raises(ValueError, match="distinct names"):
+        evaluate_hypotheses(model, task, [Clock(key), Clock(key[:1])], cache=cache)
 
 
 def test_a_custom_hypothesis_is_fitted_and_tested_like_the_built_in_ones(fixture_reports):

@@ -68,6 +68,7 @@ def test_hooked_transformer_state_dict(tmp_path, backend):
     _assert_reproduces(model, canonical_forward(w, tokens), tokens)
 
 
+@pytest.mark.adapter  # runs in the TL 3.9 suite
 @pytest.mark.skipif(not tl_adapter.HAS_HOOKED_TRANSFORMER, reason="HookedTransformer needs TL <= 3")
 def test_real_hooked_transformer_state_dict(tmp_path):
     from transformer_lens import HookedTransformer, HookedTransformerConfig

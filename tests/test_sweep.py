@@ -376,6 +376,7 @@ def test_joins_a_cluster_started_with_ray_start(tmp_path):
         port = s.getsockname()[1]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
+    env.pop("OMP_NUM_THREADS", None)  # Ray sets it per worker from the cell's CPUs unless the node inherits one
     common = ["--node-ip-address=127.0.0.1", "--disable-usage-stats", "--block"]
     ray_tmp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's socket paths must stay under 108 bytes
     nodes = []

@@ -1,7 +1,7 @@
 """Causal checks: interventions, Fourier losses, the ablation table, patching and the claims."""
 
 from .claims import CircuitReport, Claim, verify_circuit
-from .hypothesis_tests import HypothesisTest, evaluate_hypothesis
+from .hypothesis_tests import HypothesisTest, evaluate_hypotheses, evaluate_hypothesis
 from .interventions import (
     ablate_heads,
     ablate_mlp,
@@ -18,6 +18,7 @@ from .table import AblationTable, ablation_table
 
 __all__ = [
     "AblationTable", "CircuitReport", "Claim", "FourierLosses", "HypothesisTest", "Measurement", "PatchingResult",
+    "evaluate_hypotheses",
     "evaluate_hypothesis",
     "ablate_heads", "ablate_mlp", "ablate_neurons", "ablate_skip", "ablation_table", "activation_means",
     "activation_patching", "fourier_losses", "measure", "project", "remove_embedding_frequencies",

@@ -39,7 +39,7 @@ from ..probes import (
 from ..probes.circles import CircleIsolation, isolate_circles
 from ..probes.diagnostics import ZhongDiagnostics, zhong_diagnostics
 from ..task import ModularTask
-from .hypothesis_tests import HypothesisTest, evaluate_hypothesis
+from .hypothesis_tests import HypothesisTest, evaluate_hypotheses
 from .interventions import remove_embedding_frequencies
 from .losses import FourierLosses, fourier_losses, readout_neurons
 from .measure import Measurement
@@ -271,9 +271,8 @@ def verify_circuit(model, task: ModularTask, cache=None, hypotheses: Sequence[Hy
     ]
     diagnostics = zhong_diagnostics(model, task, cache=cache)
     circles = isolate_circles(model, task, key, cache=cache) if key else None
-    tests = {}
-    for hypothesis in ([Clock(key), Pizza(key)] if key else []) + list(hypotheses or []):
-        tests[hypothesis.name] = evaluate_hypothesis(model, task, hypothesis, cache=cache)
+    tests = evaluate_hypotheses(model, task, ([Clock(key), Pizza(key)] if key else []) + list(hypotheses or []),
+                                cache=cache)
     verdict = decide(kf, circles, tests, [c for c in claims if c.decides], accuracy=full.accuracy)
     claims += _hypothesis_claims(verdict, tests, task)
     return CircuitReport(claims, losses, table, patching, kf, neurons, embedding, logit_probe, verdict, tests,

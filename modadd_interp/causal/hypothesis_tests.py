@@ -30,7 +30,9 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -105,45 +107,84 @@ def recovered(test: Measurement, baseline: Measurement, full: Measurement) -> fl
 
 def evaluate_hypothesis(model, task: ModularTask, hypothesis: Hypothesis, cache: GridCache | None = None
                         ) -> HypothesisTest:
-    """Fit ``hypothesis`` to ``model`` and run its three tests (module docstring): a sweep for the MLP output's
-    fit, a sweep for the tests (the resampling partners gathered or replayed from the kept grid, or run)."""
+    """Fit ``hypothesis`` to ``model`` and run its three tests (module docstring); see :func:`evaluate_hypotheses`."""
+    return evaluate_hypotheses(model, task, [hypothesis], cache=cache)[hypothesis.name]
+
+
+def evaluate_hypotheses(model, task: ModularTask, hypotheses: Sequence[Hypothesis], cache: GridCache | None = None
+                        ) -> dict[str, HypothesisTest]:
+    """Fit every hypothesis and run their tests together: ``{name: HypothesisTest}``, in the order given.
+
+    Two sweeps of the grid whatever the number of hypotheses: one for the MLP output's fits, one for every test
+    and the two shared baselines (the resampling partners gathered or replayed from the kept grid, or run). The
+    logit fits read :meth:`GridCache.demodulated` (one sweep per distinct set of frequencies, remembered).
+
+    Raises:
+        ValueError: two hypotheses share a name.
+
+    Examples:
+        >>> tests = evaluate_hypotheses(model, task, [Clock(key), Pizza(key)])     # doctest: +SKIP
+        >>> {name: t.loss_recovered["logits"] for name, t in tests.items()}
+    """
+    names = [h.name for h in hypotheses]
+    if len(set(names)) != len(names):
+        raise ValueError(f"hypotheses need distinct names to be told apart, got {names}")
     cache = cache or grid_cache(model, task)
     grid, n = cache.grid, cache.grid.n
-    freqs = tuple(hypothesis.freqs)
     x_all, y_all = grid.xy
-    coefficients, fitted_energy = {}, 0.0
-    demod = cache.demodulated(freqs)
-    for j, k in enumerate(freqs):
-        beta, energy = envelope_fit(demod[:, j], hypothesis.envelopes(x_all, y_all, n, k), n, nyquist=2 * k == n)
-        coefficients[k], fitted_energy = beta.tolist(), fitted_energy + energy
-    theta = _mlp_fit(cache, hypothesis, freqs)
-    partners = _partners(hypothesis, x_all, y_all, n)
+    fitted = {h.name: _logit_fit(cache, h) for h in hypotheses}
+    thetas = _mlp_fits(cache, hypotheses)
+    partners = {h.name: _partners(h, x_all, y_all, n) for h in hypotheses}
     mean_logits = cache.residue_logits.mean(0)
     mean_neurons = cache.neuron_mean.float()
+    z = torch.arange(n, dtype=DTYPE)
 
-    def logits_fit(piece: GridChunk) -> torch.Tensor:
+    def logits_fit(piece: GridChunk, h: Hypothesis) -> torch.Tensor:
         x, y = _coords(piece, n)
         out = piece.logits.mean(-1, keepdim=True).expand_as(piece.logits).clone()
-        z = torch.arange(n, dtype=DTYPE)
-        for k in freqs:
-            amplitude = hypothesis.envelopes(x, y, n, k) @ torch.tensor(coefficients[k], dtype=DTYPE)  # [m]
+        for k, beta in fitted[h.name][0].items():
+            amplitude = h.envelopes(x, y, n, k) @ torch.tensor(beta, dtype=DTYPE)  # [m]
             out[:, :n] += amplitude[:, None] * torch.cos(2 * math.pi * k * ((x + y)[:, None] - z[None]) / n)
         return out
 
-    def mlp_fit(piece: GridChunk) -> torch.Tensor:
+    def mlp_fit(piece: GridChunk, h: Hypothesis) -> torch.Tensor:
         x, y = _coords(piece, n)
-        return cache.logits_with_mlp_out(piece, _mlp_features(hypothesis, freqs, x, y, n) @ theta)
+        return cache.logits_with_mlp_out(piece, _mlp_features(h, tuple(h.freqs), x, y, n) @ thetas[h.name])
 
-    def resampled(piece: GridChunk) -> torch.Tensor:
-        return cache.logits_with_neurons(piece, cache.neurons_of(partners[piece.rows]))
+    def resampled(piece: GridChunk, h: Hypothesis) -> torch.Tensor:
+        return cache.logits_with_neurons(piece, cache.neurons_of(partners[h.name][piece.rows]))
 
-    measured = cache.measure({
-        "logits": logits_fit, "mlp_out": mlp_fit, "resampled": resampled,
+    edits = {
         "logits_baseline": lambda piece: mean_logits.expand(len(piece.labels), -1),
         "mlp_baseline": lambda piece: cache.logits_with_neurons(piece, mean_neurons.expand_as(piece.neurons)),
-    })
-    fve = fitted_energy / cache.centered_sq if cache.centered_sq else 0.0
-    return HypothesisTest(hypothesis.name, freqs, coefficients, fve, cache.full, **measured)
+    }
+    for h in hypotheses:
+        edits.update({(h.name, "logits"): functools.partial(logits_fit, h=h),
+                      (h.name, "mlp_out"): functools.partial(mlp_fit, h=h),
+                      (h.name, "resampled"): functools.partial(resampled, h=h)})
+    measured = cache.measure(edits)
+    out = {}
+    for h in hypotheses:
+        coefficients, energy = fitted[h.name]
+        fve = energy / cache.centered_sq if cache.centered_sq else 0.0
+        out[h.name] = HypothesisTest(h.name, tuple(h.freqs), coefficients, fve, cache.full,
+                                     logits=measured[h.name, "logits"], mlp_out=measured[h.name, "mlp_out"],
+                                     resampled=measured[h.name, "resampled"],
+                                     logits_baseline=measured["logits_baseline"],
+                                     mlp_baseline=measured["mlp_baseline"])
+    return out
+
+
+def _logit_fit(cache: GridCache, hypothesis: Hypothesis) -> tuple[dict[int, list[float]], float]:
+    """``({k: [beta_e]}, fitted energy)``: the readout's least-squares envelope coefficients per key frequency."""
+    n, freqs = cache.grid.n, tuple(hypothesis.freqs)
+    x_all, y_all = cache.grid.xy
+    demod = cache.demodulated(freqs)
+    coefficients, fitted_energy = {}, 0.0
+    for j, k in enumerate(freqs):
+        beta, energy = envelope_fit(demod[:, j], hypothesis.envelopes(x_all, y_all, n, k), n, nyquist=2 * k == n)
+        coefficients[k], fitted_energy = beta.tolist(), fitted_energy + energy
+    return coefficients, fitted_energy
 
 
 def _coords(piece: GridChunk, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,16 +202,20 @@ def _mlp_features(hypothesis: Hypothesis, freqs, x: torch.Tensor, y: torch.Tenso
     return torch.cat(parts, dim=1)
 
 
-def _mlp_fit(cache: GridCache, hypothesis: Hypothesis, freqs) -> torch.Tensor:
-    """``[F, d_model]`` least-squares coefficients of the readout layer's MLP output on the features (one sweep)."""
-    n, gram, target = cache.grid.n, None, None
+def _mlp_fits(cache: GridCache, hypotheses: Sequence[Hypothesis]) -> dict[str, torch.Tensor]:
+    """``{name: [F, d_model]}`` least-squares coefficients of the readout layer's MLP output on each hypothesis's
+    features (one sweep for all of them)."""
+    n = cache.grid.n
+    gram: dict[str, torch.Tensor] = {}
+    target: dict[str, torch.Tensor] = {}
     for piece in cache.chunks():
         x, y = _coords(piece, n)
-        f = _mlp_features(hypothesis, freqs, x, y, n)
         m = cache.mlp_out(piece)
-        gram = f.T @ f if gram is None else gram + f.T @ f
-        target = f.T @ m if target is None else target + f.T @ m
-    return solve_normal(gram, target)
+        for h in hypotheses:
+            f = _mlp_features(h, tuple(h.freqs), x, y, n)
+            gram[h.name] = gram[h.name] + f.T @ f if h.name in gram else f.T @ f
+            target[h.name] = target[h.name] + f.T @ m if h.name in target else f.T @ m
+    return {h.name: solve_normal(gram[h.name], target[h.name]) for h in hypotheses}
 
 
 def _partners(hypothesis: Hypothesis, x: torch.Tensor, y: torch.Tensor, n: int) -> torch.Tensor:

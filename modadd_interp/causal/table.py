@@ -166,13 +166,20 @@ def _replayed_rows(cache: GridCache, name) -> dict:
     last = cache.last_layer
     b_o = cache.weights[f"blocks.{last}.attn.b_O"]
 
+    memo: dict = {}
+
+    def heads(piece):  # [m, n_heads, d_model], once per chunk for all the rows below
+        if memo.get("piece") is not piece:
+            memo.update(piece=piece, heads=cache.head_outputs(piece))
+        return memo["heads"]
+
     def resid_pre(piece):  # resid_mid = resid_pre + sum_h z_h W_O[h] + b_O
-        return piece.resid_mid - cache.head_outputs(piece).sum(1) - b_o
+        return piece.resid_mid - heads(piece).sum(1) - b_o
 
     edits = {name(last, f"head {h} zero-ablated"): (lambda piece, h=h: cache.logits_with_resid_mid(
-        piece, -cache.head_outputs(piece)[:, h])) for h in range(cache.config.n_heads)}
+        piece, -heads(piece)[:, h])) for h in range(cache.config.n_heads)}
     edits[name(last, "all heads zero-ablated")] = lambda piece: cache.logits_with_resid_mid(
-        piece, -cache.head_outputs(piece).sum(1))
+        piece, -heads(piece).sum(1))
     edits[name(last, "attention skip zero-ablated")] = lambda piece: cache.logits_with_resid_mid(
         piece, -resid_pre(piece))
     edits[name(last, "MLP zero-ablated")] = lambda piece: cache.logits_with_resid_mid(piece, 0.0, mlp=False)
