@@ -34,6 +34,10 @@ def check_compatible(model, task: ModularTask) -> ModelConfig:
     return cfg
 
 
+class _PassStopped(Exception):
+    """Raised by the ``stop_after`` recorder to end a forward pass early (caught in :meth:`GridRecorder.chunks`)."""
+
+
 class GridRecorder:
     """Hooks attached once, then any number of chunked grid passes (e.g. over checkpoints).
 
@@ -46,16 +50,23 @@ class GridRecorder:
 
     def __init__(
         self, model, names: Sequence[str] = (), fwd_hooks: Sequence = (),
-        select: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+        select: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None, stop_after: str | None = None,
     ) -> None:
-        self.model, self.names, self.select = model, list(names), select or {}
+        """``stop_after``: a recorded hook name; each pass ends once it has been recorded (nothing after it runs, and
+        :meth:`chunks` yields ``None`` for the logits). For callers that compute the rest themselves."""
+        if stop_after is not None and stop_after not in names:
+            raise ValueError(f"stop_after={stop_after!r} must be one of the recorded names {list(names)}")
+        self.model, self.names, self.select, self.stop_after = model, list(names), select or {}, stop_after
         self._store: dict[str, torch.Tensor] = {}
+        self._running = False
         recorders = [(n, self._recorder(n)) for n in self.names]
         self._hooks = tl_adapter.hooked(model, list(fwd_hooks) + recorders)
 
     def _recorder(self, name: str):
         def record(activation: torch.Tensor) -> None:
             self._store[name] = activation.detach()
+            if name == self.stop_after and self._running:  # not in another recorder's pass while this one waits
+                raise _PassStopped
 
         return record
 
@@ -76,9 +87,16 @@ class GridRecorder:
         for start in range(0, len(pairs), step):
             rows = slice(start, min(len(pairs), start + step))
             self._store.clear()
-            with torch.no_grad():
-                logits = self.model(cfg.encode(pairs[rows]))[:, -1].detach()
-            if not torch.isfinite(logits).all():
+            logits = None
+            self._running = True
+            try:
+                with torch.no_grad():
+                    logits = self.model(cfg.encode(pairs[rows]))[:, -1].detach()
+            except _PassStopped:
+                pass
+            finally:
+                self._running = False
+            if logits is not None and not torch.isfinite(logits).all():
                 raise InvalidWeightsError("the model produced NaN/inf logits; its weights are corrupt.")
             missing = [n for n in self.names if n not in self._store]
             if missing:

@@ -339,6 +339,18 @@ def hook_count(model) -> int:
     )
 
 
+def foreign_hook_count(model) -> int:
+    """Hooks on ``model``'s TransformerLens hook points beyond its own attention-rate hooks (:func:`build_model`):
+    the interventions a user attached (``model.hooks``, ``add_hook``, ``run_with_hooks``). Hooks that TL wires
+    on other submodules for itself (the TL 4 bridge's capture hooks) are not counted."""
+    from transformer_lens.hook_points import HookPoint
+
+    own = model_config(model).n_layers if getattr(model, _LAYOUT_ATTR, {}).get("attn_rate", 1.0) != 1.0 else 0
+    on_hook_points = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+                         for m in model.modules() if isinstance(m, HookPoint))
+    return on_hook_points - own
+
+
 @contextlib.contextmanager
 def hooked(model, fwd_hooks: Sequence[tuple[str, HookFn]]) -> Iterator[None]:
     """Attach ``(hook_name, fn(activation) -> activation | None)`` pairs for the block's duration.

@@ -40,6 +40,7 @@ import torch
 
 from .. import tl_adapter
 from ..config import ModelConfig
+from ..errors import InvalidWeightsError
 from ..fourier import BlockSpectrum
 from ..grid import DEFAULT_CHUNK, GridRecorder, check_compatible
 from ..readout import (
@@ -125,17 +126,35 @@ def _last_query(activation: torch.Tensor) -> torch.Tensor:
     return activation[:, :, -1, :].clone()
 
 
-def swept_hooks(cfg: ModelConfig) -> list[str]:
-    """What a sweep's chunks carry at the last position: the last layer's neurons, ``hook_z`` and ``resid_mid``."""
+def swept_hooks(cfg: ModelConfig, stopped: bool = True) -> list[str]:
+    """What a pass records for a sweep's chunks, at the last position: the last layer's ``hook_z`` and
+    ``resid_mid``, and its neurons unless the pass is ``stopped`` at ``resid_mid`` (then they and the logits are
+    replayed from it)."""
     last = cfg.n_layers - 1
-    return [neurons_hook(last), z_hook(last), resid_mid_hook(last)]
+    return [z_hook(last), resid_mid_hook(last)] + ([] if stopped else [neurons_hook(last)])
 
 
-def pass_hooks(cfg: ModelConfig) -> list[str]:
-    """What the first pass records: the swept hooks plus every layer's neurons and attention pattern."""
-    names = swept_hooks(cfg)
+def pass_hooks(cfg: ModelConfig, stopped: bool = True) -> list[str]:
+    """What the first pass records: the swept hooks plus every earlier layer's neurons and every attention pattern."""
+    names = swept_hooks(cfg, stopped)
     names += [neurons_hook(layer) for layer in range(cfg.n_layers - 1)]
     return names + [pattern_hook(layer) for layer in range(cfg.n_layers)]
+
+
+def stops_at_readout(model) -> bool:
+    """Whether a grid pass may stop at the readout layer's ``resid_mid`` and replay the rest: only when no hook but
+    the model's own is attached (an intervention hooked on the MLP or the unembedding must run)."""
+    return tl_adapter.foreign_hook_count(model) == 0
+
+
+def before_readout(name: str, cfg: ModelConfig) -> bool:
+    """Whether hook point ``name`` runs before the readout layer's ``resid_mid`` (so a pass stopped there, then
+    replayed, sees an intervention on it): the embeddings, earlier blocks and the readout layer's attention."""
+    last = cfg.n_layers - 1
+    if name.startswith(("hook_embed", "hook_pos_embed", f"blocks.{last}.attn.", f"blocks.{last}.hook_resid_pre",
+                        f"blocks.{last}.hook_attn_out")):
+        return True
+    return name.startswith("blocks.") and name.split(".")[1].isdigit() and int(name.split(".")[1]) < last
 
 
 def _select(names: Sequence[str]) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
@@ -219,7 +238,7 @@ class GridCache:
         sums = torch.zeros(n, p, dtype=torch.float64)
         miss = torch.zeros(n, dtype=torch.float64)
         centered_sq, kept, attention, correct = 0.0, [], [], []
-        with _recording(model, recorder, pass_hooks(cfg)) as rec:
+        with _recording(model, recorder, first=True) as rec:
             for rows, logits, acts in rec.chunks(grid.pairs, self._step):
                 piece = self._chunk_of(rows, logits, acts)
                 logprob = total.add(piece.logits, piece.labels, piece.train, piece.test)
@@ -255,11 +274,15 @@ class GridCache:
         """Inputs per forward pass: whole rows ``x``, at most ``chunk`` (at least one row)."""
         return max(1, self._chunk // self.grid.n) * self.grid.n
 
-    def _chunk_of(self, rows: slice, logits: torch.Tensor, acts: dict[str, torch.Tensor]) -> GridChunk:
+    def _chunk_of(self, rows: slice, logits: torch.Tensor | None, acts: dict[str, torch.Tensor]) -> GridChunk:
+        """A chunk of a pass; one stopped at the readout layer's ``resid_mid`` (``logits`` None) is replayed."""
         grid, last = self.grid, self.config.n_layers - 1
-        return GridChunk(rows, grid.answer_logits(logits), acts[neurons_hook(last)], acts[z_hook(last)],
-                         acts[resid_mid_hook(last)], grid.labels[rows], grid.train[rows], grid.test[rows],
-                         grid.rows(rows.start, rows.stop))
+        if logits is None:
+            neurons, answer = self._replay(acts[resid_mid_hook(last)])
+        else:
+            neurons, answer = acts[neurons_hook(last)], grid.answer_logits(logits)
+        return GridChunk(rows, answer, neurons, acts[z_hook(last)], acts[resid_mid_hook(last)], grid.labels[rows],
+                         grid.train[rows], grid.test[rows], grid.rows(rows.start, rows.stop))
 
     def _measure_outside(self, recorder: GridRecorder) -> MeasurementSum | None:
         """Losses on the defined inputs outside the group (one small pass), or None when there are none."""
@@ -268,8 +291,10 @@ class GridCache:
             return None
         total = MeasurementSum()
         labels, train, test = self.grid.outside_labels, self.task.train_mask[index], self.task.test_mask[index]
-        for rows, logits, _ in recorder.chunks(self.task.pairs[index], self._step):
-            total.add(self.grid.answer_logits(logits), labels[rows], train[rows], test[rows])
+        for rows, logits, acts in recorder.chunks(self.task.pairs[index], self._step):
+            answer = (self.grid.answer_logits(logits) if logits is not None
+                      else self._replay(acts[resid_mid_hook(self.last_layer)])[1])
+            total.add(answer, labels[rows], train[rows], test[rows])
         return total
 
     # ------------------------------------------------------------ sweeps
@@ -285,7 +310,7 @@ class GridCache:
                 neurons, logits = self._replay(piece.resid_mid)
                 yield dataclasses.replace(piece, logits=logits, neurons=neurons)
             return
-        with _recording(self._model, None, swept_hooks(self.config)) as rec:
+        with _recording(self._model, None, first=False) as rec:
             for rows, logits, acts in rec.chunks(self.grid.pairs, self._step):
                 yield self._chunk_of(rows, logits, acts)
 
@@ -300,12 +325,18 @@ class GridCache:
 
     def measure_hooked(self, fwd_hooks: Sequence) -> Measurement:
         """Losses on the grid under hooked interventions (one real pass; for edits the sweeps cannot replay,
-        e.g. on an earlier layer of a deeper model)."""
+        e.g. on an earlier layer of a deeper model). When every hook runs :func:`before_readout`, the pass
+        stops at the readout layer's ``resid_mid`` and the rest is replayed; else it runs to the logits."""
         total = MeasurementSum()
-        grid = self.grid
-        with GridRecorder(self._model, fwd_hooks=fwd_hooks) as rec:
-            for rows, logits, _ in rec.chunks(grid.pairs, self._step):
-                total.add(grid.answer_logits(logits), grid.labels[rows], grid.train[rows], grid.test[rows])
+        grid, resid = self.grid, resid_mid_hook(self.last_layer)
+        if stops_at_readout(self._model) and all(before_readout(name, self.config) for name, _ in fwd_hooks):
+            recorder = GridRecorder(self._model, [resid], fwd_hooks, select=_select([resid]), stop_after=resid)
+        else:
+            recorder = GridRecorder(self._model, fwd_hooks=fwd_hooks)
+        with recorder as rec:
+            for rows, logits, acts in rec.chunks(grid.pairs, self._step):
+                answer = grid.answer_logits(logits) if logits is not None else self._replay(acts[resid])[1]
+                total.add(answer, grid.labels[rows], grid.train[rows], grid.test[rows])
         return total.result()
 
     def demodulated(self, freqs) -> torch.Tensor:
@@ -330,7 +361,7 @@ class GridCache:
             for chunk in part.unique().tolist():
                 at = part == chunk
                 rows[at] = getattr(self._kept[chunk], field)[offset[at]]
-            return rows if self.keep == "full" else self._replay(rows)[0]
+            return rows if self.keep == "full" else self._replay_neurons(rows)
         name = neurons_hook(self.last_layer)
         with GridRecorder(self._model, [name], select=_select([name])) as rec:
             return torch.cat([acts[name] for _, _, acts in rec.chunks(self.grid.pairs[index], self._step)])
@@ -381,14 +412,21 @@ class GridCache:
         w_u = w["unembed.W_U"][:, self.grid.answer_order].contiguous()
         return lambda x: (x @ w_out) @ w_u
 
+    def _replay_neurons(self, resid_mid: torch.Tensor) -> torch.Tensor:
+        """``[m, d_mlp]`` float32 last-layer neurons at the last position, recomputed from its ``resid_mid``."""
+        w, last = self.weights, f"blocks.{self.last_layer}.mlp"
+        pre = resid_mid @ w[f"{last}.W_in"] + w[f"{last}.b_in"]
+        return torch.relu(pre) if self.config.act_fn == "relu" else torch.nn.functional.gelu(pre)
+
     def _replay(self, resid_mid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``([m, d_mlp] float32 neurons, [m, p] float64 answer logits)`` of the last layer at the last position,
         recomputed from its ``resid_mid`` in float32 as the model computes them."""
         w, last = self.weights, f"blocks.{self.last_layer}.mlp"
-        pre = resid_mid @ w[f"{last}.W_in"] + w[f"{last}.b_in"]
-        neurons = torch.relu(pre) if self.config.act_fn == "relu" else torch.nn.functional.gelu(pre)
+        neurons = self._replay_neurons(resid_mid)
         out = resid_mid + neurons @ w[f"{last}.W_out"] + w[f"{last}.b_out"]
         logits = (out @ w["unembed.W_U"] + w["unembed.b_U"])[:, self.grid.answer_order].double()
+        if not torch.isfinite(logits).all():
+            raise InvalidWeightsError("the model produced NaN/inf logits; its weights are corrupt.")
         return neurons, logits
 
     def logits_with_resid_mid(self, piece: GridChunk, delta: torch.Tensor | float, mlp: bool = True,
@@ -485,14 +523,19 @@ def grid_recorder(model, names: Sequence[str] | None = None, attention: bool = T
 
     ``attention=False`` leaves out the attention patterns (the progress measures do not read them).
     """
+    cfg, stopped = tl_adapter.model_config(model), stops_at_readout(model)
     if names is None:
-        names = [n for n in pass_hooks(tl_adapter.model_config(model)) if attention or "pattern" not in n]
-    return GridRecorder(model, list(names), select=_select(names))
+        names = [n for n in pass_hooks(cfg, stopped) if attention or "pattern" not in n]
+    stop = resid_mid_hook(cfg.n_layers - 1) if stopped and resid_mid_hook(cfg.n_layers - 1) in names else None
+    return GridRecorder(model, list(names), select=_select(names), stop_after=stop)
 
 
-def _recording(model, recorder: GridRecorder | None, names: Sequence[str]):
-    """``recorder`` as it is (its hooks already attached), or a new one to attach for the block."""
-    return contextlib.nullcontext(recorder) if recorder is not None else grid_recorder(model, names)
+def _recording(model, recorder: GridRecorder | None, first: bool):
+    """``recorder`` as it is (its hooks already attached), or a new one for the first pass or a sweep's re-run."""
+    if recorder is not None:
+        return contextlib.nullcontext(recorder)
+    cfg, stopped = tl_adapter.model_config(model), stops_at_readout(model)
+    return grid_recorder(model, pass_hooks(cfg, stopped) if first else swept_hooks(cfg, stopped))
 
 
 def grid_cache(model, task: ModularTask, recorder: GridRecorder | None = None,
