@@ -297,3 +297,15 @@ def _flat(tree: dict, prefix: str = "") -> dict:
         elif isinstance(value, float | int):
             out[f"{prefix}{key}"] = value
     return out
+
+
+def test_the_embedding_row_lookup_is_exact_and_falls_back_to_the_nearest_row():
+    from modadd_interp.causal.interventions import _RowLookup
+
+    g = torch.Generator().manual_seed(3)
+    table = torch.randn(1010, 128, generator=g)
+    tokens = torch.randint(0, 1010, (5000,), generator=g)
+    lookup = _RowLookup(table)
+    assert torch.equal(lookup(table[tokens]), tokens)
+    near = table[tokens[:7]] + 1e-3 * torch.randn(7, 128, generator=g)  # not rows of the table: the nearest one
+    assert torch.equal(lookup(near), tokens[:7])

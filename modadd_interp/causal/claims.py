@@ -40,7 +40,7 @@ from ..probes.circles import CircleIsolation, isolate_circles
 from ..probes.diagnostics import ZhongDiagnostics, zhong_diagnostics
 from ..task import ModularTask
 from .hypothesis_tests import HypothesisTest, evaluate_hypotheses
-from .interventions import remove_embedding_frequencies
+from .interventions import embedding_frequency_hooks
 from .losses import FourierLosses, fourier_losses, readout_neurons
 from .measure import Measurement
 from .patching import PatchingResult, activation_patching
@@ -335,8 +335,7 @@ def _nonkey_claim(model, task, key, full: Measurement, cache) -> Claim:
     if not key:
         return _claim("the non-key frequencies are unnecessary", "non-key frequencies removed from the embedding",
                       "accuracy", full.accuracy, float("nan"), KEEP_ACCURACY, ">=", "no key frequencies were found")
-    with remove_embedding_frequencies(model, others, task):
-        after = cache.measure_hooked(())
+    after = cache.measure_hooked(embedding_frequency_hooks(model, others, task))
     return _claim("the non-key frequencies are unnecessary",
                   f"all {len(others)} non-key frequencies removed from the embedding", "accuracy",
                   full.accuracy, after.accuracy, KEEP_ACCURACY, ">=",

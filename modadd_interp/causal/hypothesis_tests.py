@@ -140,11 +140,17 @@ def evaluate_hypotheses(model, task: ModularTask, hypotheses: Sequence[Hypothesi
     z = torch.arange(n, dtype=DTYPE)
 
     def logits_fit(piece: GridChunk, h: Hypothesis) -> torch.Tensor:
+        # sum_k A_k(x, y) cos(w_k (s - z)) = sum_k A_k cos(w_k s) cos(w_k z) + A_k sin(w_k s) sin(w_k z): one matmul
         x, y = _coords(piece, n)
         out = piece.logits.mean(-1, keepdim=True).expand_as(piece.logits).clone()
+        left, right = [], []
         for k, beta in fitted[h.name][0].items():
             amplitude = h.envelopes(x, y, n, k) @ torch.tensor(beta, dtype=DTYPE)  # [m]
-            out[:, :n] += amplitude[:, None] * torch.cos(2 * math.pi * k * ((x + y)[:, None] - z[None]) / n)
+            angle_s, angle_z = 2 * math.pi * k * (x + y).to(DTYPE) / n, 2 * math.pi * k * z / n
+            left += [amplitude * torch.cos(angle_s), amplitude * torch.sin(angle_s)]
+            right += [torch.cos(angle_z), torch.sin(angle_z)]
+        if left:
+            out[:, :n] += torch.stack(left, 1) @ torch.stack(right, 0)
         return out
 
     def mlp_fit(piece: GridChunk, h: Hypothesis) -> torch.Tensor:

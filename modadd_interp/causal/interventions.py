@@ -161,15 +161,22 @@ def project(model, hook_name: str, directions: torch.Tensor, complement: bool = 
 
 @contextlib.contextmanager
 def remove_embedding_frequencies(model, freqs: Sequence[int], task) -> Iterator[None]:
-    """Remove frequencies from the numbers' embeddings (as seen by the rest of the model).
+    """Remove frequencies from the numbers' embeddings (as seen by the rest of the model), for the block.
 
     Frequencies are those of the task's group (:class:`modadd_interp.task.AnalysisGrid`): the embeddings
     of the group's numbers, by coordinate ``x``, become ``E' = E - B_k^T B_k E`` for the basis rows ``B_k``
     of each frequency (for ``add``: ``W_E[:p]`` in the Fourier basis over ``a``). Both the ``a`` and, with
     separate tokens, the ``b`` table are edited; tokens outside the group (0 under mul/div) and ``'='``
-    are unchanged. The hook recognises each position's token from its embedding row (an exact lookup),
-    so it needs no tokens.
+    are unchanged. The hook (:func:`embedding_frequency_hooks`) recognises each position's token from its
+    embedding row (an exact lookup), so it needs no tokens.
     """
+    with tl_adapter.hooked(model, embedding_frequency_hooks(model, freqs, task)):
+        yield
+
+
+def embedding_frequency_hooks(model, freqs: Sequence[int], task) -> list:
+    """``[("hook_embed", fn)]``: the hook of :func:`remove_embedding_frequencies`, to pass to a pass that takes
+    hooks (e.g. :meth:`modadd_interp.probes.GridCache.measure_hooked`)."""
     cfg = tl_adapter.model_config(model)
     w_e = tl_adapter.canonical_weights(model)["embed.W_E"].double()
     coords = task.grid.coords
@@ -182,13 +189,39 @@ def remove_embedding_frequencies(model, freqs: Sequence[int], task) -> Iterator[
     for index in tables:
         numbers = w_e[index]
         edited[index] = numbers - basis[rows].T @ (basis[rows] @ numbers)
+    lookup = _RowLookup(w_e)
 
     def hook(act: torch.Tensor) -> torch.Tensor:
-        tokens = torch.cdist(act.double().flatten(0, 1), w_e).argmin(-1)
-        return edited[tokens].reshape(act.shape).to(act.dtype)
+        return edited[lookup(act.flatten(0, 1))].reshape(act.shape).to(act.dtype)
 
-    with tl_adapter.hooked(model, [(EMBED, hook)]):
-        yield
+    return [(EMBED, hook)]
+
+
+class _RowLookup:
+    """The index in ``table`` ``[V, d]`` of each row of ``x`` ``[m, d]`` (rows of ``x`` are rows of the table).
+
+    A random projection sorts the table once; each row is found by binary search on its projection and checked
+    exactly against the table (``O(m (log V + d))``). Rows the check rejects (ties of the projection, or a row
+    that is not in the table) fall back to the nearest row by distance.
+    """
+
+    def __init__(self, table: torch.Tensor) -> None:
+        self.table = table.double()
+        self.direction = torch.randn(table.shape[1], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        projected = self.table @ self.direction
+        self.sorted, self.order = projected.sort()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.double()
+        key = x @ self.direction
+        at = torch.searchsorted(self.sorted, key).clamp(max=len(self.sorted) - 1)
+        below = (at - 1).clamp(min=0)
+        nearer = (self.sorted[below] - key).abs() < (self.sorted[at] - key).abs()
+        index = self.order[torch.where(nearer, below, at)]
+        wrong = (self.table[index] != x).any(-1)
+        if wrong.any():
+            index[wrong] = torch.cdist(x[wrong], self.table).argmin(-1)
+        return index
 
 
 @contextlib.contextmanager

@@ -9,6 +9,11 @@ see :mod:`modadd_interp.readout`), every layer's neurons' 3x3 frequency blocks
 (``[L, n*n, n_heads, n_ctx]``, small). Inputs outside the group (a zero operand under ``mul``/``div``) are
 measured separately (:attr:`GridCache.outside`).
 
+The pass stops at the readout (last) layer's ``resid_mid`` and replays the rest at the last position
+(``act(resid_mid W_in + b_in)``, then ``W_out`` and the unembedding: without LayerNorm nothing else reaches the
+answer), so the MLP and the unembedding at the other positions, which no probe reads, are never computed. It runs
+to the logits instead when a user's hook is attached to the model (:func:`stops_at_readout`).
+
 Analyses that need every input's logits or last-layer activations again (the excluded losses, the
 interventions at the last position) read them chunk by chunk through :meth:`GridCache.chunks` and
 :meth:`GridCache.measure`, from the first of these that fits the memory budget (:func:`keep_budget`):
