@@ -518,9 +518,10 @@ class GridCache:
         return torch.cat([piece.neurons[:, neurons] for piece in self.chunks()]).reshape(n, n, len(neurons))
 
     def answer_logits_at(self, pairs: torch.Tensor) -> torch.Tensor:
-        """``[m, p]`` float64 answer logits (answer order) of the operand pairs ``[m, 2]`` (one small pass)."""
+        """``[m, p]`` float64 answer logits (answer order) of the operand pairs ``[m, 2]`` (chunked like the grid)."""
         with torch.no_grad():
-            return self.grid.answer_logits(self._model(self.config.encode(pairs))[:, -1])
+            return torch.cat([self.grid.answer_logits(self._model(self.config.encode(pairs[i:i + self._step]))[:, -1])
+                              for i in range(0, len(pairs), self._step)])
 
 
 def grid_recorder(model, names: Sequence[str] | None = None, attention: bool = True) -> GridRecorder:
