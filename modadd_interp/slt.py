@@ -376,7 +376,8 @@ def llc(
         n_beta = n_train / math.log(n_train) if n_train > 1 else 1.0
     settings = _checked(lr, ladder, _Settings(float(n_beta), float(localization), num_chains, num_draws,
                                               num_burnin_steps, min(batch_size, n_train), seed))
-    sampled = _Sampled(cfg, tl_adapter.canonical_weights(model), tl_adapter.backend_name(model))
+    with _preserved_global_state():  # building a HookedTransformer draws its init from the global RNG
+        sampled = _Sampled(cfg, tl_adapter.canonical_weights(model), tl_adapter.backend_name(model))
     if lr == AUTO:
         estimate = calibrate(lambda step, chains: _sample(sampled, task, step, settings.at(step, chains), True),
                              tuple(float(x) for x in ladder))
