@@ -122,11 +122,10 @@ def fourier_losses(
     freqs = list(key_freqs)
     clusters = {k: torch.tensor(v) for k, v in neurons.clusters().items() if k in key_freqs}
 
-    w_logit = cache.w_logit
-
     def ablate(piece: GridChunk, members: torch.Tensor) -> torch.Tensor:
-        # only the cluster's activations change: (mean - acts) @ W_L over its rows
-        return piece.logits + (cache.neuron_mean[members] - piece.neurons[:, members].double()) @ w_logit[members]
+        # only the cluster's activations change: (mean - acts) through W_L's rows of the cluster
+        delta = cache.neuron_mean[members].float() - piece.neurons[:, members]
+        return piece.logits + cache.neuron_logits(delta, members).double()
 
     edits = {("excluded", k): cache.excluding([k]) for k in freqs}
     edits["excluded_all"] = cache.excluding(freqs)

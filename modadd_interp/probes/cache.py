@@ -402,20 +402,30 @@ class GridCache:
         position reach the logits only through ``W_L = W_out W_U``. It equals running the model under
         ``causal.replace_activations`` (tested), without a pass. Computed in float32, like the model.
         """
-        return piece.logits + self._neuron_logits(neurons.float() - piece.neurons).double()
+        return piece.logits + self.neuron_logits(neurons.float() - piece.neurons).double()
+
+    def neuron_logits(self, delta: torch.Tensor, neurons: torch.Tensor | None = None) -> torch.Tensor:
+        """``[m, p]`` float32 ``delta @ W_L[neurons]``: what a change ``delta`` ``[m, len(neurons)]`` of the readout
+        layer's activations (all of them by default) adds to the answer logits.
+
+        In the cheaper order: through ``d_model`` as the model computes it (``(delta W_out) W_U``) unless ``W_L``
+        itself is smaller (``k p`` against ``d_model (k + p)`` multiply-adds per input for ``k`` neurons: at p =
+        1009 and the paper's sizes, 2.7x fewer through ``d_model``).
+        """
+        w, p = self.weights, self.task.p
+        k = delta.shape[1]
+        rows = slice(None) if neurons is None else neurons
+        if k * p <= self.config.d_model * (k + p):
+            return delta.float() @ self._w_logit32[rows]
+        return (delta.float() @ w[f"blocks.{self.last_layer}.mlp.W_out"][rows]) @ self._w_u_answers
 
     @functools.cached_property
-    def _neuron_logits(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """``[m, d_mlp] -> [m, p]`` float32 ``x @ W_L``, in the cheaper order: through ``d_model`` as the model
-        computes it (``(x W_out) W_U``) unless ``W_L`` itself is smaller (``d_mlp p`` vs ``d_model (d_mlp + p)``
-        multiply-adds per input: at p = 1009 and the paper's sizes, 2.7x fewer through ``d_model``)."""
-        w, cfg, p = self.weights, self.config, self.task.p
-        if cfg.d_mlp * p <= cfg.d_model * (cfg.d_mlp + p):
-            w_logit = self.w_logit.float()
-            return lambda x: x @ w_logit
-        w_out = w[f"blocks.{self.last_layer}.mlp.W_out"]
-        w_u = w["unembed.W_U"][:, self.grid.answer_order].contiguous()
-        return lambda x: (x @ w_out) @ w_u
+    def _w_logit32(self) -> torch.Tensor:
+        return self.w_logit.float()
+
+    @functools.cached_property
+    def _w_u_answers(self) -> torch.Tensor:
+        return self.weights["unembed.W_U"][:, self.grid.answer_order].contiguous()
 
     def _replay_neurons(self, resid_mid: torch.Tensor) -> torch.Tensor:
         """``[m, d_mlp]`` float32 last-layer neurons at the last position, recomputed from its ``resid_mid``."""
