@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import functools
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -31,9 +32,15 @@ STAGES = {
 }
 
 
+def peak_rss_mb() -> float:
+    """The process's peak resident set so far (``ru_maxrss``), in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 @contextlib.contextmanager
-def timed_stages(seconds: dict[str, float]):
-    """Wrap every stage in :data:`STAGES` with a timer adding to ``seconds[name]``; restore them on exit."""
+def timed_stages(seconds: dict[str, float], peaks: dict[str, float] | None = None):
+    """Wrap every stage in :data:`STAGES` with a timer adding to ``seconds[name]`` (and the peak RSS when it
+    returns to ``peaks[name]``: the stage at which it first jumps is the one that set it); restore them on exit."""
     import importlib
 
     saved = []
@@ -50,6 +57,8 @@ def timed_stages(seconds: dict[str, float]):
                     return _original(*args, **kwargs)
                 finally:
                     seconds[_name] = seconds.get(_name, 0.0) + time.perf_counter() - start
+                    if peaks is not None:
+                        peaks[_name] = peak_rss_mb()
 
             setattr(module, name, timer)
     try:
@@ -84,19 +93,23 @@ def main() -> int:
     grid_measure(model, task)
     grid = time.perf_counter() - start
     seconds: dict[str, float] = {}
-    with timed_stages(seconds):
+    peaks: dict[str, float] = {}
+    before = peak_rss_mb()
+    with timed_stages(seconds, peaks):
         start = time.perf_counter()
         mi.analyze(model, task)
         total = time.perf_counter() - start
     keep = keep_mode(task.p**2, tl_adapter.model_config(model), task.p)
     print(f"p = {task.p}, keep mode {keep}: one grid pass {grid:.2f} s, analyze {total:.2f} s = {total / grid:.1f} "
           "grid passes")
+    print(f"peak RSS before analyze {before:.0f} MB; after each stage (in call order):")
+    print("  " + ", ".join(f"{name} {mb:.0f}" for name, mb in peaks.items()))
     print(f"{'stage':24s} {'seconds':>9s} {'grid passes':>12s}")
     for name, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
         print(f"{name:24s} {s:9.2f} {s / grid:12.2f}")
     if args.json:
         args.json.write_text(json.dumps({"p": task.p, "keep": keep, "grid_pass_seconds": grid,
-                                         "analyze_seconds": total, "stages": seconds}, indent=2))
+                                         "analyze_seconds": total, "stages": seconds, "peak_rss_mb": peaks}, indent=2))
     return 0
 
 
