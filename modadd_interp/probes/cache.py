@@ -373,10 +373,12 @@ class GridCache:
         own ``x + y`` (:func:`modadd_interp.readout.demodulate`; one sweep, remembered per ``freqs``)."""
         freqs = tuple(freqs)
         if freqs not in self._demodulated:
-            n = self.grid.n
-            self._demodulated[freqs] = torch.cat([demodulate(piece.logits, piece.labels, freqs, n)
-                                                  for piece in self.chunks()]) if freqs else torch.zeros(
-                self.grid.n_inputs, 0, dtype=torch.complex128)
+            n, out = self.grid.n, _Rows(self.grid.n_inputs)
+            if freqs:
+                for piece in self.chunks():
+                    out.put(piece.rows, demodulate(piece.logits, piece.labels, freqs, n))
+            self._demodulated[freqs] = out.data if freqs else torch.zeros(self.grid.n_inputs, 0,
+                                                                          dtype=torch.complex128)
         return self._demodulated[freqs]
 
     def neurons_of(self, index: torch.Tensor) -> torch.Tensor:
@@ -553,9 +555,12 @@ class GridCache:
 
     def answer_logits_at(self, pairs: torch.Tensor) -> torch.Tensor:
         """``[m, p]`` float64 answer logits (answer order) of the operand pairs ``[m, 2]`` (chunked like the grid)."""
+        out = _Rows(len(pairs))
         with torch.no_grad():
-            return torch.cat([self.grid.answer_logits(self._model(self.config.encode(pairs[i:i + self._step]))[:, -1])
-                              for i in range(0, len(pairs), self._step)])
+            for i in range(0, len(pairs), self._step):
+                rows = slice(i, min(len(pairs), i + self._step))
+                out.put(rows, self.grid.answer_logits(self._model(self.config.encode(pairs[rows]))[:, -1]))
+        return out.data if out.data is not None else torch.zeros(0, self.task.p, dtype=torch.float64)
 
 
 def grid_recorder(model, names: Sequence[str] | None = None, attention: bool = True) -> GridRecorder:
