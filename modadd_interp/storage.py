@@ -8,6 +8,7 @@ which :func:`load_tensors` verifies, so a flipped byte is an error, not a silent
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -17,6 +18,7 @@ import pickletools
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -28,6 +30,27 @@ from .errors import CheckpointError, UnsafeCheckpointError
 METADATA_KEY = "modadd_interp"
 CHECKSUM_KEY = "modadd_interp.sha256"
 _PICKLE_SCAN_BYTES = 16 << 20  # the pickled part of a legacy torch file comes before its tensor data
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, locked: Exception) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created with its directory) for the block; raise ``locked``
+    at once if another process holds it. The OS releases the lock if the process dies; off POSIX, no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise locked from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

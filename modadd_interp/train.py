@@ -15,13 +15,11 @@ Examples:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import re
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -30,7 +28,7 @@ from tqdm.auto import tqdm
 from . import tl_adapter
 from .config import ModelConfig, frozen_biases, paper_init
 from .errors import CheckpointError, RecipeError, RunLockedError, TaskMismatchError
-from .storage import atomic_write_bytes, load_tensors, save_tensors
+from .storage import atomic_write_bytes, exclusive_lock, load_tensors, save_tensors
 from .task import ModularTask
 
 RUN_FORMAT = "modadd_interp.run/1"
@@ -278,26 +276,10 @@ def _check_or_write_run_info(out_dir: Path, run_info: dict) -> None:
     atomic_write_bytes(path, json.dumps(run_info, indent=2, sort_keys=True).encode())
 
 
-@contextlib.contextmanager
-def _run_lock(out_dir: Path) -> Iterator[None]:
+def _run_lock(out_dir: Path):
     """Hold an exclusive lock on ``out_dir/.lock``; the OS releases it if the process dies."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no lock
-        yield
-        return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / ".lock", "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunLockedError(
-                f"another process is training in {out_dir}; wait for it to finish, or use another out_dir."
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return exclusive_lock(out_dir / ".lock", RunLockedError(
+        f"another process is training in {out_dir}; wait for it to finish, or use another out_dir."))
 
 
 def _remove_stale_temp_files(out_dir: Path) -> None:

@@ -410,3 +410,14 @@ def test_joins_a_cluster_started_with_ray_start(tmp_path):
     assert sorted(table["p"]) == [7, 11] and (table["status"] == "ok").all()
     records = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
     assert {(r["omp_num_threads"], r["threads"]) for r in records} == {("2", 2)}  # 2 CPUs per cell
+
+
+def test_a_second_sweep_on_the_same_directory_is_refused(tmp_path):
+    from modadd_interp.sweep.driver import SweepLockedError, _sweep_lock
+
+    with _sweep_lock(tmp_path / "out"):
+        with pytest.raises(SweepLockedError, match="another sweep is writing to"):
+            with _sweep_lock(tmp_path / "out"):
+                pass
+    with _sweep_lock(tmp_path / "out"):  # released on exit
+        pass

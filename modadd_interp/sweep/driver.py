@@ -19,7 +19,7 @@ import contextlib
 import datetime
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import ModAddError
-from ..storage import atomic_write_bytes
+from ..storage import atomic_write_bytes, exclusive_lock
 from .executors import DEFAULT_MAX_RETRIES, make_executor
 from .results import SPEC_JSON, Results
 from .spec import SweepSpec, as_spec
@@ -127,22 +127,7 @@ def _log_invocation(out_dir: Path, spec: SweepSpec, executor: str, started: floa
     atomic_write_bytes(path, json.dumps(payload, indent=2).encode())
 
 
-@contextlib.contextmanager
-def _sweep_lock(out_dir: Path) -> Iterator[None]:
+def _sweep_lock(out_dir: Path):
     """Hold ``out_dir/.sweep.lock`` exclusively; the OS releases it if this process dies."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no lock
-        yield
-        return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / LOCK_FILE, "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SweepLockedError(f"another sweep is writing to {out_dir}; wait for it, or use another --out.") \
-                from None
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return exclusive_lock(out_dir / LOCK_FILE, SweepLockedError(
+        f"another sweep is writing to {out_dir}; wait for it, or use another --out."))
