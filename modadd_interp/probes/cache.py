@@ -321,9 +321,7 @@ class GridCache:
         total = MeasurementSum()
         labels, train, test = self.grid.outside_labels, self.task.train_mask[index], self.task.test_mask[index]
         for rows, logits, acts in recorder.chunks(self.task.pairs[index], self._step):
-            answer = (self.grid.answer_logits(logits) if logits is not None
-                      else self._replay(acts[resid_mid_hook(self.last_layer)])[1])
-            total.add(answer, labels[rows], train[rows], test[rows])
+            total.add(self._answers(logits, acts), labels[rows], train[rows], test[rows])
         return total
 
     # ------------------------------------------------------------ sweeps
@@ -364,8 +362,7 @@ class GridCache:
             recorder = GridRecorder(self._model, fwd_hooks=fwd_hooks)
         with recorder as rec:
             for rows, logits, acts in rec.chunks(grid.pairs, self._step):
-                answer = grid.answer_logits(logits) if logits is not None else self._replay(acts[resid])[1]
-                total.add(answer, grid.labels[rows], grid.train[rows], grid.test[rows])
+                total.add(self._answers(logits, acts), grid.labels[rows], grid.train[rows], grid.test[rows])
         return total.result()
 
     def demodulated(self, freqs) -> torch.Tensor:
@@ -400,9 +397,7 @@ class GridCache:
     def logits_with_mlp_out(self, piece: GridChunk, mlp_out: torch.Tensor) -> torch.Tensor:
         """``[m, p]`` float64 answer logits with the readout layer's MLP output at the last position replaced by
         ``mlp_out`` ``[m, d_model]``: ``unembed(resid_mid + mlp_out)``, exact (nothing follows the last MLP)."""
-        w = self.weights  # float32, like the model's forward
-        out = piece.resid_mid + mlp_out.float()
-        return (out @ w["unembed.W_U"] + w["unembed.b_U"])[:, self.grid.answer_order].double()
+        return self._unembed(piece.resid_mid + mlp_out.float())
 
     def mlp_out(self, piece: GridChunk) -> torch.Tensor:
         """``[m, d_model]`` float64 the readout layer's MLP output at the last position."""
@@ -464,11 +459,22 @@ class GridCache:
         recomputed from its ``resid_mid`` in float32 as the model computes them."""
         w, last = self.weights, f"blocks.{self.last_layer}.mlp"
         neurons = self._replay_neurons(resid_mid)
-        out = resid_mid + neurons @ w[f"{last}.W_out"] + w[f"{last}.b_out"]
-        logits = (out @ w["unembed.W_U"] + w["unembed.b_U"])[:, self.grid.answer_order].double()
+        logits = self._unembed(resid_mid + neurons @ w[f"{last}.W_out"] + w[f"{last}.b_out"])
         if not torch.isfinite(logits).all():
             raise InvalidWeightsError("the model produced NaN/inf logits; its weights are corrupt.")
         return neurons, logits
+
+    def _unembed(self, resid_post: torch.Tensor) -> torch.Tensor:
+        """``[m, p]`` float64 answer logits (answer order) of the last position's ``resid_post``, in float32 like
+        the model."""
+        w = self.weights
+        return (resid_post.float() @ w["unembed.W_U"] + w["unembed.b_U"])[:, self.grid.answer_order].double()
+
+    def _answers(self, logits: torch.Tensor | None, acts: dict[str, torch.Tensor]) -> torch.Tensor:
+        """A pass's ``[m, p]`` answer logits: read from its logits, or replayed when it stopped at ``resid_mid``."""
+        if logits is not None:
+            return self.grid.answer_logits(logits)
+        return self._replay(acts[resid_mid_hook(self.last_layer)])[1]
 
     def logits_with_resid_mid(self, piece: GridChunk, delta: torch.Tensor | float, mlp: bool = True,
                               skip: bool = True) -> torch.Tensor:
@@ -488,13 +494,10 @@ class GridCache:
         x = piece.resid_mid + torch.as_tensor(delta).float()
         out = x if skip else torch.zeros_like(x)
         if mlp:
-            if isinstance(delta, float) and delta == 0.0:
-                hidden = piece.neurons  # resid_mid unchanged: the chunk's own activations
-            else:
-                pre = x @ w[f"{last}.W_in"] + w[f"{last}.b_in"]
-                hidden = torch.relu(pre) if self.config.act_fn == "relu" else torch.nn.functional.gelu(pre)
+            # resid_mid unchanged: the chunk's own activations
+            hidden = piece.neurons if isinstance(delta, float) and delta == 0.0 else self._replay_neurons(x)
             out = out + hidden @ w[f"{last}.W_out"] + w[f"{last}.b_out"]
-        return (out @ w["unembed.W_U"] + w["unembed.b_U"])[:, self.grid.answer_order].double()
+        return self._unembed(out)
 
     def head_outputs(self, piece: GridChunk) -> torch.Tensor:
         """``[m, n_heads, d_model]`` float32: each last-layer head's contribution to ``resid_mid`` (``z_h W_O[h]``)."""
