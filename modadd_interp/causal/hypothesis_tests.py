@@ -138,6 +138,8 @@ def evaluate_hypotheses(model, task: ModularTask, hypotheses: Sequence[Hypothesi
     mean_logits = cache.residue_logits.mean(0)
     mean_neurons = cache.neuron_mean.float()
     z = torch.arange(n, dtype=DTYPE)
+    answer_trig = {k: (torch.cos(2 * math.pi * k * z / n), torch.sin(2 * math.pi * k * z / n))
+                   for h in hypotheses for k in h.freqs}  # cos / sin(w_k z) over the answers, once
 
     def logits_fit(piece: GridChunk, h: Hypothesis) -> torch.Tensor:
         # sum_k A_k(x, y) cos(w_k (s - z)) = sum_k A_k cos(w_k s) cos(w_k z) + A_k sin(w_k s) sin(w_k z): one matmul
@@ -146,9 +148,9 @@ def evaluate_hypotheses(model, task: ModularTask, hypotheses: Sequence[Hypothesi
         left, right = [], []
         for k, beta in fitted[h.name][0].items():
             amplitude = h.envelopes(x, y, n, k) @ torch.tensor(beta, dtype=DTYPE)  # [m]
-            angle_s, angle_z = 2 * math.pi * k * (x + y).to(DTYPE) / n, 2 * math.pi * k * z / n
+            angle_s = 2 * math.pi * k * (x + y).to(DTYPE) / n
             left += [amplitude * torch.cos(angle_s), amplitude * torch.sin(angle_s)]
-            right += [torch.cos(angle_z), torch.sin(angle_z)]
+            right += answer_trig[k]
         if left:
             out[:, :n] += torch.stack(left, 1) @ torch.stack(right, 0)
         return out
@@ -212,15 +214,15 @@ def _mlp_fits(cache: GridCache, hypotheses: Sequence[Hypothesis]) -> dict[str, t
     """``{name: [F, d_model]}`` least-squares coefficients of the readout layer's MLP output on each hypothesis's
     features (one sweep for all of them)."""
     n = cache.grid.n
-    gram: dict[str, torch.Tensor] = {}
-    target: dict[str, torch.Tensor] = {}
+    gram: dict[str, torch.Tensor | float] = dict.fromkeys((h.name for h in hypotheses), 0.0)
+    target: dict[str, torch.Tensor | float] = dict.fromkeys((h.name for h in hypotheses), 0.0)
     for piece in cache.chunks():
         x, y = _coords(piece, n)
         m = cache.mlp_out(piece)
         for h in hypotheses:
             f = _mlp_features(h, tuple(h.freqs), x, y, n)
-            gram[h.name] = gram[h.name] + f.T @ f if h.name in gram else f.T @ f
-            target[h.name] = target[h.name] + f.T @ m if h.name in target else f.T @ m
+            gram[h.name] = gram[h.name] + f.T @ f
+            target[h.name] = target[h.name] + f.T @ m
     return {h.name: solve_normal(gram[h.name], target[h.name]) for h in hypotheses}
 
 
