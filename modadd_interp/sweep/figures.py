@@ -196,18 +196,8 @@ def time_to_grok(frame: pd.DataFrame, x: str | None = None, y: str | None = None
 
 def key_frequency_counts(frame: pd.DataFrame) -> go.Figure:
     """How many key frequencies each run has, stacked by label."""
-    ok = frame[frame["status"] == "ok"]
-    if not len(ok):
-        return _empty("Number of key frequencies per run", "no run finished")
-    counts = ok.groupby(["n_key_frequencies", "label"]).size().unstack(fill_value=0)
-    fig = go.Figure()
-    for label in LABELS:
-        if label in counts:
-            fig.add_trace(go.Bar(x=[str(int(n)) for n in counts.index], y=counts[label], name=label,
-                                 marker_color=LABEL_COLORS[label]))
-    fig.update_layout(barmode="stack", title="Number of key frequencies per run", height=380,
-                      xaxis={"title": "key frequencies", "type": "category"}, yaxis={"title": "runs"})
-    return fig
+    return _stacked_run_counts(frame, "n_key_frequencies", "label", {k: LABEL_COLORS[k] for k in LABELS},
+                               "Number of key frequencies per run", "key frequencies", lambda n: str(int(n)))
 
 
 def config_name(row: pd.Series, axes: list[str]) -> str:
@@ -244,17 +234,24 @@ def recurring_frequencies(frame: pd.DataFrame) -> go.Figure:
 
 def algorithm_by_attention_rate(frame: pd.DataFrame) -> go.Figure:
     """The algorithm verdict (clock / pizza / mixed / none) of the runs at each attention rate."""
+    return _stacked_run_counts(frame, "attn_rate", "algorithm", ALGORITHM_COLORS, "Algorithm by attention rate",
+                               "attention rate", lambda a: format_value(float(a)))
+
+
+def _stacked_run_counts(frame: pd.DataFrame, by: str, stack: str, colors: dict[str, str], title: str,
+                        x_title: str, x_text) -> go.Figure:
+    """Bars of the finished runs counted by column ``by`` (x, as ``x_text(value)``), stacked by column ``stack``
+    in the order and colours of ``colors``."""
     ok = frame[frame["status"] == "ok"]
     if not len(ok):
-        return _empty("Algorithm by attention rate", "no run finished")
-    counts = ok.groupby(["attn_rate", "algorithm"]).size().unstack(fill_value=0)
+        return _empty(title, "no run finished")
+    counts = ok.groupby([by, stack]).size().unstack(fill_value=0)
     fig = go.Figure()
-    for algorithm, color in ALGORITHM_COLORS.items():
-        if algorithm in counts:
-            fig.add_trace(go.Bar(x=[format_value(float(a)) for a in counts.index], y=counts[algorithm],
-                                 name=algorithm, marker_color=color))
-    fig.update_layout(barmode="stack", title="Algorithm by attention rate", height=380,
-                      xaxis={"title": "attention rate", "type": "category"}, yaxis={"title": "runs"})
+    for name, color in colors.items():
+        if name in counts:
+            fig.add_trace(go.Bar(x=[x_text(v) for v in counts.index], y=counts[name], name=name, marker_color=color))
+    fig.update_layout(barmode="stack", title=title, height=380,
+                      xaxis={"title": x_title, "type": "category"}, yaxis={"title": "runs"})
     return fig
 
 
