@@ -84,10 +84,13 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
     page.section("Model and task", f"<p><b>{html.escape(verdict)}</b></p>{reduced}").table(pd.DataFrame([
         {"setting": k, "value": str(v)} for k, v in {**task.to_dict(), **cfg.to_dict(),
                                                       "backend": tl_adapter.backend_name(model)}.items()]))
-    page.section("Accuracy and losses").table(pd.DataFrame([
-        {"split": "train", "loss": full.train_loss, "accuracy": full.train_accuracy},
-        {"split": "test", "loss": full.test_loss, "accuracy": full.test_accuracy},
-        {"split": "all", "loss": full.loss, "accuracy": full.accuracy}]), caption="float64 cross-entropy at '='")
+    splits = [{"split": "train", "loss": full.train_loss, "accuracy": full.train_accuracy},
+              {"split": "test", "loss": full.test_loss, "accuracy": full.test_accuracy}] if task.split_known else []
+    at = "'='" if cfg.has_eq else "b"
+    page.section("Accuracy and losses").table(pd.DataFrame(
+        splits + [{"split": "all", "loss": full.loss, "accuracy": full.accuracy}]),
+        caption=f"float64 cross-entropy of the answer at the last position ({at})"
+                + ("" if task.split_known else "; the split is unknown, so there are no train and test rows"))
 
     page.section("The embedding: circles at the key frequencies",
                  f"<p>{html.escape(kf.reason)}.</p>")

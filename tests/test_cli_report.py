@@ -84,6 +84,9 @@ def test_analyze_writes_the_report_with_report_and_opens_it(tmp_path, monkeypatc
     assert f"open it in a web browser: {page.as_uri()}" in result.stderr
     assert "opened in your web browser (fake-browser)" in result.stderr
     assert fake.opened == [page.as_uri()]
+    html = page.read_text()  # no '=' token, split unknown: no train/test rows
+    assert "cross-entropy of the answer at the last position (b); the split is unknown" in html
+    assert "<td>train</td>" not in html and "<td>all</td>" in html
 
 
 @pytest.mark.slow

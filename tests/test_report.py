@@ -29,3 +29,4 @@ def test_report_on_a_paper_checkpoint_renders_offline(tmp_path):
                     "Clock or pizza", "The claims"):
         assert heading in html
     assert "clock at k = [6, 23, 37, 39, 41]" in html
+    assert "cross-entropy of the answer at the last position (&#x27;=&#x27;)</figcaption>" in html  # split known
