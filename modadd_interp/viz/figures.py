@@ -490,8 +490,9 @@ def clock_pizza_figure(report, cache) -> go.Figure:
     """Clock or pizza: the model on Zhong et al.'s two diagnostics, its correct-answer logits by ``(x+y, x-y)``,
     and each hypothesis's share of loss recovered per causal test."""
     diag, n = report.diagnostics, cache.grid.n
-    fig = make_subplots(rows=1, cols=3, column_widths=[0.3, 0.35, 0.35], horizontal_spacing=0.09,
-                        subplot_titles=("gradient symmetricity vs distance irrelevance",
+    # the spacing leaves room for the heatmap's colorbar between the second and third panels
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.3, 0.35, 0.35], horizontal_spacing=0.13,
+                        subplot_titles=("Zhong et al.'s diagnostics",
                                         "correct-answer logit by (x+y, x−y)", "share of loss recovered"))
     fig.add_scatter(x=[diag.distance_irrelevance], y=[diag.gradient_symmetricity], mode="markers+text",
                     text=[report.verdict.algorithm], textposition="top center", marker=dict(size=14, color=KEY_COLOR),
@@ -512,7 +513,7 @@ def clock_pizza_figure(report, cache) -> go.Figure:
     grid, s = stride_grid(grid)
     shown = list(range(0, n, s))
     fig.add_trace(go.Heatmap(z=_z(grid), x=shown, y=shown, colorscale="Reds_r",
-                             colorbar=dict(title="logit", x=0.655, len=0.9, thickness=10)), row=1, col=2)
+                             colorbar=dict(title="logit", x=0.62, xanchor="left", len=0.9, thickness=10)), row=1, col=2)
     shown_note = f" [display: every {s}th of {n}]" if s > 1 else ""
     fig.update_xaxes(title_text=f"x − y{shown_note}", row=1, col=2)
     fig.update_yaxes(title_text=f"x + y{shown_note}", autorange="reversed", row=1, col=2)
