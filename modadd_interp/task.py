@@ -29,6 +29,7 @@ import torch
 
 from .errors import TaskMismatchError
 from .operations import OPERATIONS, GroupCoordinates, Operation, get_operation
+from .readout import accuracy
 
 SplitMethod = Literal["paper", "randperm", "unknown"]
 OPS: dict[str, str] = {name: op.formula for name, op in OPERATIONS.items()}
@@ -189,10 +190,9 @@ class ModularTask:
         return float(-picked.mean())
 
     def accuracy(self, logits: torch.Tensor, subset: str = "all") -> float:
-        """Fraction of ``subset`` whose argmax answer is correct."""
-        answer_logits = self.final_logits(logits)
+        """Fraction of ``subset`` whose label's logit is strictly the largest (:func:`modadd_interp.readout.accuracy`)."""
         mask = self.mask(subset)
-        return float((answer_logits[mask].argmax(-1) == self.labels[mask]).double().mean())
+        return accuracy(self.final_logits(logits)[mask], self.labels[mask])
 
     def mask(self, subset: str) -> torch.Tensor:
         """``[p*p]`` bool mask of ``"train"``, ``"test"`` or ``"all"`` (the defined inputs)."""

@@ -227,13 +227,13 @@ def test_cache_readout_equals_hook_interventions(small):
 
     with ablate_neurons(model, neurons, mode="mean", mean=mean):
         hooked = task.final_logits(grid_logits(model, task))
-    torch.testing.assert_close(torch.cat([ablated(c) for c in cache.chunks()]), hooked, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(torch.cat([ablated(c) for c in cache.chunks()]).double(), hooked, rtol=1e-5, atol=1e-4)
     directions = torch.ones(32, 2).cumsum(0)
     q, _ = torch.linalg.qr(directions.double())
     with project(model, "blocks.0.mlp.hook_post", directions, complement=True):
         hooked = task.final_logits(grid_logits(model, task))
     projected = [cache.logits_with_neurons(c, c.neurons.double() @ (torch.eye(32) - q @ q.T)) for c in cache.chunks()]
-    torch.testing.assert_close(torch.cat(projected), hooked, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(torch.cat(projected).double(), hooked, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.adapter

@@ -135,7 +135,7 @@ def evaluate_hypotheses(model, task: ModularTask, hypotheses: Sequence[Hypothesi
     fitted = {h.name: _logit_fit(cache, h) for h in hypotheses}
     thetas = _mlp_fits(cache, hypotheses)
     partners = {h.name: _partners(h, x_all, y_all, n) for h in hypotheses}
-    mean_logits = cache.residue_logits.mean(0)
+    mean_logits = cache.residue_logits.mean(0).float()
     mean_neurons = cache.neuron_mean.float()
     z = torch.arange(n, dtype=DTYPE)
     answer_trig = {k: (torch.cos(2 * math.pi * k * z / n), torch.sin(2 * math.pi * k * z / n))

@@ -125,7 +125,7 @@ def fourier_losses(
     def ablate(piece: GridChunk, members: torch.Tensor) -> torch.Tensor:
         # only the cluster's activations change: (mean - acts) through W_L's rows of the cluster
         delta = cache.neuron_mean[members].float() - piece.neurons[:, members]
-        return piece.logits + cache.neuron_logits(delta, members).double()
+        return piece.logits + cache.neuron_logits(delta, members)
 
     edits = {("excluded", k): cache.excluding([k]) for k in freqs}
     edits["excluded_all"] = cache.excluding(freqs)

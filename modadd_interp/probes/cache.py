@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import warnings
 from collections.abc import Callable, Hashable, Iterator, Sequence
 
 import torch
@@ -57,6 +58,7 @@ from ..readout import (
     residue_sums,
 )
 from ..task import AnalysisGrid, ModularTask
+from .weight_pass import WeightPass, disagreement, neurons_hook, pattern_hook, resid_mid_hook, z_hook
 
 KEEP_FRACTION = 0.25
 """The kept grid may use this fraction of the memory available when the cache is built (``MemAvailable``)..."""
@@ -67,6 +69,12 @@ chunks come on top). The paper's architecture: p = 509 keeps everything (1.3 GB)
 the 7.2 GB a full keep would take)."""
 
 KEEP_MODES = ("full", "replay", "rerun")
+
+AGREEMENT_SAMPLE = 64
+"""Grid inputs (evenly spaced) on which the model's logits must equal the weight pass's before it stands in."""
+
+AGREEMENT_TOLERANCE = 1e-4
+"""Largest answer-logit difference, relative to the largest logit, counted as float32 rounding."""
 
 
 def available_memory() -> int | None:
@@ -96,26 +104,6 @@ def keep_mode(inputs: int, cfg: ModelConfig, p: int, budget: int | None = None) 
     if replay + inputs * (p + cfg.d_mlp) * 4 <= budget:
         return "full"
     return "replay" if replay <= budget else "rerun"
-
-
-def neurons_hook(layer: int) -> str:
-    """``blocks.{layer}.mlp.hook_post``: the MLP neurons after the activation function."""
-    return f"blocks.{layer}.mlp.hook_post"
-
-
-def pattern_hook(layer: int) -> str:
-    """``blocks.{layer}.attn.hook_pattern`` (after the model's attention rate, if any)."""
-    return f"blocks.{layer}.attn.hook_pattern"
-
-
-def z_hook(layer: int) -> str:
-    """``blocks.{layer}.attn.hook_z``: each head's output before ``W_O``."""
-    return f"blocks.{layer}.attn.hook_z"
-
-
-def resid_mid_hook(layer: int) -> str:
-    """``blocks.{layer}.hook_resid_mid``: the residual stream between attention and MLP (read only)."""
-    return f"blocks.{layer}.hook_resid_mid"
 
 
 # the first positional layers kept for compatibility with code written for one-layer models
@@ -172,7 +160,8 @@ class GridChunk:
 
     Attributes:
         rows: the slice of grid inputs ``j = x * n + y``.
-        logits: ``[m, p]`` float64 answer logits at the last position, in the grid's answer order.
+        logits: ``[m, p]`` float32 answer logits at the last position, in the grid's answer order (float32 as the
+            model computes them; the losses keep their precision, see :func:`modadd_interp.readout.label_scores`).
         neurons: ``[m, d_mlp]`` float32 last-layer MLP activations at the last position.
         z: ``[m, n_heads, d_head]`` float32 last-layer head outputs (``hook_z``) at the last position.
         resid_mid: ``[m, d_model]`` float32 last-layer residual stream between attention and MLP.
@@ -265,14 +254,15 @@ class GridCache:
         # long-lived per-input results go into tensors allocated once, not one per chunk (see _Rows)
         attention, correct = _Rows(grid.n_inputs), _Rows(grid.n_inputs)
         slabs = {name: _Rows(grid.n_inputs) for name in ("logits", "neurons", "z", "resid_mid")}
-        with _recording(model, recorder, first=True) as rec:
+        with self._pass(recorder, first=True) as rec:
             for rows, logits, acts in rec.chunks(grid.pairs, self._step):
                 piece = self._chunk_of(rows, logits, acts)
                 logprob = total.add(piece.logits, piece.labels, piece.train, piece.test)
                 sums += residue_sums(piece.logits, piece.labels, n)
                 miss.index_add_(0, piece.labels[piece.train], -torch.expm1(logprob[piece.train]))
-                centered_sq += float(((piece.logits - piece.logits.mean(-1, keepdim=True)) ** 2).sum())
-                correct.put(rows, piece.logits.gather(1, piece.labels[:, None])[:, 0])
+                wide = piece.logits.double()
+                centered_sq += float(((wide - wide.mean(-1, keepdim=True)) ** 2).sum())
+                correct.put(rows, wide.gather(1, piece.labels[:, None])[:, 0])
                 for layer, spectrum in enumerate(spectra):
                     values = piece.neurons if layer == last else acts[neurons_hook(layer)]
                     spectrum.add(values.reshape(len(piece.a), n, d_mlp), piece.a)
@@ -283,7 +273,7 @@ class GridCache:
                     full = self.keep == "full"
                     kept.append(dataclasses.replace(
                         piece, z=slabs["z"].put(rows, piece.z), resid_mid=slabs["resid_mid"].put(rows, piece.resid_mid),
-                        logits=slabs["logits"].put(rows, piece.logits.float()) if full else None,
+                        logits=slabs["logits"].put(rows, piece.logits) if full else None,
                         neurons=slabs["neurons"].put(rows, piece.neurons) if full else None))
             outside = self._measure_outside(rec)
         self.full: Measurement = total.result()
@@ -303,13 +293,45 @@ class GridCache:
         """Inputs per forward pass: whole rows ``x``, at most ``chunk`` (at least one row)."""
         return max(1, self._chunk // self.grid.n) * self.grid.n
 
+    def _pass(self, recorder: GridRecorder | None, first: bool):
+        """A context giving the chunked pass (``.chunks(pairs, step)``): the :class:`WeightPass` when it may stand in
+        for a stopped pass of the model (no foreign hook, and it agrees with the model on a sample), else
+        ``recorder`` (attached) or a new recorder for the first pass or a sweep's re-run."""
+        cfg, model = self.config, self._model
+        stopped = recorder.stop_after is not None if recorder is not None else stops_at_readout(model)
+        if stopped and self._weight_pass_agrees:
+            names = recorder.names if recorder is not None else (pass_hooks if first else swept_hooks)(cfg)
+            return contextlib.nullcontext(WeightPass(cfg, self.weights, names))
+        if recorder is not None:
+            return contextlib.nullcontext(recorder)
+        return grid_recorder(model, pass_hooks(cfg, stopped) if first else swept_hooks(cfg, stopped))
+
+    @functools.cached_property
+    def _weight_pass_agrees(self) -> bool:
+        """Whether the model's own answer logits equal the weight pass's (replayed) on :data:`AGREEMENT_SAMPLE`
+        inputs of the grid, to :data:`AGREEMENT_TOLERANCE` of their scale; warns (once per cache) when not."""
+        cfg, grid = self.config, self.grid
+        pairs = grid.pairs[torch.linspace(0, grid.n_inputs - 1, min(AGREEMENT_SAMPLE, grid.n_inputs)).long()]
+        tokens, resid = cfg.encode(pairs), resid_mid_hook(self.last_layer)
+        with torch.no_grad():
+            theirs = self._answers(self._model(tokens)[:, -1], {})
+        ours = self._replay(WeightPass(cfg, self.weights, [resid]).run(tokens)[resid])[1]
+        gap = disagreement(ours, theirs)
+        if gap > AGREEMENT_TOLERANCE:
+            warnings.warn(f"this model's forward pass differs from the computation of its architecture from its weights "
+                          f"(answer logits {gap:.2g} apart relative to their scale on {len(pairs)} grid inputs; e.g. a "
+                          "TransformerLens option modadd_interp does not model): the grid passes run the model "
+                          "itself, which is slower.", stacklevel=4)
+            return False
+        return True
+
     def _chunk_of(self, rows: slice, logits: torch.Tensor | None, acts: dict[str, torch.Tensor]) -> GridChunk:
         """A chunk of a pass; one stopped at the readout layer's ``resid_mid`` (``logits`` None) is replayed."""
         grid, last = self.grid, self.config.n_layers - 1
         if logits is None:
             neurons, answer = self._replay(acts[resid_mid_hook(last)])
         else:
-            neurons, answer = acts[neurons_hook(last)], grid.answer_logits(logits)
+            neurons, answer = acts[neurons_hook(last)], self._answers(logits, acts)
         return GridChunk(rows, answer, neurons, acts[z_hook(last)], acts[resid_mid_hook(last)], grid.labels[rows],
                          grid.train[rows], grid.test[rows], grid.rows(rows.start, rows.stop))
 
@@ -329,15 +351,14 @@ class GridCache:
         """The grid chunk by chunk: from memory, replayed from the kept ``resid_mid``, or by re-running the model
         with its weights unchanged (:attr:`keep`)."""
         if self.keep == "full":
-            for piece in self._kept:
-                yield dataclasses.replace(piece, logits=piece.logits.double())
+            yield from self._kept
             return
         if self.keep == "replay":
             for piece in self._kept:
                 neurons, logits = self._replay(piece.resid_mid)
                 yield dataclasses.replace(piece, logits=logits, neurons=neurons)
             return
-        with _recording(self._model, None, first=False) as rec:
+        with self._pass(None, first=False) as rec:
             for rows, logits, acts in rec.chunks(self.grid.pairs, self._step):
                 yield self._chunk_of(rows, logits, acts)
 
@@ -395,7 +416,7 @@ class GridCache:
             return torch.cat([acts[name] for _, _, acts in rec.chunks(self.grid.pairs[index], self._step)])
 
     def logits_with_mlp_out(self, piece: GridChunk, mlp_out: torch.Tensor) -> torch.Tensor:
-        """``[m, p]`` float64 answer logits with the readout layer's MLP output at the last position replaced by
+        """``[m, p]`` float32 answer logits with the readout layer's MLP output at the last position replaced by
         ``mlp_out`` ``[m, d_model]``: ``unembed(resid_mid + mlp_out)``, exact (nothing follows the last MLP)."""
         return self._unembed(piece.resid_mid + mlp_out.float())
 
@@ -413,17 +434,18 @@ class GridCache:
         """An edit for :meth:`measure`: the chunk's logits without their ``cos/sin(w_k s)`` components,
         ``k in freqs`` (the paper's excluded logits)."""
         shift = residue_projection(self.residue_logits, freqs)
+        shift = shift.float()
         return lambda piece: piece.logits - shift[piece.labels]
 
     def logits_with_neurons(self, piece: GridChunk, neurons: torch.Tensor) -> torch.Tensor:
-        """``[m, p]`` float64 answer logits of the chunk with its last-layer MLP activations at the last position
+        """``[m, p]`` float32 answer logits of the chunk with its last-layer MLP activations at the last position
         replaced by ``neurons``.
 
         Exact: after the last MLP there is no nonlinearity (no LayerNorm), so its activations at the last
         position reach the logits only through ``W_L = W_out W_U``. It equals running the model under
         ``causal.replace_activations`` (tested), without a pass. Computed in float32, like the model.
         """
-        return piece.logits + self.neuron_logits(neurons.float() - piece.neurons).double()
+        return piece.logits + self.neuron_logits(neurons.float() - piece.neurons)
 
     def neuron_logits(self, delta: torch.Tensor, neurons: torch.Tensor | None = None) -> torch.Tensor:
         """``[m, p]`` float32 ``delta @ W_L[neurons]``: what a change ``delta`` ``[m, len(neurons)]`` of the readout
@@ -451,34 +473,38 @@ class GridCache:
     def _replay_neurons(self, resid_mid: torch.Tensor) -> torch.Tensor:
         """``[m, d_mlp]`` float32 last-layer neurons at the last position, recomputed from its ``resid_mid``."""
         w, last = self.weights, f"blocks.{self.last_layer}.mlp"
-        pre = resid_mid @ w[f"{last}.W_in"] + w[f"{last}.b_in"]
-        return torch.relu(pre) if self.config.act_fn == "relu" else torch.nn.functional.gelu(pre)
+        pre = torch.addmm(w[f"{last}.b_in"], resid_mid, w[f"{last}.W_in"])
+        return pre.relu_() if self.config.act_fn == "relu" else torch.nn.functional.gelu(pre)
 
     def _replay(self, resid_mid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``([m, d_mlp] float32 neurons, [m, p] float64 answer logits)`` of the last layer at the last position,
+        """``([m, d_mlp] float32 neurons, [m, p] float32 answer logits)`` of the last layer at the last position,
         recomputed from its ``resid_mid`` in float32 as the model computes them."""
         w, last = self.weights, f"blocks.{self.last_layer}.mlp"
         neurons = self._replay_neurons(resid_mid)
-        logits = self._unembed(resid_mid + neurons @ w[f"{last}.W_out"] + w[f"{last}.b_out"])
-        if not torch.isfinite(logits).all():
+        logits = self._unembed(torch.addmm(w[f"{last}.b_out"], neurons, w[f"{last}.W_out"]).add_(resid_mid))
+        if not torch.isfinite(logits.sum()):  # a NaN or inf anywhere makes the sum so
             raise InvalidWeightsError("the model produced NaN/inf logits; its weights are corrupt.")
         return neurons, logits
 
     def _unembed(self, resid_post: torch.Tensor) -> torch.Tensor:
-        """``[m, p]`` float64 answer logits (answer order) of the last position's ``resid_post``, in float32 like
-        the model."""
-        w = self.weights
-        return (resid_post.float() @ w["unembed.W_U"] + w["unembed.b_U"])[:, self.grid.answer_order].double()
+        """``[m, p]`` float32 answer logits (answer order) of the last position's ``resid_post``, as the model
+        computes them (one ``addmm`` on the answer columns of ``W_U``)."""
+        return torch.addmm(self._b_u_answers, resid_post.float(), self._w_u_answers)
+
+    @functools.cached_property
+    def _b_u_answers(self) -> torch.Tensor:
+        return self.weights["unembed.b_U"][self.grid.answer_order].contiguous()
 
     def _answers(self, logits: torch.Tensor | None, acts: dict[str, torch.Tensor]) -> torch.Tensor:
-        """A pass's ``[m, p]`` answer logits: read from its logits, or replayed when it stopped at ``resid_mid``."""
+        """A pass's ``[m, p]`` float32 answer logits: read from its logits, or replayed when it stopped at
+        ``resid_mid``."""
         if logits is not None:
-            return self.grid.answer_logits(logits)
+            return self.grid.answer_logits(logits).float()
         return self._replay(acts[resid_mid_hook(self.last_layer)])[1]
 
     def logits_with_resid_mid(self, piece: GridChunk, delta: torch.Tensor | float, mlp: bool = True,
                               skip: bool = True) -> torch.Tensor:
-        """``[m, p]`` float64 answer logits of the chunk with ``delta`` added to the last layer's residual stream
+        """``[m, p]`` float32 answer logits of the chunk with ``delta`` added to the last layer's residual stream
         at the last position between attention and MLP (``resid_mid``), replayed through the MLP and unembedding.
 
         Exact: without LayerNorm, the last-position logits are ``unembed(x + MLP(x))`` with ``x`` that residual,
@@ -576,14 +602,6 @@ def grid_recorder(model, names: Sequence[str] | None = None, attention: bool = T
         names = [n for n in pass_hooks(cfg, stopped) if attention or "pattern" not in n]
     stop = resid_mid_hook(cfg.n_layers - 1) if stopped and resid_mid_hook(cfg.n_layers - 1) in names else None
     return GridRecorder(model, list(names), select=_select(names), stop_after=stop)
-
-
-def _recording(model, recorder: GridRecorder | None, first: bool):
-    """``recorder`` as it is (its hooks already attached), or a new one for the first pass or a sweep's re-run."""
-    if recorder is not None:
-        return contextlib.nullcontext(recorder)
-    cfg, stopped = tl_adapter.model_config(model), stops_at_readout(model)
-    return grid_recorder(model, pass_hooks(cfg, stopped) if first else swept_hooks(cfg, stopped))
 
 
 def grid_cache(model, task: ModularTask, recorder: GridRecorder | None = None,

@@ -33,6 +33,7 @@ import torch
 
 from ..display import Displayable, Summary
 from ..fourier import n_freqs
+from ..readout import accuracy as answer_accuracy
 from ..readout import amplitude_shares, demodulate
 from ..task import ModularTask
 from .cache import GridCache, grid_cache
@@ -107,5 +108,5 @@ def isolate_circles(model, task: ModularTask, freqs, cache: GridCache | None = N
         part = amplitude_shares(demodulate(logits, labels, [k], n)[:, 0], x, y, n)
         shares[k] = part
         pizzaness[k] = (part["diff"] - part["const"]) / (1 - PIZZA_ENVELOPE_CONST)
-        accuracy[k] = float((logits.argmax(-1) == labels).double().mean())
+        accuracy[k] = answer_accuracy(logits, labels)
     return CircleIsolation(tuple(freqs), shares, pizzaness, accuracy, len(picked))

@@ -183,7 +183,7 @@ def excluded_train_losses(cache: GridCache, freqs: list[int]) -> dict[int, float
     Like ``cache.measure({k: cache.excluding([k])})``, but only on the training rows: the rule needs
     only the training loss, and this is the rule's hot loop.
     """
-    shifts = [residue_projection(cache.residue_logits, [k]) for k in freqs]
+    shifts = [residue_projection(cache.residue_logits, [k]).float() for k in freqs]
     nll, count = torch.zeros(len(freqs), dtype=torch.float64), 0
     for piece in cache.chunks():
         logits, labels = piece.logits[piece.train], piece.labels[piece.train]

@@ -1,0 +1,152 @@
+"""The grid pass computed from the weights: the activations a stopped grid pass records, without running the model.
+
+Every model we analyse is a :class:`~modadd_interp.config.ModelConfig` transformer: token plus positional
+embeddings, then blocks of attention (pattern ``rate * softmax(q k^T / sqrt(d_head)) + (1 - rate)``, causal or not)
+and an MLP (ReLU or GeLU), no LayerNorm. So its forward pass up to the readout layer's ``resid_mid`` is a short
+function of its canonical weights, and two facts make it much cheaper than the model's:
+
+* in layer 0 each position's query, key and value depend only on that position's token: they are tables of
+  ``[seq_len, d_vocab]`` rows, computed once per set of weights, and an input's are gathered from them;
+* in the readout layer only the last query reaches the answer (the MLP and unembedding after it are replayed
+  by :class:`~modadd_interp.probes.cache.GridCache` at the last position, as for a stopped pass).
+
+The grid cache uses it in place of the model's forward only when no hook but the model's own is attached (a
+user's hook must run) and the model's own logits agree with it on a sample of the grid
+(:func:`disagreement`); otherwise it runs the model and says why. ``tests/test_weight_pass.py`` checks every
+recorded activation against the model's hooks on the fixtures (paper, Clock-and-Pizza, deeper, every operation).
+
+Examples:
+    >>> forward = WeightPass(cfg, canonical_weights, [resid_mid_hook(0), z_hook(0)])   # doctest: +SKIP
+    >>> for rows, logits, acts in forward.chunks(task.grid.pairs, 4096):              # doctest: +SKIP
+    ...     acts[resid_mid_hook(0)].shape                                              # [m, d_model]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from ..config import ModelConfig
+
+
+def neurons_hook(layer: int) -> str:
+    """``blocks.{layer}.mlp.hook_post``: the MLP neurons after the activation function."""
+    return f"blocks.{layer}.mlp.hook_post"
+
+
+def pattern_hook(layer: int) -> str:
+    """``blocks.{layer}.attn.hook_pattern`` (after the model's attention rate, if any)."""
+    return f"blocks.{layer}.attn.hook_pattern"
+
+
+def z_hook(layer: int) -> str:
+    """``blocks.{layer}.attn.hook_z``: each head's output before ``W_O``."""
+    return f"blocks.{layer}.attn.hook_z"
+
+
+def resid_mid_hook(layer: int) -> str:
+    """``blocks.{layer}.hook_resid_mid``: the residual stream between attention and MLP (read only)."""
+    return f"blocks.{layer}.hook_resid_mid"
+
+
+class WeightPass:
+    """A ``ModelConfig`` transformer's forward pass up to the readout layer's ``resid_mid``, from its weights.
+
+    Records, for each input, what a stopped :class:`~modadd_interp.grid.GridRecorder` records at the last
+    position: ``pattern_hook(l)`` ``[m, n_heads, seq_len]`` (the last query's pattern, after the attention
+    rate), ``neurons_hook(l)`` ``[m, d_mlp]`` for layers before the readout layer, and the readout layer's
+    ``z_hook`` ``[m, n_heads, d_head]`` and ``resid_mid_hook`` ``[m, d_model]``; float32, as the model computes.
+
+    Args:
+        cfg: the architecture; weights: canonical float32 weights (:mod:`modadd_interp.config`).
+        names: the hook names to record (others are not kept; any of the above).
+    """
+
+    def __init__(self, cfg: ModelConfig, weights: dict[str, torch.Tensor], names: Sequence[str]) -> None:
+        supported = {pattern_hook(layer) for layer in range(cfg.n_layers)}
+        supported |= {neurons_hook(layer) for layer in range(cfg.n_layers - 1)}
+        supported |= {z_hook(cfg.n_layers - 1), resid_mid_hook(cfg.n_layers - 1)}
+        unknown = sorted(set(names) - supported)
+        if unknown:
+            raise ValueError(f"a weight pass records only {sorted(supported)}; got {unknown}")
+        self.cfg, self.w, self.names = cfg, weights, set(names)
+        seq, attn = cfg.seq_len, "blocks.0.attn"
+        # [seq, d_vocab, d_model]: every (position, token)'s layer-0 residual; its q, k, v: [seq, d_vocab, h, d_head]
+        self._embedded = weights["embed.W_E"][None] + weights["pos_embed.W_pos"][:seq, None]
+        self._qkv = [torch.einsum("tvd,hde->tvhe", self._embedded, weights[f"{attn}.W_{x}"])
+                     + weights[f"{attn}.b_{x}"] for x in "QKV"]
+        self._last_scores = None
+        if cfg.n_layers == 1:  # layer 0 is the readout layer, read at the last query only: its scores are a table
+            # [seq, d_vocab (last token), d_vocab (key token), h]
+            self._last_scores = torch.einsum("vhe,suhe->svuh", self._qkv[0][seq - 1], self._qkv[1]) / math.sqrt(
+                cfg.d_head)
+
+    def run(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The recorded activations of ``tokens`` ``[m, seq_len]`` (the model's layout, :meth:`ModelConfig.encode`)."""
+        cfg, w = self.cfg, self.w
+        seq, last = tokens.shape[1], cfg.n_layers - 1
+        position = torch.arange(seq)
+        out: dict[str, torch.Tensor] = {}
+        resid = None  # [m, seq, d_model], the residual stream entering the layer (from layer 1 on)
+        for layer in range(cfg.n_layers):
+            a, queries = f"blocks.{layer}.attn", (slice(None) if layer < last else slice(seq - 1, seq))
+            if layer == 0:
+                v = self._qkv[2][position, tokens]  # [m, seq, h, d_head]
+                before = self._embedded[position[queries], tokens[:, queries]]
+                if self._last_scores is not None:
+                    scores = self._last_scores[position, tokens[:, -1:], tokens].transpose(1, 2)[:, :, None]
+                else:
+                    q, k = (table[position, tokens] for table in self._qkv[:2])
+                    scores = self._scores(q[:, queries], k, queries)
+            else:
+                k, v = (torch.einsum("msd,hde->mshe", resid, w[f"{a}.W_{x}"]) + w[f"{a}.b_{x}"] for x in "KV")
+                before = resid[:, queries]
+                q = torch.einsum("msd,hde->mshe", before, w[f"{a}.W_Q"]) + w[f"{a}.b_Q"]
+                scores = self._scores(q, k, queries)
+            pattern = self._pattern(scores)  # [m, h, queries, seq]
+            z = torch.einsum("mhqs,mshe->mqhe", pattern, v)
+            heads = z.reshape(*z.shape[:2], -1) @ w[f"{a}.W_O"].reshape(-1, cfg.d_model)  # [m, queries, d_model]
+            mid = before + heads + w[f"{a}.b_O"]
+            if pattern_hook(layer) in self.names:
+                out[pattern_hook(layer)] = pattern[:, :, -1].clone()
+            if layer == last:
+                out.update({z_hook(last): z[:, -1].clone(), resid_mid_hook(last): mid[:, -1].clone()})
+                return {name: out[name] for name in self.names}
+            mlp = f"blocks.{layer}.mlp"
+            neurons = _activation(cfg.act_fn, mid @ w[f"{mlp}.W_in"] + w[f"{mlp}.b_in"])
+            if neurons_hook(layer) in self.names:
+                out[neurons_hook(layer)] = neurons[:, -1].clone()
+            resid = mid + neurons @ w[f"{mlp}.W_out"] + w[f"{mlp}.b_out"]
+        raise AssertionError("unreachable: the readout layer returns")
+
+    def _scores(self, q: torch.Tensor, k: torch.Tensor, queries: slice) -> torch.Tensor:
+        """``[m, h, n_queries, seq]``: the attention scores of queries ``q`` ``[m, n_queries, h, d_head]`` at
+        positions ``queries`` over keys ``k`` ``[m, seq, h, d_head]``, causally masked when the model is."""
+        scores = torch.einsum("mqhe,mshe->mhqs", q, k) / math.sqrt(self.cfg.d_head)
+        seq = k.shape[1]
+        if self.cfg.attention_dir == "causal":
+            at = torch.arange(seq)[queries]
+            scores = scores.masked_fill(torch.arange(seq)[None, :] > at[:, None], float("-inf"))
+        return scores
+
+    def _pattern(self, scores: torch.Tensor) -> torch.Tensor:
+        """The softmax of ``scores`` over keys, mixed by the attention rate (every entry, unmasked)."""
+        rate, pattern = self.cfg.attn_rate, scores.softmax(-1)
+        return pattern if rate == 1.0 else rate * pattern + (1.0 - rate)
+
+    def chunks(self, pairs: torch.Tensor, step: int) -> Iterator[tuple[slice, None, dict[str, torch.Tensor]]]:
+        """Like :meth:`GridRecorder.chunks` of a stopped pass: ``(rows, None, activations)`` per ``step`` inputs."""
+        for start in range(0, len(pairs), step):
+            rows = slice(start, min(len(pairs), start + step))
+            yield rows, None, self.run(self.cfg.encode(pairs[rows]))
+
+
+def disagreement(ours: torch.Tensor, theirs: torch.Tensor) -> float:
+    """The largest difference of two logit tensors relative to the largest logit of ``theirs`` (at least 1)."""
+    return float((ours - theirs).abs().max() / theirs.abs().max().clamp_min(1.0)) if theirs.numel() else 0.0
+
+
+def _activation(act_fn: str, pre: torch.Tensor) -> torch.Tensor:
+    return torch.relu(pre) if act_fn == "relu" else torch.nn.functional.gelu(pre)

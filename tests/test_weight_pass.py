@@ -1,0 +1,118 @@
+"""The weight pass records what the model's own hooks record, and stands in for the model only when they agree."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import random_weights, refuses_attention_rate, small_config
+
+import modadd_interp as mi
+from modadd_interp import tl_adapter
+from modadd_interp.config import ModelConfig
+from modadd_interp.probes import cache as cache_module
+from modadd_interp.probes.cache import grid_cache, grid_recorder, pass_hooks
+from modadd_interp.probes.weight_pass import WeightPass, resid_mid_hook
+
+pytestmark = pytest.mark.adapter
+
+ROOT = Path(__file__).resolve().parents[1]
+PIZZA = ROOT.parent / "shared" / "fixtures" / "clock-and-pizza"
+
+ARCHITECTURES = {
+    "paper 1 layer": dict(),
+    "causal 2 layers, rate 0.5": dict(n_layers=2, attn_rate=0.5),
+    "bidirectional 3 layers, rate 0, GeLU": dict(n_layers=3, attn_rate=0.0, attention_dir="bidirectional",
+                                                 act_fn="gelu"),
+    "(a, p + b), no '='": dict(n_ctx=2, has_eq=False, separate_b_tokens=True),
+}
+
+
+def _model_records(model, pairs):
+    cfg = tl_adapter.model_config(model)
+    with grid_recorder(model, pass_hooks(cfg)) as rec:
+        return {name: torch.cat([acts[name] for _, _, acts in rec.chunks(pairs, 64)]) for name in rec.names}
+
+
+def _assert_same_records(model, pairs):
+    cfg = tl_adapter.model_config(model)
+    theirs = _model_records(model, pairs)
+    ours = WeightPass(cfg, tl_adapter.canonical_weights(model), list(theirs)).run(cfg.encode(pairs))
+    assert ours.keys() == theirs.keys()
+    for name in theirs:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=1e-4, atol=2e-5, msg=name)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_weight_pass_records_what_the_model_records(backend, arch):
+    """Every recorded activation (patterns, earlier layers' neurons, the readout layer's z and resid_mid) equals the
+    model's own, on random weights with random biases: causal and bidirectional masks, attention rates, layouts."""
+    kw = dict(ARCHITECTURES[arch])
+    cfg = small_config(13, **kw) if "has_eq" not in kw else ModelConfig.paper(13, d_model=16, n_heads=2, d_head=8,
+                                                                             d_mlp=32, **kw)
+    if refuses_attention_rate(backend, cfg.attn_rate):
+        pytest.skip("TL 3.9's bridge cannot run attention rates (tested in test_family)")
+    model = tl_adapter.build_model(cfg, random_weights(cfg, seed=3), backend=backend)
+    _assert_same_records(model, mi.ModularTask(13).grid.pairs)
+
+
+@pytest.mark.parametrize("path", [
+    *sorted((ROOT / "tests" / "data" / "trained").glob("*.safetensors")),
+    *sorted((ROOT / "tests" / "data" / "trained").glob("op_*.pt")),
+    *sorted(PIZZA.glob("model_*.pt")),
+], ids=lambda p: p.name)
+def test_weight_pass_on_trained_models(path):
+    """The same on the trained fixtures: the Clock-and-Pizza models A and B, the deeper and GeLU family members
+    and every operation's model (a sample of each grid)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # inferred op / split: not what this test is about
+        model, task = mi.load(path)
+    if refuses_attention_rate("bridge", tl_adapter.model_config(model).attn_rate):
+        pytest.skip("TL 3.9's bridge cannot run attention rates")
+    _assert_same_records(model, task.grid.pairs[:: max(1, task.grid.n_inputs // 600)])
+
+
+def test_grid_cache_is_the_same_with_the_weight_pass_or_the_model(backend):
+    """The cache's statistics from the weight pass equal those of a pass of the model itself (forced by a user's
+    no-op hook, which must run): losses, residue means, neuron spectra, attention."""
+    cfg = small_config(13, n_layers=2)
+    model = tl_adapter.build_model(cfg, random_weights(cfg, seed=5), backend=backend)
+    task = mi.ModularTask(13)
+    fast = grid_cache(model, task)
+    with tl_adapter.hooked(model, [("blocks.0.hook_resid_pre", lambda act: None)]):
+        slow = grid_cache(model, task)
+    for field in ("train_loss", "test_loss", "accuracy"):
+        assert getattr(fast.full, field) == pytest.approx(getattr(slow.full, field), rel=1e-5, abs=1e-7)
+    torch.testing.assert_close(fast.residue_logits, slow.residue_logits, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast.neuron_blocks, slow.neuron_blocks, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(fast.attention, slow.attention, rtol=1e-4, atol=1e-6)
+    assert tl_adapter.foreign_hook_count(model) == 0
+
+
+def test_a_model_that_disagrees_runs_itself(monkeypatch):
+    """When the model's logits differ from the weight pass's on the sample, the cache says so and runs the model:
+    its results are the model's, not the weight pass's."""
+    model, task = mi.load()
+    expected = grid_cache(model, task).full
+    original = WeightPass.run
+
+    def skewed(self, tokens):
+        out = original(self, tokens)
+        resid = resid_mid_hook(self.cfg.n_layers - 1)
+        if resid in out:
+            out[resid] = out[resid] * 1.5
+        return out
+
+    monkeypatch.setattr(WeightPass, "run", skewed)
+    with pytest.warns(UserWarning, match="differs from the computation of its architecture"):
+        got = grid_cache(model, task)
+    assert got.full.test_loss == pytest.approx(expected.test_loss, rel=1e-5)
+    assert cache_module.AGREEMENT_TOLERANCE < 0.01
+
+
+def test_weight_pass_refuses_what_it_does_not_record():
+    cfg = small_config(13, n_layers=2)
+    with pytest.raises(ValueError, match="records only"):
+        WeightPass(cfg, random_weights(cfg), ["blocks.1.mlp.hook_post"])
