@@ -126,8 +126,9 @@ def label_scores(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tens
     ``log p(y) = -log1p(S)`` with ``S = sum_{j != y} exp(L_j - L_y)``, computed in the logits' own dtype (float32
     for the model's logits, which it computes in float32): each term carries only that dtype's relative rounding,
     so a grokked model's losses of 1e-8 keep their digits (``L_y - logsumexp(L)`` in float32 would not), and it
-    takes a fraction of the time of a float64 ``logsumexp`` (see :file:`docs/performance.md`). Rows where a difference overflows ``exp`` (``L_j - L_y > 88`` in float32) are recomputed by float64
-    ``logsumexp``. A tie with the label's logit is not a correct answer.
+    takes a fraction of the time of a float64 ``logsumexp`` (see :file:`docs/performance.md`). Rows where a
+    difference overflows ``exp`` (``L_j - L_y > 88`` in float32) are recomputed by float64 ``logsumexp``. A tie
+    with the label's logit is not a correct answer.
 
     Examples:
         >>> logprob, correct = label_scores(torch.tensor([[2.0, 0.0], [0.0, 0.0]]), torch.tensor([0, 1]))

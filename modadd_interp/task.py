@@ -190,7 +190,7 @@ class ModularTask:
         return float(-picked.mean())
 
     def accuracy(self, logits: torch.Tensor, subset: str = "all") -> float:
-        """Fraction of ``subset`` whose label's logit is strictly the largest (:func:`modadd_interp.readout.accuracy`)."""
+        """Fraction of ``subset`` whose label's logit is strictly the largest (:func:`.readout.accuracy`)."""
         mask = self.mask(subset)
         return accuracy(self.final_logits(logits)[mask], self.labels[mask])
 

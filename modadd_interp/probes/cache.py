@@ -318,10 +318,10 @@ class GridCache:
         ours = self._replay(WeightPass(cfg, self.weights, [resid]).run(tokens)[resid])[1]
         gap = disagreement(ours, theirs)
         if gap > AGREEMENT_TOLERANCE:
-            warnings.warn(f"this model's forward pass differs from the computation of its architecture from its weights "
-                          f"(answer logits {gap:.2g} apart relative to their scale on {len(pairs)} grid inputs; e.g. a "
-                          "TransformerLens option modadd_interp does not model): the grid passes run the model "
-                          "itself, which is slower.", stacklevel=4)
+            warnings.warn("this model's forward pass differs from the computation of its architecture from its "
+                          f"weights (answer logits {gap:.2g} apart relative to their scale on {len(pairs)} grid "
+                          "inputs; e.g. a TransformerLens option modadd_interp does not model): the grid passes run "
+                          "the model itself, which is slower.", stacklevel=4)
             return False
         return True
 
