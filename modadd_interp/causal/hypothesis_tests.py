@@ -40,7 +40,7 @@ from ..display import Displayable, Summary
 from ..hypotheses import Hypothesis
 from ..probes import GridCache, grid_cache
 from ..probes.cache import GridChunk
-from ..readout import DTYPE, Measurement, envelope_fit, solve_normal
+from ..readout import DTYPE, Measurement, demodulate, envelope_fit, solve_normal
 from ..task import ModularTask
 
 RESAMPLE_SEED = 0
@@ -115,9 +115,9 @@ def evaluate_hypotheses(model, task: ModularTask, hypotheses: Sequence[Hypothesi
                         ) -> dict[str, HypothesisTest]:
     """Fit every hypothesis and run their tests together: ``{name: HypothesisTest}``, in the order given.
 
-    Two sweeps of the grid whatever the number of hypotheses: one for the MLP output's fits, one for every test
-    and the two shared baselines (the resampling partners gathered or replayed from the kept grid, or run). The
-    logit fits read :meth:`GridCache.demodulated` (one sweep per distinct set of frequencies, remembered).
+    Two sweeps of the grid whatever the number of hypotheses: one for every fit (the logits' demodulated
+    components, :func:`modadd_interp.readout.demodulate`, and the MLP output's normal equations), one for every test
+    and the two shared baselines (the resampling partners gathered or replayed from the kept grid, or run).
 
     Raises:
         ValueError: two hypotheses share a name.
@@ -132,11 +132,12 @@ def evaluate_hypotheses(model, task: ModularTask, hypotheses: Sequence[Hypothesi
     cache = cache or grid_cache(model, task)
     grid, n = cache.grid, cache.grid.n
     x_all, y_all = grid.xy
-    fitted = {h.name: _logit_fit(cache, h) for h in hypotheses}
-    thetas = _mlp_fits(cache, hypotheses)
+    demods, thetas = _fitting_sweep(cache, hypotheses)
+    fitted = {h.name: _logit_fit(demods[tuple(h.freqs)], h, grid) for h in hypotheses}
     partners = {h.name: _partners(h, x_all, y_all, n) for h in hypotheses}
     mean_logits = cache.residue_logits.mean(0).float()
-    mean_neurons = cache.neuron_mean.float()
+    last = f"blocks.{cache.last_layer}.mlp"  # every neuron at its grid mean: a constant MLP output
+    mean_mlp_out = cache.neuron_mean.float() @ cache.weights[f"{last}.W_out"] + cache.weights[f"{last}.b_out"]
     z = torch.arange(n, dtype=DTYPE)
     answer_trig = {k: (torch.cos(2 * math.pi * k * z / n), torch.sin(2 * math.pi * k * z / n))
                    for h in hypotheses for k in h.freqs}  # cos / sin(w_k z) over the answers, once
@@ -155,16 +156,18 @@ def evaluate_hypotheses(model, task: ModularTask, hypotheses: Sequence[Hypothesi
             out[:, :n] += torch.stack(left, 1) @ torch.stack(right, 0)
         return out
 
-    def mlp_fit(piece: GridChunk, h: Hypothesis) -> torch.Tensor:
+    fit_logits = {name: cache.mlp_out_logits(theta) for name, theta in thetas.items()}  # [F, p] each
+
+    def mlp_fit(piece: GridChunk, h: Hypothesis) -> torch.Tensor:  # unembed(resid_mid + features theta)
         x, y = _coords(piece, n)
-        return cache.logits_with_mlp_out(piece, _mlp_features(h, tuple(h.freqs), x, y, n) @ thetas[h.name])
+        return cache.direct_logits(piece) + _mlp_features(h, tuple(h.freqs), x, y, n).float() @ fit_logits[h.name]
 
     def resampled(piece: GridChunk, h: Hypothesis) -> torch.Tensor:
         return cache.logits_with_neurons(piece, cache.neurons_of(partners[h.name][piece.rows]))
 
     edits = {
         "logits_baseline": lambda piece: mean_logits.expand(len(piece.labels), -1),
-        "mlp_baseline": lambda piece: cache.logits_with_neurons(piece, mean_neurons.expand_as(piece.neurons)),
+        "mlp_baseline": lambda piece: cache.logits_with_mlp_out(piece, mean_mlp_out),
     }
     for h in hypotheses:
         edits.update({(h.name, "logits"): functools.partial(logits_fit, h=h),
@@ -183,13 +186,12 @@ def evaluate_hypotheses(model, task: ModularTask, hypotheses: Sequence[Hypothesi
     return out
 
 
-def _logit_fit(cache: GridCache, hypothesis: Hypothesis) -> tuple[dict[int, list[float]], float]:
-    """``({k: [beta_e]}, fitted energy)``: the readout's least-squares envelope coefficients per key frequency."""
-    n, freqs = cache.grid.n, tuple(hypothesis.freqs)
-    x_all, y_all = cache.grid.xy
-    demod = cache.demodulated(freqs)
+def _logit_fit(demod: torch.Tensor, hypothesis: Hypothesis, grid) -> tuple[dict[int, list[float]], float]:
+    """``({k: [beta_e]}, fitted energy)``: the readout's least-squares envelope coefficients per key frequency, from
+    the grid's demodulated components ``demod`` ``[n*n, K]`` at the hypothesis's frequencies."""
+    n, (x_all, y_all) = grid.n, grid.xy
     coefficients, fitted_energy = {}, 0.0
-    for j, k in enumerate(freqs):
+    for j, k in enumerate(hypothesis.freqs):
         beta, energy = envelope_fit(demod[:, j], hypothesis.envelopes(x_all, y_all, n, k), n, nyquist=2 * k == n)
         coefficients[k], fitted_energy = beta.tolist(), fitted_energy + energy
     return coefficients, fitted_energy
@@ -210,20 +212,26 @@ def _mlp_features(hypothesis: Hypothesis, freqs, x: torch.Tensor, y: torch.Tenso
     return torch.cat(parts, dim=1)
 
 
-def _mlp_fits(cache: GridCache, hypotheses: Sequence[Hypothesis]) -> dict[str, torch.Tensor]:
-    """``{name: [F, d_model]}`` least-squares coefficients of the readout layer's MLP output on each hypothesis's
-    features (one sweep for all of them)."""
-    n = cache.grid.n
+def _fitting_sweep(cache: GridCache, hypotheses: Sequence[Hypothesis]
+                   ) -> tuple[dict[tuple[int, ...], torch.Tensor], dict[str, torch.Tensor]]:
+    """One sweep for every fit: ``({freqs: [n*n, K] complex128 demodulated logit components}, {name: [F, d_model]
+    least-squares coefficients of the readout layer's MLP output on the hypothesis's features})``."""
+    n, inputs = cache.grid.n, cache.grid.n_inputs
+    freq_sets = list(dict.fromkeys(tuple(h.freqs) for h in hypotheses))
+    demods = {freqs: torch.zeros(inputs, len(freqs), dtype=torch.complex128) for freqs in freq_sets}
     gram: dict[str, torch.Tensor | float] = dict.fromkeys((h.name for h in hypotheses), 0.0)
     target: dict[str, torch.Tensor | float] = dict.fromkeys((h.name for h in hypotheses), 0.0)
     for piece in cache.chunks():
+        for freqs in freq_sets:
+            if freqs:
+                demods[freqs][piece.rows] = demodulate(piece.logits, piece.labels, freqs, n)
         x, y = _coords(piece, n)
         m = cache.mlp_out(piece)
         for h in hypotheses:
             f = _mlp_features(h, tuple(h.freqs), x, y, n)
             gram[h.name] = gram[h.name] + f.T @ f
             target[h.name] = target[h.name] + f.T @ m
-    return {h.name: solve_normal(gram[h.name], target[h.name]) for h in hypotheses}
+    return demods, {h.name: solve_normal(gram[h.name], target[h.name]) for h in hypotheses}
 
 
 def _partners(hypothesis: Hypothesis, x: torch.Tensor, y: torch.Tensor, n: int) -> torch.Tensor:

@@ -127,14 +127,17 @@ def ablation_table(
                                             _zero_hooks(f"blocks.{layer}.attn.hook_z")]
     if key_freqs:
         directions = wl_key_directions(cache.w_logit[:, : cache.grid.n], key_freqs)
-        basis, _ = torch.linalg.qr(directions)
+        basis, _ = torch.linalg.qr(directions)  # [d_mlp, r] orthonormal
+        basis32 = basis.float()
+        basis_logits = cache.neuron_logits(basis32.T)  # [r, p]: each direction's logits
+        b_out = cache.weights[f"blocks.{last}.mlp.b_out"]
 
-        def onto(piece):
-            return piece.neurons.double() @ basis @ basis.T
+        # neurons n -> n B B^T changes the logits by rank r: (n B) (B^T W_L); the rest of the MLP's output goes
+        def onto(piece):  # direct path + b_out + the kept part
+            return cache.logits_with_mlp_out(piece, b_out) + (piece.neurons @ basis32) @ basis_logits
 
-        edits["neurons onto W_L key directions"] = lambda piece: cache.logits_with_neurons(piece, onto(piece))
-        edits["neurons onto W_L key nullspace"] = lambda piece: cache.logits_with_neurons(
-            piece, piece.neurons.double() - onto(piece))
+        edits["neurons onto W_L key directions"] = onto
+        edits["neurons onto W_L key nullspace"] = lambda piece: piece.logits - (piece.neurons @ basis32) @ basis_logits
         desc["neurons onto W_L key directions"] = (
             f"readout-layer MLP activations at the last position projected onto the {directions.shape[1]} "
             "directions W_L reads as key cos/sin")
@@ -182,8 +185,10 @@ def _replayed_rows(cache: GridCache, name) -> dict:
         piece, -heads(piece).sum(1))
     edits[name(last, "attention skip zero-ablated")] = lambda piece: cache.logits_with_resid_mid(
         piece, -resid_pre(piece))
-    edits[name(last, "MLP zero-ablated")] = lambda piece: cache.logits_with_resid_mid(piece, 0.0, mlp=False)
-    edits[name(last, "MLP skip zero-ablated")] = lambda piece: cache.logits_with_resid_mid(piece, 0.0, skip=False)
+    # logits = direct path (unembed of resid_mid) + the MLP output's logits: both rows are one of the two
+    edits[name(last, "MLP zero-ablated")] = cache.direct_logits
+    edits[name(last, "MLP skip zero-ablated")] = lambda piece: piece.logits - cache.direct_logits(piece) + b_u
+    b_u = cache.weights["unembed.b_U"][cache.grid.answer_order]
     return edits
 
 

@@ -52,7 +52,6 @@ from ..grid import DEFAULT_CHUNK, GridRecorder, check_compatible
 from ..readout import (
     Measurement,
     MeasurementSum,
-    demodulate,
     residue_measurement,
     residue_projection,
     residue_sums,
@@ -286,7 +285,8 @@ class GridCache:
         self.attention = attention.data.transpose(0, 1).contiguous() if attention.data is not None else None
         self.correct_logits = correct.data
         self._kept: list[GridChunk] | None = kept if self.keep != "rerun" else None
-        self._demodulated: dict[tuple[int, ...], torch.Tensor] = {}
+        self._slabs = {name: rows.data for name, rows in slabs.items() if rows.data is not None}
+        self._direct: tuple[GridChunk | None, torch.Tensor | None] = (None, None)
 
     @property
     def _step(self) -> int:
@@ -386,39 +386,37 @@ class GridCache:
                 total.add(self._answers(logits, acts), grid.labels[rows], grid.train[rows], grid.test[rows])
         return total.result()
 
-    def demodulated(self, freqs) -> torch.Tensor:
-        """``[n*n, K]`` complex128: every input's logit component at each answer frequency, demodulated by its
-        own ``x + y`` (:func:`modadd_interp.readout.demodulate`; one sweep, remembered per ``freqs``)."""
-        freqs = tuple(freqs)
-        if freqs not in self._demodulated:
-            n, out = self.grid.n, _Rows(self.grid.n_inputs)
-            if freqs:
-                for piece in self.chunks():
-                    out.put(piece.rows, demodulate(piece.logits, piece.labels, freqs, n))
-            self._demodulated[freqs] = out.data if freqs else torch.zeros(self.grid.n_inputs, 0,
-                                                                          dtype=torch.complex128)
-        return self._demodulated[freqs]
-
     def neurons_of(self, index: torch.Tensor) -> torch.Tensor:
         """``[m, d_mlp]`` float32 readout-layer neurons at the last position of grid inputs ``index`` ``[m]`` (e.g.
         the partners of one chunk's inputs in a resampling): gathered from the kept grid, replayed from its
         ``resid_mid``, or by a forward pass of those inputs. Memory ``O(m)``: call it per chunk."""
-        if self.keep in ("full", "replay"):
-            part, offset = index // self._step, index % self._step
-            field = "neurons" if self.keep == "full" else "resid_mid"
-            rows = torch.empty(len(index), getattr(self._kept[0], field).shape[1])
-            for chunk in part.unique().tolist():
-                at = part == chunk
-                rows[at] = getattr(self._kept[chunk], field)[offset[at]]
-            return rows if self.keep == "full" else self._replay_neurons(rows)
-        name = neurons_hook(self.last_layer)
-        with GridRecorder(self._model, [name], select=_select([name])) as rec:
-            return torch.cat([acts[name] for _, _, acts in rec.chunks(self.grid.pairs[index], self._step)])
+        if self.keep == "full":
+            return self._slabs["neurons"][index]
+        if self.keep == "replay":
+            return self._replay_neurons(self._slabs["resid_mid"][index])
+        last = self.last_layer
+        with self._pass(None, first=False) as rec:
+            return torch.cat([self._replay_neurons(acts[resid_mid_hook(last)]) if logits is None
+                              else acts[neurons_hook(last)] for _, logits, acts in rec.chunks(self.grid.pairs[index],
+                                                                                                self._step)])
 
     def logits_with_mlp_out(self, piece: GridChunk, mlp_out: torch.Tensor) -> torch.Tensor:
         """``[m, p]`` float32 answer logits with the readout layer's MLP output at the last position replaced by
-        ``mlp_out`` ``[m, d_model]``: ``unembed(resid_mid + mlp_out)``, exact (nothing follows the last MLP)."""
-        return self._unembed(piece.resid_mid + mlp_out.float())
+        ``mlp_out`` ``[m, d_model]`` (or ``[d_model]``, the same for every input): ``unembed(resid_mid + mlp_out)``,
+        exact (nothing follows the last MLP), computed as :meth:`direct_logits` plus :meth:`mlp_out_logits`."""
+        return self.direct_logits(piece) + self.mlp_out_logits(mlp_out)
+
+    def direct_logits(self, piece: GridChunk) -> torch.Tensor:
+        """``[m, p]`` float32 ``unembed(resid_mid)``: the chunk's answer logits without the readout layer's MLP output
+        (the MLP zero-ablated). Remembered for the chunk last asked about, so a sweep's edits share it."""
+        if self._direct[0] is not piece:
+            self._direct = (piece, self._unembed(piece.resid_mid))
+        return self._direct[1]
+
+    def mlp_out_logits(self, mlp_out: torch.Tensor) -> torch.Tensor:
+        """``[..., p]`` float32 ``mlp_out @ W_U`` (answer order): what a readout-layer MLP output ``[..., d_model]``
+        adds to the answer logits (linear: e.g. fitted coefficients ``[F, d_model]`` map to ``[F, p]`` once)."""
+        return mlp_out.float() @ self._w_u_answers
 
     def mlp_out(self, piece: GridChunk) -> torch.Tensor:
         """``[m, d_model]`` float64 the readout layer's MLP output at the last position."""
@@ -502,28 +500,19 @@ class GridCache:
             return self.grid.answer_logits(logits).float()
         return self._replay(acts[resid_mid_hook(self.last_layer)])[1]
 
-    def logits_with_resid_mid(self, piece: GridChunk, delta: torch.Tensor | float, mlp: bool = True,
-                              skip: bool = True) -> torch.Tensor:
-        """``[m, p]`` float32 answer logits of the chunk with ``delta`` added to the last layer's residual stream
-        at the last position between attention and MLP (``resid_mid``), replayed through the MLP and unembedding.
+    def logits_with_resid_mid(self, piece: GridChunk, delta: torch.Tensor) -> torch.Tensor:
+        """``[m, p]`` float32 answer logits of the chunk with ``delta`` ``[m, d_model]`` (or broadcastable) added to the
+        last layer's residual stream at the last position between attention and MLP (``resid_mid``), replayed through
+        the MLP and unembedding.
 
         Exact: without LayerNorm, the last-position logits are ``unembed(x + MLP(x))`` with ``x`` that residual,
         and nothing else reads it. The ablation table evaluates last-layer head and skip ablations this way;
         the tests check it against the same ablations run through hooks.
-
-        Args:
-            delta: ``[m, d_model]`` (or broadcastable) change of ``resid_mid`` at the last position.
-            mlp, skip: keep the MLP's output / the skip term ``resid_mid`` of ``resid_post = resid_mid +
-                mlp_out`` (False: that term zero-ablated).
         """
-        w, last = self.weights, f"blocks.{self.config.n_layers - 1}.mlp"  # float32, like the model's forward
-        x = piece.resid_mid + torch.as_tensor(delta).float()
-        out = x if skip else torch.zeros_like(x)
-        if mlp:
-            # resid_mid unchanged: the chunk's own activations
-            hidden = piece.neurons if isinstance(delta, float) and delta == 0.0 else self._replay_neurons(x)
-            out = out + hidden @ w[f"{last}.W_out"] + w[f"{last}.b_out"]
-        return self._unembed(out)
+        w, last = self.weights, f"blocks.{self.last_layer}.mlp"  # float32, like the model's forward
+        x = piece.resid_mid + delta.float()
+        mlp_out = torch.addmm(w[f"{last}.b_out"], self._replay_neurons(x), w[f"{last}.W_out"])
+        return self._unembed(mlp_out.add_(x))
 
     def head_outputs(self, piece: GridChunk) -> torch.Tensor:
         """``[m, n_heads, d_model]`` float32: each last-layer head's contribution to ``resid_mid`` (``z_h W_O[h]``)."""
