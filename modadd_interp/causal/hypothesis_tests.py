@@ -152,8 +152,8 @@ def evaluate_hypotheses(model, task: ModularTask, hypotheses: Sequence[Hypothesi
             angle_s = 2 * math.pi * k * (x + y).to(DTYPE) / n
             left += [amplitude * torch.cos(angle_s), amplitude * torch.sin(angle_s)]
             right += answer_trig[k]
-        if left:
-            out[:, :n] += torch.stack(left, 1) @ torch.stack(right, 0)
+        if left:  # float32, like the logits
+            out[:, :n] += torch.stack(left, 1).float() @ torch.stack(right, 0).float()
         return out
 
     fit_logits = {name: cache.mlp_out_logits(theta) for name, theta in thetas.items()}  # [F, p] each

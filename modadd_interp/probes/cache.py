@@ -363,12 +363,13 @@ class GridCache:
                 yield self._chunk_of(rows, logits, acts)
 
     def measure(self, edits: dict[Hashable, Callable[[GridChunk], torch.Tensor]]) -> dict[Hashable, Measurement]:
-        """Measure edited logits in one sweep: ``edits[name](chunk)`` returns the chunk's ``[m, p]`` logits."""
+        """Measure edited logits in one sweep: ``edits[name](chunk)`` returns the chunk's ``[m, p]`` logits (measured in
+        float32, as the model computes logits: :func:`modadd_interp.readout.label_scores`)."""
         totals = {name: MeasurementSum() for name in edits}
         if edits:
             for piece in self.chunks():
                 for name, edit in edits.items():
-                    totals[name].add(edit(piece).double(), piece.labels, piece.train, piece.test)
+                    totals[name].add(edit(piece).float(), piece.labels, piece.train, piece.test)
         return {name: total.result() for name, total in totals.items()}
 
     def measure_hooked(self, fwd_hooks: Sequence) -> Measurement:
