@@ -1,4 +1,4 @@
-"""One hooked pass over the analysis grid, reduced to the statistics every probe reads.
+"""One pass over the analysis grid, reduced to the statistics every probe reads.
 
 The grid is the task's inputs in its operation's group coordinates (:class:`modadd_interp.task.AnalysisGrid`;
 for ``add`` the token grid itself): input ``j = x * n + y`` with answer column ``z = (x + y) mod n``, logits in
@@ -11,8 +11,15 @@ measured separately (:attr:`GridCache.outside`).
 
 The pass stops at the readout (last) layer's ``resid_mid`` and replays the rest at the last position
 (``act(resid_mid W_in + b_in)``, then ``W_out`` and the unembedding: without LayerNorm nothing else reaches the
-answer), so the MLP and the unembedding at the other positions, which no probe reads, are never computed. It runs
-to the logits instead when a user's hook is attached to the model (:func:`stops_at_readout`).
+answer), so the MLP and the unembedding at the other positions, which no probe reads, are never computed. Up to
+``resid_mid`` it is computed from the weights (:class:`~modadd_interp.probes.weight_pass.WeightPass`: layer 0 from
+per-token tables, the readout layer at the last query only) once the model's own logits have matched it on
+:data:`AGREEMENT_SAMPLE` grid inputs; otherwise (with a warning) by the model with recording hooks. It runs the
+model to the logits when a user's hook is attached to it (:func:`stops_at_readout`): that hook must run.
+
+Edited logits (:meth:`GridCache.measure`) are float32, as the model computes them, and their losses keep float64
+sums (:func:`modadd_interp.readout.label_scores`). Edits after the MLP share the chunk's direct path
+(:meth:`GridCache.direct_logits`, ``unembed(resid_mid)``): the logits are linear in the MLP's output.
 
 Analyses that need every input's logits or last-layer activations again (the excluded losses, the
 interventions at the last position) read them chunk by chunk through :meth:`GridCache.chunks` and
@@ -57,7 +64,7 @@ from ..readout import (
     residue_sums,
 )
 from ..task import AnalysisGrid, ModularTask
-from .weight_pass import WeightPass, disagreement, neurons_hook, pattern_hook, resid_mid_hook, z_hook
+from .weight_pass import WeightPass, activation, disagreement, neurons_hook, pattern_hook, resid_mid_hook, z_hook
 
 KEEP_FRACTION = 0.25
 """The kept grid may use this fraction of the memory available when the cache is built (``MemAvailable``)..."""
@@ -472,8 +479,7 @@ class GridCache:
     def _replay_neurons(self, resid_mid: torch.Tensor) -> torch.Tensor:
         """``[m, d_mlp]`` float32 last-layer neurons at the last position, recomputed from its ``resid_mid``."""
         w, last = self.weights, f"blocks.{self.last_layer}.mlp"
-        pre = torch.addmm(w[f"{last}.b_in"], resid_mid, w[f"{last}.W_in"])
-        return pre.relu_() if self.config.act_fn == "relu" else torch.nn.functional.gelu(pre)
+        return activation(self.config.act_fn, torch.addmm(w[f"{last}.b_in"], resid_mid, w[f"{last}.W_in"]))
 
     def _replay(self, resid_mid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``([m, d_mlp] float32 neurons, [m, p] float32 answer logits)`` of the last layer at the last position,

@@ -92,21 +92,23 @@ class WeightPass:
         resid = None  # [m, seq, d_model], the residual stream entering the layer (from layer 1 on)
         for layer in range(cfg.n_layers):
             a, queries = f"blocks.{layer}.attn", (slice(None) if layer < last else slice(seq - 1, seq))
-            if layer == 0:
+            if layer == 0 and self._last_scores is not None:  # one query: z = sum_s pattern_s v_s[token_s]
+                before = self._embedded[seq - 1, tokens[:, -1]][:, None]
+                scores = self._last_scores[position, tokens[:, -1:], tokens].transpose(1, 2)[:, :, None]
+                pattern = self._pattern(scores)  # [m, h, 1, seq]
+                z = sum(pattern[:, :, 0, s, None] * self._qkv[2][s, tokens[:, s]] for s in range(seq))[:, None]
+            elif layer == 0:
                 v = self._qkv[2][position, tokens]  # [m, seq, h, d_head]
                 before = self._embedded[position[queries], tokens[:, queries]]
-                if self._last_scores is not None:
-                    scores = self._last_scores[position, tokens[:, -1:], tokens].transpose(1, 2)[:, :, None]
-                else:
-                    q, k = (table[position, tokens] for table in self._qkv[:2])
-                    scores = self._scores(q[:, queries], k, queries)
+                q, k = (table[position, tokens] for table in self._qkv[:2])
+                pattern = self._pattern(self._scores(q[:, queries], k, queries))
             else:
                 k, v = (torch.einsum("msd,hde->mshe", resid, w[f"{a}.W_{x}"]) + w[f"{a}.b_{x}"] for x in "KV")
                 before = resid[:, queries]
                 q = torch.einsum("msd,hde->mshe", before, w[f"{a}.W_Q"]) + w[f"{a}.b_Q"]
-                scores = self._scores(q, k, queries)
-            pattern = self._pattern(scores)  # [m, h, queries, seq]
-            z = torch.einsum("mhqs,mshe->mqhe", pattern, v)
+                pattern = self._pattern(self._scores(q, k, queries))  # [m, h, queries, seq]
+            if not (layer == 0 and self._last_scores is not None):
+                z = torch.einsum("mhqs,mshe->mqhe", pattern, v)
             heads = z.reshape(*z.shape[:2], -1) @ w[f"{a}.W_O"].reshape(-1, cfg.d_model)  # [m, queries, d_model]
             mid = before + heads + w[f"{a}.b_O"]
             if pattern_hook(layer) in self.names:
@@ -115,7 +117,7 @@ class WeightPass:
                 out.update({z_hook(last): z[:, -1].clone(), resid_mid_hook(last): mid[:, -1].clone()})
                 return {name: out[name] for name in self.names}
             mlp = f"blocks.{layer}.mlp"
-            neurons = _activation(cfg.act_fn, mid @ w[f"{mlp}.W_in"] + w[f"{mlp}.b_in"])
+            neurons = activation(cfg.act_fn, mid @ w[f"{mlp}.W_in"] + w[f"{mlp}.b_in"])
             if neurons_hook(layer) in self.names:
                 out[neurons_hook(layer)] = neurons[:, -1].clone()
             resid = mid + neurons @ w[f"{mlp}.W_out"] + w[f"{mlp}.b_out"]
@@ -148,5 +150,6 @@ def disagreement(ours: torch.Tensor, theirs: torch.Tensor) -> float:
     return float((ours - theirs).abs().max() / theirs.abs().max().clamp_min(1.0)) if theirs.numel() else 0.0
 
 
-def _activation(act_fn: str, pre: torch.Tensor) -> torch.Tensor:
-    return torch.relu(pre) if act_fn == "relu" else torch.nn.functional.gelu(pre)
+def activation(act_fn: str, pre: torch.Tensor) -> torch.Tensor:
+    """The MLP's activation function, in place on ``pre`` for ReLU."""
+    return pre.relu_() if act_fn == "relu" else torch.nn.functional.gelu(pre)
