@@ -195,29 +195,38 @@ class BlockSpectrum:
         torch.Size([2, 3, 3, 3])
     """
 
-    ROW_BLOCK = 1024  # grid inputs converted to float64 at a time
+    ROW_BLOCK = 1024  # grid inputs summed in the values' own dtype at a time, then added in float64
 
     def __init__(self, p: int, n: int) -> None:
         self.p, self.n = p, n
         self._marginals = torch.zeros(4, p, n, dtype=DTYPE)  # over a (by b), over b (by a), by a+b, by a-b
-        self._sum_sq = torch.zeros(n, dtype=DTYPE)
+        self._sum_sq = torch.zeros(n, dtype=DTYPE)  # of the values minus _shift (well conditioned)
+        self._shifted_sum = torch.zeros(n, dtype=DTYPE)
+        self._shift: torch.Tensor | None = None
         self._rows = 0
 
     def add(self, values: torch.Tensor, rows: torch.Tensor) -> None:
         """Add grid rows: ``values`` ``[len(rows), p, n]`` at row indices ``rows``.
 
-        Works through a few rows at a time, so the float64 copies stay small (and in cache).
+        Works through a few rows at a time in the values' dtype (float32 for activations: each sum covers at most
+        :data:`ROW_BLOCK` values, then goes into the float64 totals). The sum of squares is taken about the first
+        block's mean, so the variance does not cancel catastrophically when a function's mean dwarfs its spread.
         """
         p, b = self.p, torch.arange(self.p)
         step = max(1, self.ROW_BLOCK // p)
+        if self._shift is None:
+            self._shift = values[:step].reshape(-1, self.n).mean(0)
         for start in range(0, len(rows), step):
-            block, at = values[start : start + step].to(DTYPE), rows[start : start + step]
+            block, at = values[start : start + step], rows[start : start + step]
             flat = block.reshape(-1, self.n)
             self._marginals[0] += block.sum(0)
-            self._marginals[1].index_add_(0, at, block.sum(1))
-            self._marginals[2].index_add_(0, ((at[:, None] + b) % p).flatten(), flat)
-            self._marginals[3].index_add_(0, ((at[:, None] - b) % p).flatten(), flat)
-            self._sum_sq += (flat * flat).sum(0)
+            self._marginals[1].index_add_(0, at, block.sum(1).to(DTYPE))
+            for index, direction in ((2, at[:, None] + b), (3, at[:, None] - b)):
+                part = torch.zeros(p, self.n, dtype=flat.dtype).index_add_(0, (direction % p).flatten(), flat)
+                self._marginals[index] += part
+            centered = flat - self._shift
+            self._shifted_sum += centered.sum(0)
+            self._sum_sq += (centered * centered).sum(0)
         self._rows += len(rows)
 
     def _check_complete(self) -> None:
@@ -233,8 +242,8 @@ class BlockSpectrum:
     @property
     def variance(self) -> torch.Tensor:
         """``[n]`` each function's centered sum of squares over the grid (clamped at 0)."""
-        total = self.mean * self.p**2
-        return (self._sum_sq - total**2 / self.p**2).clamp_min(0.0)
+        self._check_complete()
+        return (self._sum_sq - self._shifted_sum**2 / self.p**2).clamp_min(0.0)
 
     def blocks(self) -> torch.Tensor:
         """``[n, p//2, 3, 3]`` float64 blocks of the *centered* functions (entry ``(0, 0)`` is 0)."""

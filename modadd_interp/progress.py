@@ -23,6 +23,7 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 
@@ -77,17 +78,23 @@ def progress_measures(
     run = load_run(run, task=task)
     task = run.task or _default_task(run)
     model = tl_adapter.build_model(run.config, run.weights[-1])
+    final = grid_cache(model, task)
     if key_freqs is None:
-        kf = key_frequencies(model, task)
+        kf = key_frequencies(model, task, cache=final)
         key_freqs, source = kf.freqs, f"final checkpoint (step {run.steps[-1]}, confidence {kf.confidence})"
     else:
         key_freqs, source = tuple(key_freqs), "given"
+    # the architecture's weight pass agreed with the model on the final checkpoint: every checkpoint is computed
+    # from its weights alone (no model to load them into), keeping only the logits the excluded loss needs
+    from_weights = final.computed_from_weights
     rows = []
-    with grid_recorder(model, attention=False) as recorder:
+    with contextlib.nullcontext() if from_weights else grid_recorder(model, attention=False) as recorder:
         for step, weights in tqdm(list(zip(run.steps, run.weights, strict=True)), disable=not progress,
                                   desc="progress measures", dynamic_ncols=True):
-            tl_adapter.set_weights(model, run.config, weights)
-            cache = grid_cache(model, task, recorder=recorder)
+            if llc or not from_weights:
+                tl_adapter.set_weights(model, run.config, weights)
+            cache = (GridCache.of_weights(run.config, weights, task, keep="logits") if from_weights
+                     else grid_cache(model, task, recorder=recorder))
             rows.append({"step": step, **checkpoint_measures(cache, key_freqs)})
             if llc:
                 llc_kwargs = llc if isinstance(llc, dict) else {}

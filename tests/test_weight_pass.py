@@ -116,3 +116,24 @@ def test_weight_pass_refuses_what_it_does_not_record():
     cfg = small_config(13, n_layers=2)
     with pytest.raises(ValueError, match="records only"):
         WeightPass(cfg, random_weights(cfg), ["blocks.1.mlp.hook_post"])
+
+
+def test_a_cache_of_weights_alone_equals_the_models_and_refuses_hooked_passes():
+    """GridCache.of_weights (no model; the progress measures' per-checkpoint cache) gives the model's statistics
+    and sweeps; what needs the model says so."""
+    from modadd_interp.probes.cache import GridCache
+
+    model, task = mi.load()
+    cfg = tl_adapter.model_config(model)
+    with_model = grid_cache(model, task)
+    alone = GridCache.of_weights(cfg, tl_adapter.canonical_weights(model), task, keep="logits")
+    assert with_model.computed_from_weights and alone.computed_from_weights
+    assert alone.full == with_model.full
+    torch.testing.assert_close(alone.residue_logits, with_model.residue_logits, rtol=0, atol=0)
+    torch.testing.assert_close(alone.neuron_blocks, with_model.neuron_blocks, rtol=0, atol=0)
+    excluded = {"excluded": with_model.excluding([1, 5])}
+    assert alone.measure({"excluded": alone.excluding([1, 5])}) == with_model.measure(excluded)
+    with pytest.raises(ValueError, match="needs the model"):
+        alone.measure_hooked([])
+    with pytest.raises(ValueError, match="p = 113"):
+        GridCache.of_weights(cfg, tl_adapter.canonical_weights(model), mi.ModularTask(13))

@@ -52,7 +52,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 import torch
 
 from .. import tl_adapter
-from ..config import ModelConfig
+from ..config import ModelConfig, check_weights
 from ..errors import InvalidWeightsError
 from ..fourier import BlockSpectrum
 from ..grid import DEFAULT_CHUNK, GridRecorder, check_compatible
@@ -74,7 +74,11 @@ KEEP_MAX_BYTES = 2 * 2**30
 chunks come on top). The paper's architecture: p = 509 keeps everything (1.3 GB); p = 1009 replays (1.0 GB of
 the 7.2 GB a full keep would take)."""
 
-KEEP_MODES = ("full", "replay", "rerun")
+KEEP_MODES = ("full", "replay", "rerun", "logits")
+KEPT = {"full": ("logits", "neurons", "z", "resid_mid"), "replay": ("z", "resid_mid"), "rerun": (),
+        "logits": ("logits",)}
+"""What each keep mode keeps per input at the last position (``"logits"``, never chosen by default: sweeps that
+edit the logits alone, as the progress measures' excluded loss; an edit reading anything else fails)."""
 
 AGREEMENT_SAMPLE = 64
 """Grid inputs (evenly spaced) on which the model's logits must equal the weight pass's before it stands in."""
@@ -243,14 +247,33 @@ class GridCache:
 
     def __init__(self, model, task: ModularTask, recorder: GridRecorder | None = None,
                  chunk: int = DEFAULT_CHUNK, keep: str | None = None) -> None:
-        self.config: ModelConfig = check_compatible(model, task)
+        self._setup(check_compatible(model, task), tl_adapter.canonical_weights(model), model, task, chunk, keep)
+        self._first_pass(recorder)
+
+    @classmethod
+    def of_weights(cls, config: ModelConfig, weights: dict[str, torch.Tensor], task: ModularTask,
+                   chunk: int = DEFAULT_CHUNK, keep: str | None = None) -> GridCache:
+        """The cache of canonical ``weights`` alone, computed by the weight pass, with no model: for many weights of
+        one architecture once :func:`weight_pass_stands_in` has checked it against a model (the progress measures).
+        What needs the model itself (hooked passes) raises."""
+        if config.p != task.p:
+            raise ValueError(f"the weights are for p = {config.p}, the task has p = {task.p}")
+        self = cls.__new__(cls)
+        self._setup(config, check_weights(config, weights), None, task, chunk, keep)
+        self._first_pass(None)
+        return self
+
+    def _setup(self, config: ModelConfig, weights: dict[str, torch.Tensor], model, task: ModularTask, chunk: int,
+               keep: str | None) -> None:
+        self.config, self.weights, self._model, self._chunk = config, weights, model, chunk
         self.task, self.grid = task, task.grid
-        self.weights, self._model, self._chunk = tl_adapter.canonical_weights(model), model, chunk
-        cfg, grid = self.config, self.grid
-        n, p, d_mlp, last = grid.n, task.p, cfg.d_mlp, cfg.n_layers - 1
         if keep is not None and keep not in KEEP_MODES:
             raise ValueError(f"keep must be one of {KEEP_MODES}, got {keep!r}")
-        self.keep = keep or keep_mode(grid.n_inputs, cfg, p)
+        self.keep = keep or keep_mode(self.grid.n_inputs, config, task.p)
+
+    def _first_pass(self, recorder: GridRecorder | None) -> None:
+        cfg, grid, task = self.config, self.grid, self.task
+        n, p, d_mlp, last = grid.n, task.p, cfg.d_mlp, cfg.n_layers - 1
         total = MeasurementSum()
         spectra = [BlockSpectrum(n, d_mlp) for _ in range(cfg.n_layers)]
         active = torch.zeros(cfg.n_layers, d_mlp, dtype=torch.float64)
@@ -276,11 +299,9 @@ class GridCache:
                 if pattern_hook(0) in acts:
                     attention.put(rows, torch.stack([acts[pattern_hook(layer)] for layer in range(cfg.n_layers)], 1))
                 if self.keep != "rerun":
-                    full = self.keep == "full"
-                    kept.append(dataclasses.replace(
-                        piece, z=slabs["z"].put(rows, piece.z), resid_mid=slabs["resid_mid"].put(rows, piece.resid_mid),
-                        logits=slabs["logits"].put(rows, piece.logits) if full else None,
-                        neurons=slabs["neurons"].put(rows, piece.neurons) if full else None))
+                    kept.append(dataclasses.replace(piece, **{
+                        name: slabs[name].put(rows, getattr(piece, name)) if name in KEPT[self.keep] else None
+                        for name in slabs}))
             outside = self._measure_outside(rec)
         self.full: Measurement = total.result()
         self.outside: Measurement | None = outside.result() if outside is not None else None
@@ -305,8 +326,8 @@ class GridCache:
         for a stopped pass of the model (no foreign hook, and it agrees with the model on a sample), else
         ``recorder`` (attached) or a new recorder for the first pass or a sweep's re-run."""
         cfg, model = self.config, self._model
-        stopped = recorder.stop_after is not None if recorder is not None else stops_at_readout(model)
-        if stopped and self._weight_pass_agrees:
+        stopped = recorder.stop_after is not None if recorder is not None else model is None or stops_at_readout(model)
+        if model is None or (stopped and self._weight_pass_agrees):
             names = recorder.names if recorder is not None else (pass_hooks if first else swept_hooks)(cfg)
             return contextlib.nullcontext(WeightPass(cfg, self.weights, names))
         if recorder is not None:
@@ -321,7 +342,7 @@ class GridCache:
         pairs = grid.pairs[torch.linspace(0, grid.n_inputs - 1, min(AGREEMENT_SAMPLE, grid.n_inputs)).long()]
         tokens, resid = cfg.encode(pairs), resid_mid_hook(self.last_layer)
         with torch.no_grad():
-            theirs = self._answers(self._model(tokens)[:, -1], {})
+            theirs = self._answers(self._needs_model("checking the weight pass")(tokens)[:, -1], {})
         ours = self._replay(WeightPass(cfg, self.weights, [resid]).run(tokens)[resid])[1]
         gap = disagreement(ours, theirs)
         if gap > AGREEMENT_TOLERANCE:
@@ -331,6 +352,18 @@ class GridCache:
                           "the model itself, which is slower.", stacklevel=4)
             return False
         return True
+
+    @property
+    def computed_from_weights(self) -> bool:
+        """Whether this cache's grid passes are the weight pass: built from weights alone, or from a model without a
+        foreign hook whose own logits agreed with it (see the module docstring)."""
+        return self._model is None or (stops_at_readout(self._model) and self._weight_pass_agrees)
+
+    def _needs_model(self, what: str):
+        if self._model is None:
+            raise ValueError(f"{what} needs the model, and this cache was computed from weights alone "
+                             "(GridCache.of_weights): build it with grid_cache(model, task)")
+        return self._model
 
     def _chunk_of(self, rows: slice, logits: torch.Tensor | None, acts: dict[str, torch.Tensor]) -> GridChunk:
         """A chunk of a pass; one stopped at the readout layer's ``resid_mid`` (``logits`` None) is replayed."""
@@ -357,7 +390,7 @@ class GridCache:
     def chunks(self) -> Iterator[GridChunk]:
         """The grid chunk by chunk: from memory, replayed from the kept ``resid_mid``, or by re-running the model
         with its weights unchanged (:attr:`keep`)."""
-        if self.keep == "full":
+        if self.keep in ("full", "logits"):
             yield from self._kept
             return
         if self.keep == "replay":
@@ -385,6 +418,7 @@ class GridCache:
         stops at the readout layer's ``resid_mid`` and the rest is replayed; else it runs to the logits."""
         total = MeasurementSum()
         grid, resid = self.grid, resid_mid_hook(self.last_layer)
+        self._needs_model("a hooked pass")
         if stops_at_readout(self._model) and all(before_readout(name, self.config) for name, _ in fwd_hooks):
             recorder = GridRecorder(self._model, [resid], fwd_hooks, select=_select([resid]), stop_after=resid)
         else:
@@ -581,6 +615,7 @@ class GridCache:
     def answer_logits_at(self, pairs: torch.Tensor) -> torch.Tensor:
         """``[m, p]`` float64 answer logits (answer order) of the operand pairs ``[m, 2]`` (chunked like the grid)."""
         out = _Rows(len(pairs))
+        self._needs_model("answer logits of other inputs")
         with torch.no_grad():
             for i in range(0, len(pairs), self._step):
                 rows = slice(i, min(len(pairs), i + self._step))
