@@ -204,7 +204,8 @@ def residue_sums(logits: torch.Tensor, residues: torch.Tensor, n: int) -> torch.
 
     Summed over the whole ``n x n`` grid and divided by ``n``, this gives the residue means ``R``.
     """
-    return torch.zeros(n, logits.shape[1], dtype=DTYPE).index_add_(0, residues, logits.to(DTYPE))
+    # summed in the logits' dtype (a chunk adds at most a few hundred inputs per residue), accumulated in float64
+    return torch.zeros(n, logits.shape[1], dtype=logits.dtype).index_add_(0, residues, logits).to(DTYPE)
 
 
 def residue_projection(residue_logits: torch.Tensor, freqs, const: bool = False) -> torch.Tensor:
