@@ -26,9 +26,12 @@ sys.path.insert(0, str(ROOT))
 STAGES = {
     "modadd_interp.analysis": ["grid_cache", "probe_attention"],
     "modadd_interp.causal.claims": [
-        "key_frequencies", "probe_neurons", "probe_embedding", "probe_logits", "fourier_losses", "ablation_table",
-        "activation_patching", "_nonkey_claim", "zhong_diagnostics", "isolate_circles", "evaluate_hypotheses",
+        "key_frequencies", "probe_neurons", "probe_embedding", "probe_logits", "fourier_losses_plan",
+        "ablation_table_plan", "hypothesis_tests_plan", "activation_patching", "_nonkey_claim", "zhong_diagnostics",
+        "isolate_circles",
     ],
+    # the one sweep measuring the Fourier losses', the ablation table's and the hypothesis tests' edits together
+    "modadd_interp.probes.cache": ["GridCache.measure_plans"],
 }
 
 
@@ -46,12 +49,15 @@ def timed_stages(seconds: dict[str, float], peaks: dict[str, float] | None = Non
     saved = []
     for module_name, names in STAGES.items():
         module = importlib.import_module(module_name)
-        for name in names:
-            original = getattr(module, name)
-            saved.append((module, name, original))
+        for dotted in names:
+            owner, name = module, dotted
+            for part in dotted.split(".")[:-1]:  # a method: wrap it on its class
+                owner, name = getattr(owner, part), dotted.split(".")[-1]
+            original = getattr(owner, name)
+            saved.append((owner, name, original))
 
             @functools.wraps(original)
-            def timer(*args, _original=original, _name=name, **kwargs):
+            def timer(*args, _original=original, _name=dotted, **kwargs):
                 start = time.perf_counter()
                 try:
                     return _original(*args, **kwargs)
@@ -60,7 +66,7 @@ def timed_stages(seconds: dict[str, float], peaks: dict[str, float] | None = Non
                     if peaks is not None:
                         peaks[_name] = peak_rss_mb()
 
-            setattr(module, name, timer)
+            setattr(owner, name, timer)
     try:
         yield seconds
     finally:

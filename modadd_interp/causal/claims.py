@@ -39,12 +39,12 @@ from ..probes import (
 from ..probes.circles import CircleIsolation, isolate_circles
 from ..probes.diagnostics import ZhongDiagnostics, zhong_diagnostics
 from ..task import ModularTask
-from .hypothesis_tests import HypothesisTest, evaluate_hypotheses
+from .hypothesis_tests import HypothesisTest, hypothesis_tests_plan
 from .interventions import embedding_frequency_hooks
-from .losses import FourierLosses, fourier_losses, readout_neurons
+from .losses import FourierLosses, fourier_losses_plan, readout_neurons
 from .measure import Measurement
 from .patching import PatchingResult, activation_patching
-from .table import AblationTable, ablation_table
+from .table import AblationTable, ablation_table_plan
 from .verdict import CONFIRM_RECOVERED, Verdict, decide
 
 EMBED_KEY_FRACTION = 0.5
@@ -231,9 +231,12 @@ def verify_circuit(model, task: ModularTask, cache=None, hypotheses: Sequence[Hy
     neurons = probe_neurons(model, task, cache=cache)
     embedding = probe_embedding(model, task, key_freqs=key, cache=cache)
     logit_probe = probe_logits(model, task, key_freqs=key, cache=cache)
-    losses = fourier_losses(model, task, key_freqs=key, cache=cache, neurons=neurons)
-    table = ablation_table(model, task, key_freqs=key, cache=cache, neurons=neurons)
     readout = readout_neurons(neurons, cache)
+    hypotheses = ([Clock(key), Pizza(key)] if key else []) + list(hypotheses or [])
+    # the Fourier losses, the ablation table and the hypothesis tests measured in one sweep of the grid
+    losses, table, tests = cache.measure_plans([fourier_losses_plan(cache, key, readout),
+                                                ablation_table_plan(cache, key, readout),
+                                                hypothesis_tests_plan(cache, hypotheses)])
     clusters = {k: v for k, v in readout.clusters().items() if k in key}
     patching = activation_patching(model, task, clusters=clusters)
     layer_note = "" if cache.config.n_layers == 1 else f" (readout layer {cache.last_layer})"
@@ -271,8 +274,6 @@ def verify_circuit(model, task: ModularTask, cache=None, hypotheses: Sequence[Hy
     ]
     diagnostics = zhong_diagnostics(model, task, cache=cache)
     circles = isolate_circles(model, task, key, cache=cache) if key else None
-    tests = evaluate_hypotheses(model, task, ([Clock(key), Pizza(key)] if key else []) + list(hypotheses or []),
-                                cache=cache)
     verdict = decide(kf, circles, tests, [c for c in claims if c.decides], accuracy=full.accuracy)
     claims += _hypothesis_claims(verdict, tests, task)
     return CircuitReport(claims, losses, table, patching, kf, neurons, embedding, logit_probe, verdict, tests,

@@ -39,7 +39,7 @@ import torch
 from ..display import Displayable, Summary
 from ..hypotheses import Hypothesis
 from ..probes import GridCache, grid_cache
-from ..probes.cache import GridChunk
+from ..probes.cache import GridChunk, SweepPlan
 from ..readout import DTYPE, Measurement, demodulate, envelope_fit, solve_normal
 from ..task import ModularTask
 
@@ -126,10 +126,20 @@ def evaluate_hypotheses(model, task: ModularTask, hypotheses: Sequence[Hypothesi
         >>> tests = evaluate_hypotheses(model, task, [Clock(key), Pizza(key)])     # doctest: +SKIP
         >>> {name: t.loss_recovered["logits"] for name, t in tests.items()}
     """
+    cache = cache or grid_cache(model, task)
+    return cache.measure_plans([hypothesis_tests_plan(cache, hypotheses)])[0]
+
+
+def hypothesis_tests_plan(cache: GridCache, hypotheses: Sequence[Hypothesis]) -> SweepPlan:
+    """The fits of :func:`evaluate_hypotheses` (one sweep, now) and its tests as edits, to measure in one sweep with
+    other analyses' (:meth:`GridCache.measure_plans`).
+
+    Raises:
+        ValueError: two hypotheses share a name.
+    """
     names = [h.name for h in hypotheses]
     if len(set(names)) != len(names):
         raise ValueError(f"hypotheses need distinct names to be told apart, got {names}")
-    cache = cache or grid_cache(model, task)
     grid, n = cache.grid, cache.grid.n
     x_all, y_all = grid.xy
     demods, thetas = _fitting_sweep(cache, hypotheses)
@@ -173,17 +183,20 @@ def evaluate_hypotheses(model, task: ModularTask, hypotheses: Sequence[Hypothesi
         edits.update({(h.name, "logits"): functools.partial(logits_fit, h=h),
                       (h.name, "mlp_out"): functools.partial(mlp_fit, h=h),
                       (h.name, "resampled"): functools.partial(resampled, h=h)})
-    measured = cache.measure(edits)
-    out = {}
-    for h in hypotheses:
-        coefficients, energy = fitted[h.name]
-        fve = energy / cache.centered_sq if cache.centered_sq else 0.0
-        out[h.name] = HypothesisTest(h.name, tuple(h.freqs), coefficients, fve, cache.full,
-                                     logits=measured[h.name, "logits"], mlp_out=measured[h.name, "mlp_out"],
-                                     resampled=measured[h.name, "resampled"],
-                                     logits_baseline=measured["logits_baseline"],
-                                     mlp_baseline=measured["mlp_baseline"])
-    return out
+
+    def build(measured: dict) -> dict[str, HypothesisTest]:
+        out = {}
+        for h in hypotheses:
+            coefficients, energy = fitted[h.name]
+            fve = energy / cache.centered_sq if cache.centered_sq else 0.0
+            out[h.name] = HypothesisTest(h.name, tuple(h.freqs), coefficients, fve, cache.full,
+                                         logits=measured[h.name, "logits"], mlp_out=measured[h.name, "mlp_out"],
+                                         resampled=measured[h.name, "resampled"],
+                                         logits_baseline=measured["logits_baseline"],
+                                         mlp_baseline=measured["mlp_baseline"])
+        return out
+
+    return SweepPlan(edits, build)
 
 
 def _logit_fit(demod: torch.Tensor, hypothesis: Hypothesis, grid) -> tuple[dict[int, list[float]], float]:

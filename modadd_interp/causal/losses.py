@@ -29,7 +29,7 @@ import torch
 from ..display import Displayable, Summary
 from ..fourier import block_values
 from ..probes import GridCache, NeuronProbe, grid_cache, key_frequencies, probe_neurons
-from ..probes.cache import GridChunk
+from ..probes.cache import GridChunk, SweepPlan
 from ..readout import Measurement
 from ..task import ModularTask
 
@@ -119,6 +119,12 @@ def fourier_losses(
     if key_freqs is None:
         key_freqs = key_frequencies(model, task, cache=cache).freqs
     neurons = readout_neurons(neurons or probe_neurons(model, task, cache=cache), cache)
+    return cache.measure_plans([fourier_losses_plan(cache, tuple(key_freqs), neurons)])[0]
+
+
+def fourier_losses_plan(cache: GridCache, key_freqs: tuple[int, ...], neurons: NeuronProbe) -> SweepPlan:
+    """The edits of :func:`fourier_losses` and how to read them (``neurons``: the readout layer's probe), to measure
+    in one sweep with other analyses' (:meth:`GridCache.measure_plans`)."""
     freqs = list(key_freqs)
     clusters = {k: torch.tensor(v) for k, v in neurons.clusters().items() if k in key_freqs}
 
@@ -132,13 +138,16 @@ def fourier_losses(
     edits.update({("cluster", k): (lambda piece, m=m: ablate(piece, m)) for k, m in clusters.items()})
     edits["key_only"] = lambda piece: cache.logits_with_neurons(piece, key_component_activations(cache, piece,
                                                                                                   key_freqs))
-    measured = cache.measure(edits)
-    return FourierLosses(
-        key_freqs=tuple(key_freqs),
-        full=cache.full,
-        restricted=cache.restricted(freqs),
-        excluded={k: measured[("excluded", k)] for k in freqs},
-        excluded_all=measured["excluded_all"],
-        cluster_ablated={k: measured[("cluster", k)] for k in clusters},
-        key_only_neurons=measured["key_only"],
-    )
+
+    def build(measured: dict) -> FourierLosses:
+        return FourierLosses(
+            key_freqs=tuple(key_freqs),
+            full=cache.full,
+            restricted=cache.restricted(freqs),
+            excluded={k: measured[("excluded", k)] for k in freqs},
+            excluded_all=measured["excluded_all"],
+            cluster_ablated={k: measured[("cluster", k)] for k in clusters},
+            key_only_neurons=measured["key_only"],
+        )
+
+    return SweepPlan(edits, build)

@@ -37,6 +37,7 @@ import torch
 from ..display import Displayable, Summary
 from ..fourier import fourier_transform, freq_rows
 from ..probes import GridCache, NeuronProbe, grid_cache, key_frequencies, probe_neurons
+from ..probes.cache import SweepPlan
 from ..readout import Measurement
 from ..task import ModularTask
 from .losses import block_activations, readout_neurons
@@ -98,6 +99,13 @@ def ablation_table(
     cache = cache or grid_cache(model, task)
     key_freqs = tuple(key_frequencies(model, task, cache=cache).freqs if key_freqs is None else key_freqs)
     neurons = readout_neurons(neurons or probe_neurons(model, task, cache=cache), cache)
+    return cache.measure_plans([ablation_table_plan(cache, key_freqs, neurons)])[0]
+
+
+def ablation_table_plan(cache: GridCache, key_freqs: tuple[int, ...], neurons: NeuronProbe) -> SweepPlan:
+    """The replayed rows of :func:`ablation_table` as edits, and how to build the table from them (the hooked rows
+    of earlier layers run as their own passes then), to measure in one sweep with other analyses' (``neurons``: the
+    readout layer's probe)."""
     n_layers, heads, last = cache.config.n_layers, cache.config.n_heads, cache.last_layer
     rows: dict[str, Measurement] = {"full model": cache.full}
     desc = {"full model": "no intervention"}
@@ -153,15 +161,20 @@ def ablation_table(
         edits["clustered neurons replaced by trig fit"] = trig_fit
         desc["clustered neurons replaced by trig fit"] = (
             f"{len(clustered)} clustered readout-layer neurons replaced by their degree-2 trig polynomial")
-    rows.update(cache.measure(edits))
-    rows.update({key: cache.measure_hooked(hooks) for key, hooks in hooked.items()})
     if key_freqs:
-        rows["logits restricted to key components"] = cache.restricted(key_freqs)
         desc["logits restricted to key components"] = "only each output's mean plus cos/sin(w_k s) for key k"
-    order = [k for k in desc if k in rows and not k.startswith(("neurons onto", "logits restricted", "clustered"))]
-    order += ["neurons onto W_L key directions", "neurons onto W_L key nullspace",
-              "logits restricted to key components", "clustered neurons replaced by trig fit"]
-    return AblationTable({k: rows[k] for k in order if k in rows}, desc, math.log(task.p))
+
+    def build(measured: dict) -> AblationTable:
+        rows.update(measured)
+        rows.update({key: cache.measure_hooked(hooks) for key, hooks in hooked.items()})
+        if key_freqs:
+            rows["logits restricted to key components"] = cache.restricted(key_freqs)
+        order = [k for k in desc if k in rows and not k.startswith(("neurons onto", "logits restricted", "clustered"))]
+        order += ["neurons onto W_L key directions", "neurons onto W_L key nullspace",
+                  "logits restricted to key components", "clustered neurons replaced by trig fit"]
+        return AblationTable({k: rows[k] for k in order if k in rows}, desc, math.log(cache.task.p))
+
+    return SweepPlan(edits, build)
 
 
 def _replayed_rows(cache: GridCache, name) -> dict:

@@ -48,6 +48,7 @@ import dataclasses
 import functools
 import warnings
 from collections.abc import Callable, Hashable, Iterator, Sequence
+from typing import Any
 
 import torch
 
@@ -189,6 +190,19 @@ class GridChunk:
     train: torch.Tensor
     test: torch.Tensor
     a: torch.Tensor
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepPlan:
+    """Edits to measure over the grid and what to build from their measurements (:meth:`GridCache.measure_plans`).
+
+    Attributes:
+        edits: ``{key: edit}``, each ``edit(chunk)`` returning the chunk's ``[m, p]`` edited logits.
+        build: ``build({key: Measurement})``, the analysis's result.
+    """
+
+    edits: dict[Hashable, Callable[[GridChunk], torch.Tensor]]
+    build: Callable[[dict[Hashable, Measurement]], Any]
 
 
 class _Rows:
@@ -401,6 +415,15 @@ class GridCache:
         with self._pass(None, first=False) as rec:
             for rows, logits, acts in rec.chunks(self.grid.pairs, self._step):
                 yield self._chunk_of(rows, logits, acts)
+
+    def measure_plans(self, plans: Sequence[SweepPlan]) -> list:
+        """Measure every plan's edits in one sweep; return each plan's ``build`` of its measurements, in order.
+
+        Analyses that read the same cache (the Fourier losses, the ablation table, the hypothesis tests) share one
+        sweep this way: at large p, where each sweep replays the last layer, that saves a replay per analysis.
+        """
+        measured = self.measure({(i, key): edit for i, plan in enumerate(plans) for key, edit in plan.edits.items()})
+        return [plan.build({key: measured[i, key] for key in plan.edits}) for i, plan in enumerate(plans)]
 
     def measure(self, edits: dict[Hashable, Callable[[GridChunk], torch.Tensor]]) -> dict[Hashable, Measurement]:
         """Measure edited logits in one sweep: ``edits[name](chunk)`` returns the chunk's ``[m, p]`` logits (measured in
@@ -649,4 +672,4 @@ def grid_cache(model, task: ModularTask, recorder: GridRecorder | None = None,
     return GridCache(model, task, recorder, chunk, keep)
 
 
-__all__ = ["AnalysisGrid", "GridCache", "GridChunk", "NeuronStats", "grid_cache", "grid_recorder"]
+__all__ = ["AnalysisGrid", "GridCache", "GridChunk", "NeuronStats", "SweepPlan", "grid_cache", "grid_recorder"]
