@@ -92,11 +92,8 @@ class WeightPass:
         resid = None  # [m, seq, d_model], the residual stream entering the layer (from layer 1 on)
         for layer in range(cfg.n_layers):
             a, queries = f"blocks.{layer}.attn", (slice(None) if layer < last else slice(seq - 1, seq))
-            if layer == 0 and self._last_scores is not None:  # one query: z = sum_s pattern_s v_s[token_s]
-                before = self._embedded[seq - 1, tokens[:, -1]][:, None]
-                scores = self._last_scores[position, tokens[:, -1:], tokens].transpose(1, 2)[:, :, None]
-                pattern = self._pattern(scores)  # [m, h, 1, seq]
-                z = sum(pattern[:, :, 0, s, None] * self._qkv[2][s, tokens[:, s]] for s in range(seq))[:, None]
+            if layer == 0 and self._last_scores is not None:
+                before, pattern, z = self._one_query(tokens)
             elif layer == 0:
                 v = self._qkv[2][position, tokens]  # [m, seq, h, d_head]
                 before = self._embedded[position[queries], tokens[:, queries]]
@@ -124,6 +121,27 @@ class WeightPass:
                 out[neurons_hook(layer)] = neurons[:, -1].clone()
             resid = mid + neurons @ w[f"{mlp}.W_out"] + w[f"{mlp}.b_out"]
         raise AssertionError("unreachable: the readout layer returns")
+
+    def _one_query(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A one-layer model's attention at the last query, from the tables: ``(resid_pre [m, 1, d_model], pattern
+        [m, h, 1, seq], z [m, 1, h, d_head])``. Rows are gathered per position, and a position whose token is the
+        same for every input (``'='``) is one broadcast row."""
+        seq, vocab = tokens.shape[1], self.cfg.d_vocab
+        columns = [tokens[:, s] for s in range(seq)]
+        constant = [bool((c == c[0]).all()) for c in columns]
+
+        def rows(table: torch.Tensor, s: int) -> torch.Tensor:  # table[token at position s], [m or 1, ...]
+            return table[columns[s][:1]] if constant[s] else table.index_select(0, columns[s])
+
+        last = columns[-1]
+        scores = torch.stack([rows(self._last_scores[s][last[0]], s).expand(len(tokens), -1) if constant[-1] else
+                              self._last_scores[s].reshape(vocab * vocab, -1).index_select(0, last * vocab + columns[s])
+                              for s in range(seq)], -1)  # [m, h, seq]
+        pattern = self._pattern(scores)
+        z = rows(self._qkv[2][0], 0) * pattern[:, :, :1]
+        for s in range(1, seq):
+            z = z.addcmul(rows(self._qkv[2][s], s), pattern[:, :, s : s + 1])
+        return rows(self._embedded[seq - 1], seq - 1)[:, None], pattern[:, :, None], z[:, None]
 
     def _scores(self, q: torch.Tensor, k: torch.Tensor, queries: slice) -> torch.Tensor:
         """``[m, h, n_queries, seq]``: the attention scores of queries ``q`` ``[m, n_queries, h, d_head]`` at
