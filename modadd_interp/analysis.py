@@ -7,23 +7,31 @@ Examples:
 
 from __future__ import annotations
 
-from .causal import verify_circuit
-from .probes import grid_cache, probe_attention
+from .causal import CircuitReport, verify_circuit
+from .probes import GridCache, grid_cache, probe_attention
 from .task import ModularTask
 
 SPLIT_LOSSES = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
 
 
-def analyze(model, task: ModularTask) -> dict:
+def analyze(model, task: ModularTask, *, cache: GridCache | None = None, circuit: CircuitReport | None = None
+            ) -> dict:
     """Run every probe on ``model`` from one grid pass; return the JSON keys listed in DESIGN.md, and more.
 
     Losses and accuracies are over the task's defined inputs; with the split unknown, the per-split figures
     are None and listed in ``"unavailable"``. Under ``mul``/``div`` the Fourier analysis reads the
     multiplicative group (the inputs without a zero operand); ``"outside_group"`` measures the rest.
+
+    Args:
+        cache, circuit: the model's :func:`~modadd_interp.probes.grid_cache` and its
+            :func:`~modadd_interp.verify_circuit` result on that cache, when already computed (e.g. to render the
+            HTML report from the same analysis: :func:`modadd_interp.render_report` takes both).
     """
-    cache = grid_cache(model, task)
+    if circuit is not None and cache is None:
+        raise ValueError("circuit= needs the cache= it was computed with")
+    cache = cache if cache is not None else grid_cache(model, task)
     whole = cache.task_full
-    report = verify_circuit(model, task, cache=cache)
+    report = circuit if circuit is not None else verify_circuit(model, task, cache=cache)
     kf, neurons = report.key_frequencies, report.neurons
     cfg, grid = cache.config, cache.grid
     result: dict = {

@@ -53,18 +53,22 @@ def analyze(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split (with --frac-train/--split)."),
     split: Optional[str] = typer.Option(None, "--split", help="'paper', 'randperm' or 'unknown'."),
     report_dir: Optional[Path] = typer.Option(None, "--report", help="Also write the HTML report into this directory "
-                                              "(as `modadd-interp report` would; the analysis runs again for it)."),
+                                              "(as `modadd-interp report` would, from this analysis)."),
     open_report: bool = typer.Option(False, "--open", help="Open the report (--report) in your web browser."),
 ) -> None:
     """Analyze a model: accuracy, losses, key frequencies, circuit claims."""
     from .analysis import analyze as run_analysis
+    from .causal import verify_circuit
     from .loading import load
+    from .probes import grid_cache
 
     if open_report and report_dir is None:
         _fail(ModAddError("--open opens the HTML report: give --report DIR too."))
     try:
         model, task = load(source, p=p, n_heads=n_heads, **_task_options(op, frac_train, seed, split))
-        result = run_analysis(model, task)
+        cache = grid_cache(model, task)
+        circuit = verify_circuit(model, task, cache=cache)
+        result = run_analysis(model, task, cache=cache, circuit=circuit)
     except ModAddError as e:
         _fail(e)
     if as_json:
@@ -78,7 +82,7 @@ def analyze(
     from .report import render_report
 
     try:
-        path = render_report(model, task, report_dir, run=_default_series(source))
+        path = render_report(model, task, report_dir, run=_default_series(source), cache=cache, circuit=circuit)
     except ModAddError as e:
         _fail(e)
     announce_report(path, open_report, err=as_json)

@@ -1,14 +1,14 @@
 """The planted p = 1009 model's HTML report: under 20 MB, every figure drawn in headless Chromium, no console
 error, no request off the machine.
 
-The full analysis at p = 1009 re-runs the model over the million-input grid about ten times (about six minutes on
-2 idle cores), too long for CI's 15-minute budget. So the report is rendered from precomputed analysis objects:
-the model, its grid pass and its neuron, embedding and logit probes are computed here for real; the results of
-the causal sweeps (key frequencies, Fourier losses, ablation table, patching, hypothesis tests, circles,
-diagnostics, verdict, claims) come from ``tests/data/planted_p1009.json``, written by one full
-``verify_circuit`` (``python tests/precomputed.py``). The stored claims about the recomputed probes must agree
-with them, which ties the file to this model. render_report's own passes (the strided neuron grid, one neuron's
-full grid for its spectrum, attention views) run for real.
+The full analysis at p = 1009 takes about five grid passes' time over the million-input grid (two and a half
+minutes on 2 idle cores, four with one thread), too long for CI's 15-minute budget. So the report is rendered
+from precomputed analysis objects: the model, its grid pass and its neuron, embedding and logit probes are
+computed here for real; the results of the causal sweeps (key frequencies, Fourier losses, ablation table,
+patching, hypothesis tests, circles, diagnostics, verdict, claims) come from ``tests/data/planted_p1009.json``,
+written by one full ``verify_circuit`` (``python tests/precomputed.py``). The stored claims about the recomputed
+probes must agree with them, which ties the file to this model. render_report's own passes (the strided neuron
+grid, one neuron's full grid for its spectrum, attention views) run for real.
 """
 
 from __future__ import annotations
