@@ -30,10 +30,13 @@ interventions at the last position) read them chunk by chunk through :meth:`Grid
   n_heads d_head`` floats per input: 1 GB at p = 1009), and each sweep recomputes the neurons and logits from
   them exactly as the model does (``act(resid_mid W_in + b_in)``, then the unembedding: nothing else reaches
   the last position's answer), at about a fifth of a forward pass;
-* ``"rerun"``: nothing is kept; each sweep re-runs the model.
+* ``"rerun"``: nothing is kept; each sweep re-runs the grid pass (from the weights, or the model);
+* ``"logits"`` (asked for, never chosen): only the answer logits, for sweeps that edit the logits alone (the
+  progress measures' excluded loss).
 
 Interventions on earlier layers run hooked passes (:meth:`GridCache.measure_hooked`). The model must not change
-while the cache is in use.
+while the cache is in use. :meth:`GridCache.of_weights` builds a cache from weights alone, with no model (for many
+checkpoints of one architecture, once checked against a model); it cannot run hooked passes.
 
 Examples:
     >>> cache = grid_cache(model, task)                          # doctest: +SKIP
