@@ -8,10 +8,29 @@ Examples:
 from __future__ import annotations
 
 from .causal import CircuitReport, verify_circuit
+from .errors import ModAddError
 from .probes import GridCache, grid_cache, probe_attention
 from .task import ModularTask
 
 SPLIT_LOSSES = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+
+
+def given_analysis(model, task: ModularTask, cache: GridCache | None, circuit: CircuitReport | None
+                   ) -> tuple[GridCache, CircuitReport]:
+    """``(cache, circuit report)`` of ``model`` on ``task``: those given, checked to belong to the task, or computed.
+
+    Raises:
+        ModAddError: ``cache`` or ``circuit`` belong to another task, or ``circuit`` comes without its ``cache``.
+    """
+    if cache is not None and cache.task.p != task.p:
+        raise ModAddError(f"the grid cache is of p = {cache.task.p}, the task of p = {task.p}.")
+    if circuit is not None and circuit.neurons.p != task.p:
+        raise ModAddError(f"the circuit report is of p = {circuit.neurons.p}, the task of p = {task.p}.")
+    if circuit is not None and cache is None:
+        raise ModAddError("circuit= needs the cache= it was computed with (the figures and tables read the grid "
+                          "cache).")
+    cache = cache if cache is not None else grid_cache(model, task)
+    return cache, circuit if circuit is not None else verify_circuit(model, task, cache=cache)
 
 
 def analyze(model, task: ModularTask, *, cache: GridCache | None = None, circuit: CircuitReport | None = None
@@ -26,12 +45,12 @@ def analyze(model, task: ModularTask, *, cache: GridCache | None = None, circuit
         cache, circuit: the model's :func:`~modadd_interp.probes.grid_cache` and its
             :func:`~modadd_interp.verify_circuit` result on that cache, when already computed (e.g. to render the
             HTML report from the same analysis: :func:`modadd_interp.render_report` takes both).
+
+    Raises:
+        ModAddError: ``cache`` or ``circuit`` belong to another task (:func:`given_analysis`).
     """
-    if circuit is not None and cache is None:
-        raise ValueError("circuit= needs the cache= it was computed with")
-    cache = cache if cache is not None else grid_cache(model, task)
+    cache, report = given_analysis(model, task, cache, circuit)
     whole = cache.task_full
-    report = circuit if circuit is not None else verify_circuit(model, task, cache=cache)
     kf, neurons = report.key_frequencies, report.neurons
     cfg, grid = cache.config, cache.grid
     result: dict = {

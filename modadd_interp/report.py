@@ -25,9 +25,9 @@ import pandas as pd
 import torch
 
 from . import tl_adapter
-from .causal import CircuitReport, verify_circuit
-from .errors import ModAddError
-from .probes import GridCache, grid_cache, probe_attention
+from .analysis import given_analysis
+from .causal import CircuitReport
+from .probes import GridCache, probe_attention
 from .probes.cache import pattern_hook
 from .task import ModularTask
 from .viz import AttentionView, Page
@@ -61,14 +61,7 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
     Raises:
         ModAddError: ``cache`` or ``circuit`` belong to another task.
     """
-    if cache is not None and cache.task.p != task.p:
-        raise ModAddError(f"the grid cache is of p = {cache.task.p}, the task of p = {task.p}.")
-    if circuit is not None and circuit.neurons.p != task.p:
-        raise ModAddError(f"the circuit report is of p = {circuit.neurons.p}, the task of p = {task.p}.")
-    if circuit is not None and cache is None:
-        raise ModAddError("circuit= needs the cache= it was computed with (the figures read the grid cache).")
-    cache = cache if cache is not None else grid_cache(model, task)
-    report = circuit if circuit is not None else verify_circuit(model, task, cache=cache)
+    cache, report = given_analysis(model, task, cache, circuit)
     kf, neurons, embedding, logits = report.key_frequencies, report.neurons, report.embedding, report.logits
     attention = probe_attention(model, task, cache=cache)
     full = report.losses.full

@@ -3,6 +3,7 @@ max-pooled), saying so in their titles; small p untouched."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -96,3 +97,10 @@ def test_render_report_refuses_analysis_of_another_task(tmp_path):
     with pytest.raises(mi.ModAddError, match="circuit= needs the cache="):
         mi.render_report(model, task, tmp_path, circuit=circuit)
     assert not (tmp_path / "index.html").exists()
+    # analyze takes the same analysis objects, with the same checks
+    with pytest.raises(mi.ModAddError, match="circuit= needs the cache="):
+        mi.analyze(model, task, circuit=circuit)
+    with pytest.raises(mi.ModAddError, match="the grid cache is of p = 13, the task of p = 17"):
+        mi.analyze(model, mi.ModularTask(17), cache=cache)
+    given = json.dumps(mi.analyze(model, task, cache=cache, circuit=circuit), sort_keys=True)
+    assert given == json.dumps(mi.analyze(model, task), sort_keys=True)

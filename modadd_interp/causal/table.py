@@ -199,9 +199,9 @@ def _replayed_rows(cache: GridCache, name) -> dict:
     edits[name(last, "attention skip zero-ablated")] = lambda piece: cache.logits_with_resid_mid(
         piece, -resid_pre(piece))
     # logits = direct path (unembed of resid_mid) + the MLP output's logits: both rows are one of the two
+    b_u = cache.weights["unembed.b_U"][cache.grid.answer_order]
     edits[name(last, "MLP zero-ablated")] = cache.direct_logits
     edits[name(last, "MLP skip zero-ablated")] = lambda piece: piece.logits - cache.direct_logits(piece) + b_u
-    b_u = cache.weights["unembed.b_U"][cache.grid.answer_order]
     return edits
 
 

@@ -271,7 +271,7 @@ class GridCache:
     def of_weights(cls, config: ModelConfig, weights: dict[str, torch.Tensor], task: ModularTask,
                    chunk: int = DEFAULT_CHUNK, keep: str | None = None) -> GridCache:
         """The cache of canonical ``weights`` alone, computed by the weight pass, with no model: for many weights of
-        one architecture once :func:`weight_pass_stands_in` has checked it against a model (the progress measures).
+        one architecture once a model's cache has checked it (:attr:`computed_from_weights`; the progress measures).
         What needs the model itself (hooked passes) raises."""
         if config.p != task.p:
             raise ValueError(f"the weights are for p = {config.p}, the task has p = {task.p}")
@@ -359,7 +359,7 @@ class GridCache:
         pairs = grid.pairs[torch.linspace(0, grid.n_inputs - 1, min(AGREEMENT_SAMPLE, grid.n_inputs)).long()]
         tokens, resid = cfg.encode(pairs), resid_mid_hook(self.last_layer)
         with torch.no_grad():
-            theirs = self._answers(self._needs_model("checking the weight pass")(tokens)[:, -1], {})
+            theirs = self._answers(self._model(tokens)[:, -1], {})
         ours = self._replay(WeightPass(cfg, self.weights, [resid]).run(tokens)[resid])[1]
         gap = disagreement(ours, theirs)
         if gap > AGREEMENT_TOLERANCE:
@@ -499,8 +499,7 @@ class GridCache:
     def excluding(self, freqs) -> Callable[[GridChunk], torch.Tensor]:
         """An edit for :meth:`measure`: the chunk's logits without their ``cos/sin(w_k s)`` components,
         ``k in freqs`` (the paper's excluded logits)."""
-        shift = residue_projection(self.residue_logits, freqs)
-        shift = shift.float()
+        shift = residue_projection(self.residue_logits, freqs).float()
         return lambda piece: piece.logits - shift[piece.labels]
 
     def logits_with_neurons(self, piece: GridChunk, neurons: torch.Tensor) -> torch.Tensor:

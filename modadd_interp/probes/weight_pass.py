@@ -94,17 +94,15 @@ class WeightPass:
             a, queries = f"blocks.{layer}.attn", (slice(None) if layer < last else slice(seq - 1, seq))
             if layer == 0 and self._last_scores is not None:
                 before, pattern, z = self._one_query(tokens)
-            elif layer == 0:
-                v = self._qkv[2][position, tokens]  # [m, seq, h, d_head]
-                before = self._embedded[position[queries], tokens[:, queries]]
-                q, k = (table[position, tokens] for table in self._qkv[:2])
-                pattern = self._pattern(self._scores(q[:, queries], k, queries))
             else:
-                k, v = (torch.einsum("msd,hde->mshe", resid, w[f"{a}.W_{x}"]) + w[f"{a}.b_{x}"] for x in "KV")
-                before = resid[:, queries]
-                q = torch.einsum("msd,hde->mshe", before, w[f"{a}.W_Q"]) + w[f"{a}.b_Q"]
+                if layer == 0:  # q, k, v: [m, seq, h, d_head] from the tables
+                    q, k, v = (table[position, tokens] for table in self._qkv)
+                    before, q = self._embedded[position[queries], tokens[:, queries]], q[:, queries]
+                else:
+                    before = resid[:, queries]
+                    q, k, v = (torch.einsum("msd,hde->mshe", x, w[f"{a}.W_{name}"]) + w[f"{a}.b_{name}"]
+                               for x, name in ((before, "Q"), (resid, "K"), (resid, "V")))
                 pattern = self._pattern(self._scores(q, k, queries))  # [m, h, queries, seq]
-            if not (layer == 0 and self._last_scores is not None):
                 z = torch.einsum("mhqs,mshe->mqhe", pattern, v)
             heads = z.reshape(*z.shape[:2], -1) @ w[f"{a}.W_O"].reshape(-1, cfg.d_model)  # [m, queries, d_model]
             mid = before + heads + w[f"{a}.b_O"]
