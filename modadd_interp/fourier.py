@@ -253,20 +253,45 @@ class BlockSpectrum:
         """``[n, p//2, 3, 3]`` float64 blocks of the *centered* functions (entry ``(0, 0)`` is 0)."""
         self._check_complete()
         p, k = self.p, n_freqs(self.p)
-        x0k, xk0, xkk, xkm = (t[1 : k + 1].T for t in torch.fft.rfft(self._marginals, dim=1))  # each [n, K]
-        nyquist = 2 * torch.arange(1, k + 1) == p
-        edge = torch.where(nyquist, torch.tensor(1.0, dtype=DTYPE), torch.tensor(math.sqrt(2), dtype=DTYPE)) / p
-        zero = torch.zeros_like(x0k.real)
-        cc = torch.where(nyquist, xkk.real, xkk.real + xkm.real) / p
-        ss = torch.where(nyquist, zero, xkm.real - xkk.real) / p
-        cs = torch.where(nyquist, zero, xkm.imag - xkk.imag) / p
-        sc = torch.where(nyquist, zero, -(xkk.imag + xkm.imag)) / p
-        rows = [
-            torch.stack([zero, edge * x0k.real, torch.where(nyquist, zero, -edge * x0k.imag)], -1),
-            torch.stack([edge * xk0.real, cc, cs], -1),
-            torch.stack([torch.where(nyquist, zero, -edge * xk0.imag), sc, ss], -1),
-        ]
-        return torch.stack(rows, -2)
+        dft = (_dft_rows(p) @ self._marginals).reshape(4, 2, k, self.n)  # [marginal, (Re, Im), K, n]
+        blocks = _block_entries(p) @ dft.permute(2, 0, 1, 3).reshape(k, 8, self.n)  # [K, 9, n]
+        return blocks.permute(2, 0, 1).reshape(self.n, k, 3, 3)
+
+
+@functools.lru_cache(maxsize=4)
+def _block_entries(p: int) -> torch.Tensor:
+    """``[K, 9, 8]`` float64: each frequency's nine block entries (row-major) as combinations of the real and
+    imaginary parts of the four marginals' DFTs at that frequency (``[X0k, Xk0, Xkk, Xk-k] x [Re, Im]``), by the
+    identities in :class:`BlockSpectrum`'s docstring; the Nyquist row of even ``p`` has no sin entries."""
+    k = n_freqs(p)
+    out = torch.zeros(k, 3, 3, 4, 2, dtype=DTYPE)
+    edge = torch.full((k,), math.sqrt(2) / p, dtype=DTYPE)
+    has_sin = 2 * torch.arange(1, k + 1) != p
+    edge[~has_sin] = 1.0 / p
+    re, im, x0k, xk0, xkk, xkm = 0, 1, 0, 1, 2, 3
+    out[:, 0, 1, x0k, re] = edge
+    out[:, 1, 0, xk0, re] = edge
+    out[:, 1, 1, xkk, re] = 1.0 / p
+    out[:, 1, 1, xkm, re] = has_sin.to(DTYPE) / p
+    sin = out[has_sin]
+    sin[:, 0, 2, x0k, im] = -edge[has_sin]
+    sin[:, 2, 0, xk0, im] = -edge[has_sin]
+    sin[:, 1, 2, xkm, im], sin[:, 1, 2, xkk, im] = 1.0 / p, -1.0 / p
+    sin[:, 2, 1, xkk, im], sin[:, 2, 1, xkm, im] = -1.0 / p, -1.0 / p
+    sin[:, 2, 2, xkm, re], sin[:, 2, 2, xkk, re] = 1.0 / p, -1.0 / p
+    out[has_sin] = sin
+    return out.reshape(k, 9, 8)
+
+
+@functools.lru_cache(maxsize=4)
+def _dft_rows(p: int) -> torch.Tensor:
+    """``[2K, p]`` float64 (``K = p // 2``): rows ``cos(2 pi k x / p)`` then ``-sin(2 pi k x / p)``, ``k = 1..K``; times a
+    signal ``[p, ...]``, the real and imaginary parts of its DFT at ``k = 1..K``. A product, not an FFT: for the
+    four marginals of 512 functions it takes a quarter of the time of ``torch.fft.rfft`` along the strided dimension
+    at p = 113 (0.7 ms against 2.6 ms, measured), and at p = 1009 51 ms against 29 ms, once per grid pass."""
+    k = torch.arange(1, n_freqs(p) + 1)
+    angle = (2 * math.pi / p) * (k[:, None] * torch.arange(p) % p).to(DTYPE)  # k x reduced mod p: exact angles
+    return torch.cat([torch.cos(angle), -torch.sin(angle)])
 
 
 def frequency_blocks(grid: torch.Tensor) -> torch.Tensor:
