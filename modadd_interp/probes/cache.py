@@ -307,7 +307,7 @@ class GridCache:
                 sums += residue_sums(piece.logits, piece.labels, n)
                 miss.index_add_(0, piece.labels[piece.train], -torch.expm1(logprob[piece.train]))
                 wide = piece.logits.double()
-                centered_sq += float(((wide - wide.mean(-1, keepdim=True)) ** 2).sum())
+                centered_sq += float(wide.sub_(wide.mean(-1, keepdim=True)).square_().sum())
                 correct.put(rows, piece.logits.gather(1, piece.labels[:, None])[:, 0].double())
                 for layer, spectrum in enumerate(spectra):
                     values = piece.neurons if layer == last else acts[neurons_hook(layer)]
