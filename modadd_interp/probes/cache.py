@@ -305,7 +305,7 @@ class GridCache:
                 piece = self._chunk_of(rows, logits, acts)
                 logprob = total.add(piece.logits, piece.labels, piece.train, piece.test)
                 sums += residue_sums(piece.logits, piece.labels, n)
-                miss.index_add_(0, piece.labels[piece.train], -torch.expm1(logprob[piece.train]))
+                miss.index_add_(0, piece.labels, torch.where(piece.train, torch.expm1(logprob).neg_(), 0.0))
                 wide = piece.logits.double()
                 centered_sq += float(wide.sub_(wide.mean(-1, keepdim=True)).square_().sum())
                 correct.put(rows, piece.logits.gather(1, piece.labels[:, None])[:, 0].double())
