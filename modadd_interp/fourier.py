@@ -285,8 +285,8 @@ def _block_entries(p: int) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=4)
 def _dft_rows(p: int) -> torch.Tensor:
-    """``[2K, p]`` float64 (``K = p // 2``): rows ``cos(2 pi k x / p)`` then ``-sin(2 pi k x / p)``, ``k = 1..K``; times a
-    signal ``[p, ...]``, the real and imaginary parts of its DFT at ``k = 1..K``. A product, not an FFT: for the
+    """``[2K, p]`` float64 (``K = p // 2``): rows ``cos(2 pi k x / p)`` then ``-sin(2 pi k x / p)``, ``k = 1..K``;
+    times a signal ``[p, ...]``, the real and imaginary parts of its DFT at ``k = 1..K``. A product, not an FFT: for the
     four marginals of 512 functions it takes a quarter of the time of ``torch.fft.rfft`` along the strided dimension
     at p = 113 (0.7 ms against 2.6 ms, measured), and at p = 1009 51 ms against 29 ms, once per grid pass."""
     k = torch.arange(1, n_freqs(p) + 1)

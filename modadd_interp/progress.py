@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from . import tl_adapter
 from .fourier import gini
 from .probes import key_frequencies
-from .probes.cache import GridCache, grid_cache, grid_recorder
+from .probes.cache import GridCache, grid_cache, grid_recorder, keep_budget
 from .probes.embedding import embedding_energy
 from .probes.logits import w_logit_energy
 from .probes.neurons import CLUSTER_THRESHOLD, neuron_spectrum
@@ -87,14 +87,15 @@ def progress_measures(
     # the architecture's weight pass agreed with the model on the final checkpoint: every checkpoint is computed
     # from its weights alone (no model to load them into), keeping only the logits the excluded loss needs
     from_weights = final.computed_from_weights
+    keep = "logits" if task.grid.n_inputs * task.p * 4 <= keep_budget() else "rerun"  # float32 logits, or re-run
     rows = []
     with contextlib.nullcontext() if from_weights else grid_recorder(model, attention=False) as recorder:
         for step, weights in tqdm(list(zip(run.steps, run.weights, strict=True)), disable=not progress,
                                   desc="progress measures", dynamic_ncols=True):
             if llc or not from_weights:
                 tl_adapter.set_weights(model, run.config, weights)
-            cache = (GridCache.of_weights(run.config, weights, task, keep="logits") if from_weights
-                     else grid_cache(model, task, recorder=recorder))
+            cache = (GridCache.of_weights(run.config, weights, task, keep=keep, attention=False) if from_weights
+                     else grid_cache(model, task, recorder=recorder, keep=keep))
             rows.append({"step": step, **checkpoint_measures(cache, key_freqs)})
             if llc:
                 llc_kwargs = llc if isinstance(llc, dict) else {}
@@ -112,7 +113,7 @@ def checkpoint_measures(cache: GridCache, key_freqs: tuple[int, ...]) -> dict[st
     weights, n = cache.weights, cache.grid.n
     keys = list(key_freqs)
     restricted = cache.restricted(keys)
-    excluded = cache.measure({"excluded": cache.excluding(keys)})["excluded"]
+    excluded = cache.measure({"excluded": cache.excluding(keys)}, split="train")["excluded"]
     full = cache.full
     row = {
         "train_loss": full.train_loss, "test_loss": full.test_loss,

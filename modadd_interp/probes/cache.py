@@ -63,6 +63,7 @@ from ..grid import DEFAULT_CHUNK, GridRecorder, check_compatible
 from ..readout import (
     Measurement,
     MeasurementSum,
+    label_scores,
     residue_measurement,
     residue_projection,
     residue_sums,
@@ -234,13 +235,35 @@ class NeuronStats:
     Attributes:
         blocks: ``[d_mlp, n//2, 3, 3]`` each neuron's centered 3x3 frequency blocks.
         mean, variance: ``[d_mlp]`` mean and centered sum of squares over the grid.
-        active: ``[d_mlp]`` fraction of the grid where each neuron's activation is positive.
     """
 
     blocks: torch.Tensor
     mean: torch.Tensor
     variance: torch.Tensor
-    active: torch.Tensor
+
+
+class LogitMoments:
+    """Statistics of the grid's answer logits, summed chunk by chunk (:attr:`GridCache.centered_sq` and its kin).
+
+    Attributes (after every chunk was added):
+        centered_sq: the sum over the grid of the squared output-centered answer logits.
+        train_miss: ``[n]`` per residue, the sum over training inputs of ``1 - P(label)``.
+        correct_logits: ``[n*n]`` float64 the logit of each input's answer.
+    """
+
+    def __init__(self, n: int, n_inputs: int) -> None:
+        self.centered_sq, self.train_miss, self._correct = 0.0, torch.zeros(n, dtype=torch.float64), _Rows(n_inputs)
+
+    def add(self, piece: GridChunk, logprob: torch.Tensor) -> None:
+        """Add a chunk with its ``[m]`` float64 log-probabilities of the labels."""
+        wide = piece.logits.double()
+        self.centered_sq += float(wide.sub_(wide.mean(-1, keepdim=True)).square_().sum())
+        self.train_miss.index_add_(0, piece.labels, torch.where(piece.train, torch.expm1(logprob).neg_(), 0.0))
+        self._correct.put(piece.rows, piece.logits.gather(1, piece.labels[:, None])[:, 0].double())
+
+    @property
+    def correct_logits(self) -> torch.Tensor:
+        return self._correct.data
 
 
 class GridCache:
@@ -254,12 +277,12 @@ class GridCache:
         task_full: the same on every defined input of the task (``full`` and ``outside`` together).
         residue_logits: ``[n, p]`` float64 ``R[s, c]``, the mean answer logit ``c`` (answer order) over the
             inputs with ``x + y = s (mod n)``.
-        centered_sq: the sum over the grid of the squared output-centered answer logits.
-        train_miss: ``[n]`` per residue, the sum over training inputs of ``1 - P(label)``.
+        centered_sq, train_miss, correct_logits: see :class:`LogitMoments`; summed in the first pass, or from the
+            kept logits when first read (keep modes ``"full"`` and ``"logits"``: same values, no pass).
         layers: per layer, the :class:`NeuronStats` of its neurons.
-        attention: ``[n_layers, n*n, n_heads, n_ctx]`` float32 attention pattern of the last query (None when the
-            recorder given did not record it: :func:`grid_recorder` with ``attention=False``).
-        correct_logits: ``[n*n]`` float64 the logit of each input's answer.
+        attention: ``[n_layers, n*n, n_heads, n_ctx]`` float32 attention pattern of the last query (None when not
+            recorded: :func:`grid_recorder` or :meth:`GridCache.of_weights` with ``attention=False``).
+        neuron_active: the readout layer's active fractions, computed when first read (one sweep).
     """
 
     def __init__(self, model, task: ModularTask, recorder: GridRecorder | None = None,
@@ -269,15 +292,16 @@ class GridCache:
 
     @classmethod
     def of_weights(cls, config: ModelConfig, weights: dict[str, torch.Tensor], task: ModularTask,
-                   chunk: int = DEFAULT_CHUNK, keep: str | None = None) -> GridCache:
+                   chunk: int = DEFAULT_CHUNK, keep: str | None = None, attention: bool = True) -> GridCache:
         """The cache of canonical ``weights`` alone, computed by the weight pass, with no model: for many weights of
         one architecture once a model's cache has checked it (:attr:`computed_from_weights`; the progress measures).
-        What needs the model itself (hooked passes) raises."""
+        What needs the model itself (hooked passes) raises. ``attention=False`` leaves out the attention patterns."""
         if config.p != task.p:
             raise ValueError(f"the weights are for p = {config.p}, the task has p = {task.p}")
         self = cls.__new__(cls)
         self._setup(config, check_weights(config, weights), None, task, chunk, keep)
-        self._first_pass(None)
+        names = [name for name in pass_hooks(config) if attention or "pattern" not in name]
+        self._first_pass(None, names)
         return self
 
     def _setup(self, config: ModelConfig, weights: dict[str, torch.Tensor], model, task: ModularTask, chunk: int,
@@ -288,31 +312,28 @@ class GridCache:
             raise ValueError(f"keep must be one of {KEEP_MODES}, got {keep!r}")
         self.keep = keep or keep_mode(self.grid.n_inputs, config, task.p)
 
-    def _first_pass(self, recorder: GridRecorder | None) -> None:
+    def _first_pass(self, recorder: GridRecorder | None, names: Sequence[str] | None = None) -> None:
         cfg, grid, task = self.config, self.grid, self.task
         n, p, d_mlp, last = grid.n, task.p, cfg.d_mlp, cfg.n_layers - 1
         total = MeasurementSum()
         spectra = [BlockSpectrum(n, d_mlp) for _ in range(cfg.n_layers)]
-        active = torch.zeros(cfg.n_layers, d_mlp, dtype=torch.float64)
         sums = torch.zeros(n, p, dtype=torch.float64)
-        miss = torch.zeros(n, dtype=torch.float64)
-        centered_sq, kept = 0.0, []
+        # the logits' moments come from the kept logits when they are kept (when first read), else from this pass
+        moments = LogitMoments(n, grid.n_inputs) if "logits" not in KEPT[self.keep] else None
+        kept = []
         # long-lived per-input results go into tensors allocated once, not one per chunk (see _Rows)
-        attention, correct = _Rows(grid.n_inputs), _Rows(grid.n_inputs)
+        attention = _Rows(grid.n_inputs)
         slabs = {name: _Rows(grid.n_inputs) for name in ("logits", "neurons", "z", "resid_mid")}
-        with self._pass(recorder, first=True) as rec:
+        with self._pass(recorder, first=True, names=names) as rec:
             for rows, logits, acts in rec.chunks(grid.pairs, self._step):
                 piece = self._chunk_of(rows, logits, acts)
                 logprob = total.add(piece.logits, piece.labels, piece.train, piece.test)
                 sums += residue_sums(piece.logits, piece.labels, n)
-                miss.index_add_(0, piece.labels, torch.where(piece.train, torch.expm1(logprob).neg_(), 0.0))
-                wide = piece.logits.double()
-                centered_sq += float(wide.sub_(wide.mean(-1, keepdim=True)).square_().sum())
-                correct.put(rows, piece.logits.gather(1, piece.labels[:, None])[:, 0].double())
+                if moments is not None:
+                    moments.add(piece, logprob)
                 for layer, spectrum in enumerate(spectra):
                     values = piece.neurons if layer == last else acts[neurons_hook(layer)]
                     spectrum.add(values.reshape(len(piece.a), n, d_mlp), piece.a)
-                    active[layer] += torch.sign(values).clamp_(min=0).sum(0)  # (values > 0).sum(0), 8x faster
                 if pattern_hook(0) in acts:
                     attention.put(rows, torch.stack([acts[pattern_hook(layer)] for layer in range(cfg.n_layers)], 1))
                 if self.keep != "rerun":
@@ -324,28 +345,29 @@ class GridCache:
         self.outside: Measurement | None = outside.result() if outside is not None else None
         self.task_full: Measurement = total.merge(outside).result() if outside is not None else self.full
         self.residue_logits = sums / n
-        self.centered_sq, self.train_miss = centered_sq, miss
-        self.layers = [NeuronStats(s.blocks(), s.mean, s.variance, a / grid.n_inputs)
-                       for s, a in zip(spectra, active, strict=True)]
+        self.layers = [NeuronStats(s.blocks(), s.mean, s.variance) for s in spectra]
         self.attention = attention.data.transpose(0, 1).contiguous() if attention.data is not None else None
-        self.correct_logits = correct.data
         self._kept: list[GridChunk] | None = kept if self.keep != "rerun" else None
         self._slabs = {name: rows.data for name, rows in slabs.items() if rows.data is not None}
         self._direct: tuple[GridChunk | None, torch.Tensor | None] = (None, None)
+        if moments is not None:
+            self._logit_moments = moments
 
     @property
     def _step(self) -> int:
         """Inputs per forward pass: whole rows ``x``, at most ``chunk`` (at least one row)."""
         return max(1, self._chunk // self.grid.n) * self.grid.n
 
-    def _pass(self, recorder: GridRecorder | None, first: bool):
+    def _pass(self, recorder: GridRecorder | None, first: bool, names: Sequence[str] | None = None):
         """A context giving the chunked pass (``.chunks(pairs, step)``): the :class:`WeightPass` when it may stand in
         for a stopped pass of the model (no foreign hook, and it agrees with the model on a sample), else
-        ``recorder`` (attached) or a new recorder for the first pass or a sweep's re-run."""
+        ``recorder`` (attached) or a new recorder for the first pass or a sweep's re-run. ``names``: what a weight
+        pass with no recorder records (default: a first pass's or a sweep's hooks)."""
         cfg, model = self.config, self._model
         stopped = recorder.stop_after is not None if recorder is not None else model is None or stops_at_readout(model)
         if model is None or (stopped and self._weight_pass_agrees):
-            names = recorder.names if recorder is not None else (pass_hooks if first else swept_hooks)(cfg)
+            if names is None:
+                names = recorder.names if recorder is not None else (pass_hooks if first else swept_hooks)(cfg)
             return contextlib.nullcontext(WeightPass(cfg, self.weights, names))
         if recorder is not None:
             return contextlib.nullcontext(recorder)
@@ -428,14 +450,20 @@ class GridCache:
         measured = self.measure({(i, key): edit for i, plan in enumerate(plans) for key, edit in plan.edits.items()})
         return [plan.build({key: measured[i, key] for key in plan.edits}) for i, plan in enumerate(plans)]
 
-    def measure(self, edits: dict[Hashable, Callable[[GridChunk], torch.Tensor]]) -> dict[Hashable, Measurement]:
+    def measure(self, edits: dict[Hashable, Callable[[GridChunk], torch.Tensor]],
+                split: str | None = None) -> dict[Hashable, Measurement]:
         """Measure edited logits in one sweep: ``edits[name](chunk)`` returns the chunk's ``[m, p]`` logits (measured in
-        float32, as the model computes logits: :func:`modadd_interp.readout.label_scores`)."""
+        float32, as the model computes logits: :func:`modadd_interp.readout.label_scores`). ``split="train"``
+        measures the training inputs alone (the test fields are NaN)."""
+        if split not in (None, "train"):
+            raise ValueError(f"split must be None or 'train', got {split!r}")
         totals = {name: MeasurementSum() for name in edits}
         if edits:
             for piece in self.chunks():
+                rows = piece.train if split == "train" else slice(None)
+                labels, train, test = piece.labels[rows], piece.train[rows], piece.test[rows] & (split is None)
                 for name, edit in edits.items():
-                    totals[name].add(edit(piece).float(), piece.labels, piece.train, piece.test)
+                    totals[name].add(edit(piece)[rows].float(), labels, train, test)
         return {name: total.result() for name, total in totals.items()}
 
     def measure_hooked(self, fwd_hooks: Sequence) -> Measurement:
@@ -605,10 +633,47 @@ class GridCache:
         """``[d_mlp]`` of the readout layer."""
         return self.layers[-1].variance
 
-    @property
+    @functools.cached_property
     def neuron_active(self) -> torch.Tensor:
-        """``[d_mlp]`` of the readout layer."""
-        return self.layers[-1].active
+        """``[d_mlp]`` float64 the fraction of the grid where each readout-layer neuron is positive (its activation;
+        read only by the degeneracy measures, so computed when first read: one sweep, re-running the pass when the
+        cache keeps no neurons)."""
+        count = torch.zeros(self.config.d_mlp, dtype=torch.float64)
+        for piece in self._neuron_chunks():
+            count += torch.sign(piece.neurons).clamp_(min=0).sum(0)  # (neurons > 0).sum(0), 8x faster (measured)
+        return count / self.grid.n_inputs
+
+    def _neuron_chunks(self) -> Iterator[GridChunk]:
+        """:meth:`chunks` with the readout layer's neurons: from the sweep, or a re-run when only logits are kept."""
+        if self.keep != "logits":
+            yield from self.chunks()
+            return
+        with self._pass(None, first=False) as rec:
+            for rows, logits, acts in rec.chunks(self.grid.pairs, self._step):
+                yield self._chunk_of(rows, logits, acts)
+
+    @functools.cached_property
+    def _logit_moments(self) -> LogitMoments:
+        """The logits' moments from the kept logits (set by the first pass instead when it computed them)."""
+        moments = LogitMoments(self.grid.n, self.grid.n_inputs)
+        for piece in self.chunks():
+            moments.add(piece, label_scores(piece.logits, piece.labels)[0])
+        return moments
+
+    @property
+    def centered_sq(self) -> float:
+        """The sum over the grid of the squared output-centered answer logits (:class:`LogitMoments`)."""
+        return self._logit_moments.centered_sq
+
+    @property
+    def train_miss(self) -> torch.Tensor:
+        """``[n]`` per residue, the sum over training inputs of ``1 - P(label)`` (:class:`LogitMoments`)."""
+        return self._logit_moments.train_miss
+
+    @property
+    def correct_logits(self) -> torch.Tensor:
+        """``[n*n]`` float64 the logit of each input's answer (:class:`LogitMoments`)."""
+        return self._logit_moments.correct_logits
 
     @functools.cached_property
     def w_logit(self) -> torch.Tensor:
@@ -674,4 +739,5 @@ def grid_cache(model, task: ModularTask, recorder: GridRecorder | None = None,
     return GridCache(model, task, recorder, chunk, keep)
 
 
-__all__ = ["AnalysisGrid", "GridCache", "GridChunk", "NeuronStats", "SweepPlan", "grid_cache", "grid_recorder"]
+__all__ = ["AnalysisGrid", "GridCache", "GridChunk", "LogitMoments", "NeuronStats", "SweepPlan", "grid_cache",
+           "grid_recorder"]
