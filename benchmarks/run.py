@@ -16,7 +16,9 @@ Figures (median wall time over repeats, this process, torch's default threads):
   cache otherwise does during its pass;
 * ``progress_measures`` over the shipped series (29 checkpoints), and over a dense series of 200
   checkpoints of the same run's shape (:func:`dense_series`: the weights interpolated linearly between the
-  shipped checkpoints at 200 evenly spaced steps), each against one ``analyze``;
+  shipped checkpoints at 200 evenly spaced steps), each against one ``analyze``: the median of ``analyze`` timed
+  just before and just after each progress run (:func:`timed_between`; this machine's speed drifts by up to
+  20% over a minute, and a baseline measured minutes earlier would carry that drift into the ratio);
 * ``analyze_2layer``: ``analyze`` of a 2-layer p = 59 model of the Clock-and-Pizza family
   (tests/data/trained/family_2layer_p59.safetensors), against one grid pass of that model;
 * ``train_step``: seconds per full-batch training step at p = 113 (paper recipe);
@@ -55,6 +57,16 @@ def timed(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def timed_between(fn, baseline, repeats: int) -> tuple[float, float]:
+    """``(wall time of fn(), median wall time of baseline())``: ``fn`` run ``repeats`` times, each run between two
+    runs of ``baseline``; the figure is the median of ``fn``'s runs."""
+    times, around = [], [timed(baseline, 1)]
+    for _ in range(repeats):
+        times.append(timed(fn, 1))
+        around.append(timed(baseline, 1))
+    return statistics.median(times), statistics.median(around)
 
 
 def loop_key_frequencies(neurons: torch.Tensor, p: int, threshold: float = 0.85) -> list[int]:
@@ -150,8 +162,15 @@ def main() -> int:
         "neuron_clusters": timed(lambda: spectra(neurons, task.p), repeats),
         "loop_baseline": timed(lambda: loop_key_frequencies(neurons, task.p), 1),
         "analyze": timed(lambda: mi.analyze(model, task), repeats),
-        "progress_measures": timed(lambda: mi.progress_measures(mi.shipped_run(), progress=False), 1),
-        "progress_measures_200": timed(lambda: mi.progress_measures(dense, progress=False), 1),
+    }
+
+    def analyze_shipped() -> None:
+        mi.analyze(model, task)
+
+    for name, series in (("progress_measures", mi.shipped_run()), ("progress_measures_200", dense)):
+        seconds[name], seconds[f"analyze_around_{name}"] = timed_between(
+            lambda series=series: mi.progress_measures(series, progress=False), analyze_shipped, 1 if args.quick else 2)
+    seconds |= {
         "grid_pass_2layer": timed(lambda: grid_pass(*two_layer), repeats),
         "analyze_2layer": timed(lambda: mi.analyze(*two_layer), repeats),
         "train_step": train_step_seconds(5 if args.quick else 30),
@@ -161,8 +180,9 @@ def main() -> int:
         "verify_circuit / forward": seconds["verify_circuit"] / seconds["forward"],
         "loop_baseline / key_frequencies": seconds["loop_baseline"] / seconds["key_frequencies"],
         "loop_baseline / neuron_clusters": seconds["loop_baseline"] / seconds["neuron_clusters"],
-        "progress_measures / analyze": seconds["progress_measures"] / seconds["analyze"],
-        "progress_measures_200 / analyze": seconds["progress_measures_200"] / seconds["analyze"],
+        "progress_measures / analyze": seconds["progress_measures"] / seconds["analyze_around_progress_measures"],
+        "progress_measures_200 / analyze": (seconds["progress_measures_200"]
+                                            / seconds["analyze_around_progress_measures_200"]),
         "analyze_2layer / grid_pass_2layer": seconds["analyze_2layer"] / seconds["grid_pass_2layer"],
     }
     result = {

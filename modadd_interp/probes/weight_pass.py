@@ -106,7 +106,7 @@ class WeightPass:
                 pattern = self._pattern(self._scores(q, k, queries))  # [m, h, queries, seq]
                 z = torch.einsum("mhqs,mshe->mqhe", pattern, v)
             heads = z.reshape(*z.shape[:2], -1) @ w[f"{a}.W_O"].reshape(-1, cfg.d_model)  # [m, queries, d_model]
-            mid = before + heads + w[f"{a}.b_O"]
+            mid = heads.add_(before).add_(w[f"{a}.b_O"])  # before + heads + b_O, in place (same sums)
             if pattern_hook(layer) in self.names:
                 out[pattern_hook(layer)] = pattern[:, :, -1].clone()
             if layer == last:
