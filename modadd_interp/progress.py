@@ -1,8 +1,11 @@
 """Progress measures over training, and the phases found from them.
 
-:func:`progress_measures` maps the probes and losses over a checkpoint series. Every
-checkpoint is measured with one model whose hooks are attached once; each checkpoint's
-weights are loaded into it in turn and the grid runs in bounded chunks.
+:func:`progress_measures` maps the probes and losses over a checkpoint series. Once the final
+checkpoint's model has agreed with the grid pass computed from its weights
+(:attr:`GridCache.computed_from_weights`), every checkpoint is measured from its weights alone
+(:meth:`GridCache.of_weights`), :data:`WORKERS` at a time in threads, to the same bits as alone;
+otherwise (or with the LLC, which samples the model) one model with hooks attached once is loaded
+with each checkpoint's weights in turn. The grid runs in bounded chunks either way.
 
 The phase rule (:func:`detect_phases`), on the measured frame:
 

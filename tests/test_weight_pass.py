@@ -137,3 +137,39 @@ def test_a_cache_of_weights_alone_equals_the_models_and_refuses_hooked_passes():
         alone.measure_hooked([])
     with pytest.raises(ValueError, match="p = 113"):
         GridCache.of_weights(cfg, tl_adapter.canonical_weights(model), mi.ModularTask(13))
+
+
+def test_statistics_computed_when_read_equal_those_of_the_first_pass():
+    """The logits' moments (from the kept logits, or during the pass when none are kept) and the active fractions
+    (one sweep when first read, re-running the pass when only logits are kept) are the same in every keep mode;
+    a cache of weights alone leaves the attention out when asked."""
+    from modadd_interp.probes.cache import GridCache
+
+    cfg = small_config(17, n_layers=2)
+    model = tl_adapter.build_model(cfg, random_weights(cfg, seed=3))
+    task = mi.ModularTask(17)
+    caches = {keep: grid_cache(model, task, keep=keep) for keep in ("full", "replay", "rerun", "logits")}
+    full = caches["full"]
+    neurons = model.run_with_cache(cfg.encode(task.grid.pairs), names_filter="blocks.1.mlp.hook_post")[1]
+    expected_active = (neurons["blocks.1.mlp.hook_post"][:, -1] > 0).double().mean(0)
+    for keep, cache in caches.items():
+        assert cache.centered_sq == full.centered_sq, keep
+        assert torch.equal(cache.train_miss, full.train_miss), keep
+        assert torch.equal(cache.correct_logits, full.correct_logits), keep
+        torch.testing.assert_close(cache.neuron_active, expected_active, rtol=0, atol=0, msg=keep)
+    alone = GridCache.of_weights(cfg, tl_adapter.canonical_weights(model), task, keep="logits", attention=False)
+    assert alone.attention is None and full.attention is not None
+    assert torch.equal(alone.neuron_active, full.neuron_active)
+
+
+def test_measuring_the_training_inputs_alone():
+    """measure(split="train") gives the training fields of the whole measurement and NaN test fields."""
+    model, task = mi.load()
+    cache = grid_cache(model, task)
+    edit = {"excluded": cache.excluding([1, 5])}
+    whole, train = cache.measure(edit)["excluded"], cache.measure(edit, split="train")["excluded"]
+    assert train.train_loss == pytest.approx(whole.train_loss, rel=1e-12)
+    assert train.train_accuracy == whole.train_accuracy
+    assert train.test_loss != train.test_loss  # NaN
+    with pytest.raises(ValueError, match="split"):
+        cache.measure(edit, split="test")
