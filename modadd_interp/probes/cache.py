@@ -528,7 +528,7 @@ class GridCache:
         """An edit for :meth:`measure`: the chunk's logits without their ``cos/sin(w_k s)`` components,
         ``k in freqs`` (the paper's excluded logits)."""
         shift = residue_projection(self.residue_logits, freqs).float()
-        return lambda piece: piece.logits - shift[piece.labels]
+        return lambda piece: piece.logits - shift.index_select(0, piece.labels)
 
     def logits_with_neurons(self, piece: GridChunk, neurons: torch.Tensor) -> torch.Tensor:
         """``[m, p]`` float32 answer logits of the chunk with its last-layer MLP activations at the last position

@@ -188,7 +188,7 @@ def excluded_train_losses(cache: GridCache, freqs: list[int]) -> dict[int, float
     for piece in cache.chunks():
         logits, labels = piece.logits[piece.train], piece.labels[piece.train]
         for j, shift in enumerate(shifts):
-            nll[j] -= label_logprobs(logits - shift[labels], labels).sum()
+            nll[j] -= label_logprobs(logits - shift.index_select(0, labels), labels).sum()
         count += len(labels)
     return dict(zip(freqs, (nll / count).tolist(), strict=True))
 

@@ -144,7 +144,7 @@ class WeightPass:
         weights = [w.div_(total) if rate == 1.0 else w.div_(total).mul_(rate).add_(1.0 - rate) for w in weights]
         z = rows(self._qkv[2][0], 0) * weights[0][..., None]
         for s in range(1, seq):
-            z = z.addcmul(rows(self._qkv[2][s], s), weights[s][..., None])
+            z.addcmul_(rows(self._qkv[2][s], s), weights[s][..., None])
         pattern = (torch.stack([w.expand(m, -1) for w in weights], -1)[:, :, None]
                    if pattern_hook(0) in self.names else None)
         return rows(self._embedded[seq - 1], seq - 1)[:, None], pattern, z.expand(m, -1, -1)[:, None]
