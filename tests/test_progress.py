@@ -113,3 +113,21 @@ def test_a_dense_series_measured_at_once_equals_each_checkpoint_measured_alone()
         alone = checkpoint_measures(grid_cache(tl_adapter.build_model(run.config, weights), run.task), key)
         assert row == {"step": step, **alone}, step
     assert frame.attrs["phases"] == detect_phases(frame)
+
+
+def test_progress_without_memory_for_the_logits_reruns_and_agrees(monkeypatch):
+    """When the kept logits of the checkpoints measured at once do not fit the memory budget, each checkpoint's
+    excluded loss re-runs its grid pass instead: the same frame."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from run import dense_series
+
+    from modadd_interp import progress
+
+    run = dense_series(mi.shipped_run(), 4)
+    kept = mi.progress_measures(run, progress=False)
+    monkeypatch.setattr(progress, "keep_budget", lambda: 0)
+    rerun = mi.progress_measures(run, progress=False)
+    assert rerun.equals(kept)
