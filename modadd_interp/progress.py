@@ -126,7 +126,8 @@ def _in_threads(fn: Callable, items: list, workers: int) -> Iterator:
     """``fn`` over ``items``, results in order, ``workers`` items at a time in threads (inline for one worker).
 
     torch releases the GIL inside its kernels, so one checkpoint's Python and small, serial operations overlap
-    another's matrix products (measured: 17-26% less wall time on 2 cores at p = 113). Each operation still splits
+    another's matrix products (measured on 2 cores at p = 113: 17-26% less wall time when the machine is slow,
+    6% more when it is fast; docs/performance.md). Each operation still splits
     its work over torch's thread count as it would alone, so the numbers are the same to the last bit (tested).
     """
     if workers == 1:
