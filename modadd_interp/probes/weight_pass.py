@@ -23,7 +23,6 @@ Examples:
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterator, Sequence
 
@@ -126,12 +125,11 @@ class WeightPass:
             resid = mid + neurons @ w_out + w[f"{mlp}.b_out"]
         raise AssertionError("unreachable: the readout layer returns")
 
-    def _one_query(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    def _one_query(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A one-layer model's attention at the last query, from the tables: ``(resid_pre [m, 1, d_model], pattern
-        [m, h, 1, seq] (None when not recorded), z [m, 1, h, d_head])``. Rows are gathered per position, a position
-        whose token is the same for every input (``'='``) is one broadcast row, and the softmax over the few keys is
-        taken elementwise across per-key ``[m, h]`` scores (reductions over a last dimension of 2-4 are slow)."""
-        seq, vocab, m = tokens.shape[1], self.cfg.d_vocab, len(tokens)
+        [m, h, 1, seq], z [m, 1, h, d_head])``. Rows are gathered per position, and a position whose token is the
+        same for every input (``'='``) is one broadcast row."""
+        seq, vocab = tokens.shape[1], self.cfg.d_vocab
         columns = [tokens[:, s] for s in range(seq)]
         constant = [bool((c == c[0]).all()) for c in columns]
 
@@ -139,20 +137,14 @@ class WeightPass:
             return table[columns[s][:1]] if constant[s] else table.index_select(0, columns[s])
 
         last = columns[-1]
-        scores = [rows(self._last_scores[s][last[0]], s) if constant[-1] else  # per key: [m or 1, h]
-                  self._last_scores[s].reshape(vocab * vocab, -1).index_select(0, last * vocab + columns[s])
-                  for s in range(seq)]
-        top = functools.reduce(torch.maximum, scores)
-        weights = [(x - top).exp_() for x in scores]
-        total = functools.reduce(torch.add, weights)
-        rate = self.cfg.attn_rate
-        weights = [w.div_(total) if rate == 1.0 else w.div_(total).mul_(rate).add_(1.0 - rate) for w in weights]
-        z = rows(self._qkv[2][0], 0) * weights[0][..., None]
+        scores = torch.stack([rows(self._last_scores[s][last[0]], s).expand(len(tokens), -1) if constant[-1] else
+                              self._last_scores[s].reshape(vocab * vocab, -1).index_select(0, last * vocab + columns[s])
+                              for s in range(seq)], -1)  # [m, h, seq]
+        pattern = self._pattern(scores)
+        z = rows(self._qkv[2][0], 0) * pattern[:, :, :1]
         for s in range(1, seq):
-            z.addcmul_(rows(self._qkv[2][s], s), weights[s][..., None])
-        pattern = (torch.stack([w.expand(m, -1) for w in weights], -1)[:, :, None]
-                   if pattern_hook(0) in self.names else None)
-        return rows(self._embedded[seq - 1], seq - 1)[:, None], pattern, z.expand(m, -1, -1)[:, None]
+            z.addcmul_(rows(self._qkv[2][s], s), pattern[:, :, s : s + 1])
+        return rows(self._embedded[seq - 1], seq - 1)[:, None], pattern[:, :, None], z[:, None]
 
     def _scores(self, q: torch.Tensor, k: torch.Tensor, queries: slice) -> torch.Tensor:
         """``[m, h, n_queries, seq]``: the attention scores of queries ``q`` ``[m, n_queries, h, d_head]`` at
