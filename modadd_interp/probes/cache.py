@@ -287,7 +287,7 @@ class GridCache:
         residue_logits: ``[n, p]`` float64 ``R[s, c]``, the mean answer logit ``c`` (answer order) over the
             inputs with ``x + y = s (mod n)``.
         centered_sq, train_miss, correct_logits: see :class:`LogitMoments`; summed in the first pass, or from the
-            kept logits when first read (keep modes ``"full"`` and ``"logits"``: same values, no pass).
+            kept logits when first read in keep mode ``"logits"`` (the progress measures, which never read them).
         layers: per layer, the :class:`NeuronStats` of its neurons.
         attention: ``[n_layers, n*n, n_heads, n_ctx]`` float32 attention pattern of the last query (None when not
             recorded: :func:`grid_recorder` or :meth:`GridCache.of_weights` with ``attention=False``).
@@ -327,8 +327,9 @@ class GridCache:
         total = MeasurementSum()
         spectra = [BlockSpectrum(n, d_mlp) for _ in range(cfg.n_layers)]
         sums = torch.zeros(n, p, dtype=torch.float64)
-        # the logits' moments come from the kept logits when they are kept (when first read), else from this pass
-        moments = LogitMoments(n, grid.n_inputs) if "logits" not in KEPT[self.keep] else None
+        # the logits' moments: in this pass, where it computes each logit's log-probability anyway; a cache that keeps
+        # the logits alone (the progress measures, which never read them) computes them from those when first read
+        moments = LogitMoments(n, grid.n_inputs) if self.keep != "logits" else None
         kept = []
         # long-lived per-input results go into tensors allocated once, not one per chunk (see _Rows)
         attention = _Rows(grid.n_inputs)
@@ -670,7 +671,7 @@ class GridCache:
 
     @functools.cached_property
     def _logit_moments(self) -> LogitMoments:
-        """The logits' moments from the kept logits (set by the first pass instead when it computed them)."""
+        """The logits' moments from the kept logits (keep mode ``"logits"``; the first pass sets them otherwise)."""
         moments = LogitMoments(self.grid.n, self.grid.n_inputs)
         for piece in self.chunks():
             moments.add(piece, label_scores(piece.logits, piece.labels)[0])
