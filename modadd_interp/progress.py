@@ -3,7 +3,8 @@
 :func:`progress_measures` maps the probes and losses over a checkpoint series. Once the final
 checkpoint's model has agreed with the grid pass computed from its weights
 (:attr:`GridCache.computed_from_weights`), every checkpoint is measured from its weights alone
-(:meth:`GridCache.of_weights`), :data:`WORKERS` at a time in threads, to the same bits as alone;
+(:meth:`GridCache.of_weights`), one per core at a time, each on a thread running torch on one core
+(:func:`_in_threads`), to the same bits as alone;
 otherwise (or with the LLC, which samples the model) one model with hooks attached once is loaded
 with each checkpoint's weights in turn. The grid runs in bounded chunks either way.
 
@@ -51,8 +52,6 @@ GROKKED_TEST_ACCURACY = 0.99
 MIN_FALL_DECADES = 1.0
 FALL_START = 0.1
 FALL_END = 0.9
-WORKERS = 2
-"""Checkpoints measured at once (threads) when they are computed from weights alone (:func:`_in_threads`)."""
 
 
 def progress_measures(
@@ -94,8 +93,8 @@ def progress_measures(
     # the architecture's weight pass agreed with the model on the final checkpoint: every checkpoint is computed
     # from its weights alone (no model to load them into), keeping only the logits the excluded loss needs
     from_weights = final.computed_from_weights
-    # checkpoints of weights alone are independent: measured WORKERS at a time; one model's are measured in turn
-    workers = WORKERS if from_weights and not llc else 1
+    # checkpoints of weights alone are independent: one per torch thread at a time; one model's are measured in turn
+    workers = torch.get_num_threads() if from_weights and not llc else 1
     keep = "logits" if workers * task.grid.n_inputs * task.p * 4 <= keep_budget() else "rerun"  # float32 logits
     checkpoints = list(zip(run.steps, run.weights, strict=True))
     with contextlib.nullcontext() if from_weights else grid_recorder(model, attention=False) as recorder:
@@ -123,21 +122,28 @@ def progress_measures(
 
 
 def _in_threads(fn: Callable, items: list, workers: int) -> Iterator:
-    """``fn`` over ``items``, results in order, ``workers`` items at a time in threads (inline for one worker).
+    """``fn`` over ``items``, results in order, ``workers`` items at a time, each on a thread that runs torch on one
+    core (inline for one worker).
 
-    torch releases the GIL inside its kernels, so one checkpoint's Python and small, serial operations overlap
-    another's matrix products (measured on 2 cores at p = 113: 17-26% less wall time when the machine is slow,
-    6% more when it is fast; docs/performance.md). Each operation still splits
-    its work over torch's thread count as it would alone, so the numbers are the same to the last bit (tested).
+    The checkpoints then run side by side, one per core, instead of each operation being split across the cores:
+    most of a checkpoint's operations are small (a 4,096-input chunk), and splitting them costs more in waiting
+    than it gains (measured on 2 cores at p = 113: 4.1-4.5 s for 100 checkpoints, against 4.9 s with two
+    checkpoints at once on two cores each and 4.6-6.1 s one at a time; docs/performance.md). The numbers are
+    the same to the last bit as on torch's thread count (tested): the matrix products split their rows and
+    columns across threads, never a sum; the reductions with many outputs split the outputs; and the reductions
+    to one number a checkpoint makes are below torch's grain size or summed row by row (:func:`checkpoint_measures`).
+    torch's thread count (which a thread's ``set_num_threads`` also sets for the process) is restored after.
     """
     if workers == 1:
         yield from map(fn, items)
         return
-    pool = ThreadPoolExecutor(workers)
+    threads = torch.get_num_threads()
+    pool = ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,))
     try:
         yield from pool.map(fn, items)
     finally:  # an error or an interrupt drops the checkpoints not yet started
         pool.shutdown(wait=True, cancel_futures=True)
+        torch.set_num_threads(threads)
 
 
 def checkpoint_measures(cache: GridCache, key_freqs: tuple[int, ...]) -> dict[str, float]:
@@ -155,7 +161,7 @@ def checkpoint_measures(cache: GridCache, key_freqs: tuple[int, ...]) -> dict[st
         "excluded_loss": excluded.train_loss,
         "gini_we": gini(embedding_energy(cache.number_embeddings())[0].sqrt()),
         "gini_wl": gini(w_logit_energy(cache.w_logit[:, :n])[0].sqrt()),
-        "total_sq_weights": float(sum((w.double() ** 2).sum() for w in weights.values())),
+        "total_sq_weights": _sum_of_squares(weights.values()),
     }
     shares, _ = neuron_spectrum(cache.neuron_blocks, cache.neuron_mean, cache.neuron_variance, n)
     best = shares.argmax(1) + 1
@@ -163,6 +169,17 @@ def checkpoint_measures(cache: GridCache, key_freqs: tuple[int, ...]) -> dict[st
     for k in key_freqs:
         row[f"clustered_{k}"] = int((clustered & (best == k)).sum())
     return row
+
+
+def _sum_of_squares(tensors) -> float:
+    """The float64 sum of the squares of every entry, in rows of 256 entries, then over the rows and the tensors: no
+    sum is split across threads, so it has the same bits at any thread count (a whole-tensor sum of more than
+    torch's grain size, 32,768 entries, is split into one partial sum per thread)."""
+    total = 0.0
+    for tensor in tensors:
+        flat = tensor.double().flatten()
+        total += float(torch.nn.functional.pad(flat, (0, -len(flat) % 256)).view(-1, 256).square().sum(-1).sum())
+    return total
 
 
 def fall_step(frame: pd.DataFrame, column: str, fraction: float, start: int = 0) -> int | None:

@@ -131,3 +131,30 @@ def test_progress_without_memory_for_the_logits_reruns_and_agrees(monkeypatch):
     monkeypatch.setattr(progress, "keep_budget", lambda: 0)
     rerun = mi.progress_measures(run, progress=False)
     assert rerun.equals(kept)
+
+
+def test_a_checkpoints_measures_have_the_same_bits_at_any_torch_thread_count():
+    """progress_measures runs each checkpoint on a thread with one torch thread (progress._in_threads): its measures
+    must be the bits a checkpoint gets on any thread count (here 1, 2 and 3, more than CI's cores), and torch's
+    thread count is restored after."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from run import dense_series
+
+    from modadd_interp.probes.cache import GridCache
+    from modadd_interp.progress import checkpoint_measures
+
+    run, threads = dense_series(mi.shipped_run(), 5), torch.get_num_threads()
+    try:
+        for weights in run.weights:
+            rows = []
+            for count in (1, 2, 3):
+                torch.set_num_threads(count)
+                rows.append(checkpoint_measures(GridCache.of_weights(run.config, weights, run.task), (1, 5, 7, 29)))
+            assert rows[0] == rows[1] == rows[2]
+    finally:
+        torch.set_num_threads(threads)
+    mi.progress_measures(dense_series(mi.shipped_run(), 3), progress=False)
+    assert torch.get_num_threads() == threads
