@@ -43,7 +43,7 @@ from .probes import key_frequencies
 from .probes.cache import GridCache, grid_cache, grid_recorder, keep_budget
 from .probes.embedding import embedding_energy
 from .probes.logits import w_logit_energy
-from .probes.neurons import CLUSTER_THRESHOLD, neuron_spectrum
+from .probes.neurons import CLUSTER_THRESHOLD, frequency_shares
 from .runs import Run, load_run
 from .task import ModularTask
 
@@ -163,7 +163,7 @@ def checkpoint_measures(cache: GridCache, key_freqs: tuple[int, ...]) -> dict[st
         "gini_wl": gini(w_logit_energy(cache.w_logit[:, :n])[0].sqrt()),
         "total_sq_weights": _sum_of_squares(weights.values()),
     }
-    shares, _ = neuron_spectrum(cache.neuron_blocks, cache.neuron_mean, cache.neuron_variance, n)
+    shares = frequency_shares(cache.neuron_blocks, cache.neuron_variance)
     best = shares.argmax(1) + 1
     clustered = (shares.max(1).values >= CLUSTER_THRESHOLD) & (cache.neuron_variance > 0)
     for k in key_freqs:

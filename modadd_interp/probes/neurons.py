@@ -36,6 +36,13 @@ def check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
+def frequency_shares(blocks: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
+    """``[m, n//2]`` the fraction of each neuron's centered variance in each frequency's 3x3 block, from ``blocks``
+    ``[m, n//2, 3, 3]`` and ``variance`` ``[m]`` (see :func:`neuron_spectrum`); 0 for a neuron with zero variance."""
+    energy = (blocks**2).sum((2, 3))
+    return torch.where(variance[:, None] > 0, energy / variance.clamp_min(1e-300)[:, None], torch.zeros_like(energy))
+
+
 def neuron_spectrum(
     blocks: torch.Tensor, mean: torch.Tensor, variance: torch.Tensor, p: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,8 +62,7 @@ def neuron_spectrum(
         >>> c = cache                                                             # doctest: +SKIP
         >>> shares, coefs = neuron_spectrum(c.neuron_blocks, c.neuron_mean, c.neuron_variance, p)  # doctest: +SKIP
     """
-    energy = (blocks**2).sum((2, 3))
-    shares = torch.where(variance[:, None] > 0, energy / variance.clamp_min(1e-300)[:, None], torch.zeros_like(energy))
+    shares = frequency_shares(blocks, variance)
     best = shares.argmax(1) + 1
     return shares, trig_fit_from_block(blocks[torch.arange(len(best)), best - 1], best, mean, p)
 
