@@ -132,7 +132,7 @@ def _in_threads(fn: Callable, items: list, workers: int) -> Iterator:
     the same to the last bit as on torch's thread count (tested): the matrix products split their rows and
     columns across threads, never a sum; the reductions with many outputs split the outputs; and the reductions
     to one number a checkpoint makes are below torch's grain size or summed row by row (:func:`checkpoint_measures`).
-    torch's thread count (which a thread's ``set_num_threads`` also sets for the process) is restored after.
+    torch's thread count for new threads (which a thread's ``set_num_threads`` also sets) is restored after.
     """
     if workers == 1:
         yield from map(fn, items)
