@@ -249,12 +249,22 @@ class BlockSpectrum:
         self._check_complete()
         return (self._sum_sq - self._shifted_sum**2 / self.p**2).clamp_min(0.0)
 
-    def blocks(self) -> torch.Tensor:
-        """``[n, p//2, 3, 3]`` float64 blocks of the *centered* functions (entry ``(0, 0)`` is 0)."""
+    def blocks(self, freqs=None) -> torch.Tensor:
+        """``[n, K, 3, 3]`` float64 blocks of the *centered* functions (entry ``(0, 0)`` is 0) at ``freqs`` (default:
+        every frequency ``1..p//2``, ``K = p//2``; a few frequencies take the DFT at those alone)."""
         self._check_complete()
-        p, k = self.p, n_freqs(self.p)
-        dft = (_dft_rows(p) @ self._marginals).reshape(4, 2, k, self.n)  # [marginal, (Re, Im), K, n]
-        blocks = _block_entries(p) @ dft.permute(2, 0, 1, 3).reshape(k, 8, self.n)  # [K, 9, n]
+        p, every = self.p, n_freqs(self.p)
+        rows = _dft_rows(p)
+        if freqs is not None:
+            index = torch.as_tensor(list(freqs), dtype=torch.long) - 1
+            if len(index) and not (0 <= int(index.min()) and int(index.max()) < every):
+                raise ValueError(f"frequencies must be in 1..{every} for p={p}, got {list(freqs)}")
+            rows, entries = rows.reshape(2, every, p)[:, index].reshape(-1, p), _block_entries(p)[index]
+        else:
+            entries = _block_entries(p)
+        k = len(entries)
+        dft = (rows @ self._marginals).reshape(4, 2, k, self.n)  # [marginal, (Re, Im), K, n]
+        blocks = entries @ dft.permute(2, 0, 1, 3).reshape(k, 8, self.n)  # [K, 9, n]
         return blocks.permute(2, 0, 1).reshape(self.n, k, 3, 3)
 
 

@@ -163,11 +163,12 @@ def checkpoint_measures(cache: GridCache, key_freqs: tuple[int, ...]) -> dict[st
         "gini_wl": gini(w_logit_energy(cache.w_logit[:, :n])[0].sqrt()),
         "total_sq_weights": _sum_of_squares(weights.values()),
     }
-    shares = frequency_shares(cache.neuron_blocks, cache.neuron_variance)
-    best = shares.argmax(1) + 1
-    clustered = (shares.max(1).values >= CLUSTER_THRESHOLD) & (cache.neuron_variance > 0)
-    for k in key_freqs:
-        row[f"clustered_{k}"] = int((clustered & (best == k)).sum())
+    # a neuron clusters at k when k's block holds CLUSTER_THRESHOLD (> 1/2) of its variance: then k is its largest
+    # share, so the key frequencies' blocks suffice
+    shares = frequency_shares(cache.layers[-1].blocks_at(keys), cache.neuron_variance)
+    clustered = (shares >= CLUSTER_THRESHOLD) & (cache.neuron_variance > 0)[:, None]
+    for i, k in enumerate(keys):
+        row[f"clustered_{k}"] = int(clustered[:, i].sum())
     return row
 
 

@@ -185,3 +185,16 @@ def test_excluded_loss_bounds_hold_and_are_tight_for_confident_logits(sharpness)
         assert float(bound[unused].max()) < 1e-6
 
 
+
+
+def test_block_spectrum_blocks_of_some_frequencies_are_those_of_every_frequency():
+    """``blocks(freqs)`` takes the DFT at those frequencies alone: the same blocks as ``blocks()`` at them (odd and
+    even p, the Nyquist frequency included), and a frequency outside 1..p//2 is refused."""
+    for p, freqs in ((11, [1, 4, 5]), (12, [6, 2])):
+        grid = torch.randn(p, p, 3, dtype=torch.float64)
+        spectrum = F.BlockSpectrum(p, 3)
+        spectrum.add(grid, torch.arange(p))
+        every = spectrum.blocks()
+        assert torch.allclose(spectrum.blocks(freqs), every[:, [k - 1 for k in freqs]], rtol=0, atol=1e-12)
+        with pytest.raises(ValueError, match="frequencies must be in"):
+            spectrum.blocks([p // 2 + 1])

@@ -158,3 +158,22 @@ def test_a_checkpoints_measures_have_the_same_bits_at_any_torch_thread_count():
         torch.set_num_threads(threads)
     mi.progress_measures(dense_series(mi.shipped_run(), 3), progress=False)
     assert torch.get_num_threads() == threads
+
+
+def test_the_clustered_counts_are_the_neuron_probes_clusters_at_the_key_frequencies():
+    """checkpoint_measures counts a neuron at k when k's block holds CLUSTER_THRESHOLD of its variance, from the key
+    frequencies' blocks alone; the neuron probe clusters by the largest share over every frequency. Above 1/2 the
+    two agree: on the shipped run's checkpoints, each count is the probe's cluster size."""
+    from modadd_interp.probes import grid_cache, probe_neurons
+    from modadd_interp.progress import checkpoint_measures
+
+    run = mi.shipped_run()
+    seen = 0
+    for weights in run.weights[::7]:
+        model = tl_adapter.build_model(run.config, weights)
+        cache = grid_cache(model, run.task)
+        clusters = probe_neurons(model, run.task, cache=cache).clusters()
+        row = checkpoint_measures(cache, (1, 5, 7, 29, 40))
+        assert all(row[f"clustered_{k}"] == len(clusters.get(k, [])) for k in (1, 5, 7, 29, 40))
+        seen += sum(row[f"clustered_{k}"] for k in (1, 5, 7, 29, 40))
+    assert seen > 0  # the comparison saw clustered neurons

@@ -237,18 +237,24 @@ class _Rows:
         return self.data[rows]
 
 
-@dataclasses.dataclass(frozen=True)
 class NeuronStats:
     """One layer's neuron statistics at the last position over the grid.
 
     Attributes:
-        blocks: ``[d_mlp, n//2, 3, 3]`` each neuron's centered 3x3 frequency blocks.
+        blocks: ``[d_mlp, n//2, 3, 3]`` each neuron's centered 3x3 frequency blocks (computed when first read).
         mean, variance: ``[d_mlp]`` mean and centered sum of squares over the grid.
     """
 
-    blocks: torch.Tensor
-    mean: torch.Tensor
-    variance: torch.Tensor
+    def __init__(self, spectrum: BlockSpectrum) -> None:
+        self._spectrum, self.mean, self.variance = spectrum, spectrum.mean, spectrum.variance
+
+    @functools.cached_property
+    def blocks(self) -> torch.Tensor:
+        return self._spectrum.blocks()
+
+    def blocks_at(self, freqs) -> torch.Tensor:
+        """``[d_mlp, len(freqs), 3, 3]`` the blocks of ``freqs`` alone (a DFT at those frequencies only)."""
+        return self._spectrum.blocks(freqs)
 
 
 class LogitMoments:
@@ -355,7 +361,7 @@ class GridCache:
         self.outside: Measurement | None = outside.result() if outside is not None else None
         self.task_full: Measurement = total.merge(outside).result() if outside is not None else self.full
         self.residue_logits = sums / n
-        self.layers = [NeuronStats(s.blocks(), s.mean, s.variance) for s in spectra]
+        self.layers = [NeuronStats(spectrum) for spectrum in spectra]
         self.attention = attention.data.transpose(0, 1).contiguous() if attention.data is not None else None
         self._kept: list[GridChunk] | None = kept if self.keep != "rerun" else None
         self._slabs = {name: rows.data for name, rows in slabs.items() if rows.data is not None}
