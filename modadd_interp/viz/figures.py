@@ -196,8 +196,9 @@ def neuron_activation_figure(cache, neurons: list[int], cols: int = 4) -> go.Fig
     exact, in one small pass: no sweep of the whole grid.
     """
     rows = max(1, -(-len(neurons) // cols))
+    # ~70 px between rows: each panel's axis title and the title of the panel below it both fit
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"neuron {n}" for n in neurons],
-                        horizontal_spacing=0.04, vertical_spacing=0.08)
+                        horizontal_spacing=0.04, vertical_spacing=min(0.3, 70 / (260 * rows)) if rows > 1 else 0.0)
     n = cache.grid.n
     index, s = grid_indices(n)
     if s > 1:
