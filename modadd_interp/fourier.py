@@ -150,14 +150,20 @@ def _padded_basis(p: int) -> torch.Tensor:
     return torch.cat([fourier_basis(p), torch.zeros(1, p, dtype=DTYPE)])
 
 
+def checked_freqs(p: int, freqs) -> torch.Tensor:
+    """``[m]`` int64 the frequencies ``freqs``, each checked to be in ``1..p//2`` (a ValueError names them)."""
+    k = torch.as_tensor(list(freqs), dtype=torch.long)
+    if len(k) and (int(k.min()) < 1 or int(k.max()) > n_freqs(p)):
+        raise ValueError(f"frequencies must be in 1..{n_freqs(p)} for p={p}, got {k.tolist()}")
+    return k
+
+
 def freq_row_pairs(p: int, freqs) -> torch.Tensor:
     """``[m, 2]`` int64: the rows ``(cos k, sin k)`` of each frequency in :func:`padded_basis`.
 
     At ``k = p/2`` (even p) the sin row is ``p``, the zero row. The batched form of :func:`freq_rows`.
     """
-    k = torch.as_tensor(list(freqs), dtype=torch.long)
-    if len(k) and (int(k.min()) < 1 or int(k.max()) > n_freqs(p)):
-        raise ValueError(f"frequencies must be in 1..{n_freqs(p)} for p={p}, got {k.tolist()}")
+    k = checked_freqs(p, freqs)
     return torch.stack([2 * k - 1, torch.where(2 * k == p, p, 2 * k)], 1)
 
 
@@ -256,9 +262,7 @@ class BlockSpectrum:
         p, every = self.p, n_freqs(self.p)
         rows = _dft_rows(p)
         if freqs is not None:
-            index = torch.as_tensor(list(freqs), dtype=torch.long) - 1
-            if len(index) and not (0 <= int(index.min()) and int(index.max()) < every):
-                raise ValueError(f"frequencies must be in 1..{every} for p={p}, got {list(freqs)}")
+            index = checked_freqs(p, freqs) - 1
             rows, entries = rows.reshape(2, every, p)[:, index].reshape(-1, p), _block_entries(p)[index]
         else:
             entries = _block_entries(p)

@@ -131,7 +131,7 @@ def _in_threads(fn: Callable, items: list, workers: int) -> Iterator:
     checkpoints at once on two cores each and 4.6-6.1 s one at a time; docs/performance.md). The numbers are
     the same to the last bit as on torch's thread count (tested): the matrix products split their rows and
     columns across threads, never a sum; the reductions with many outputs split the outputs; and the reductions
-    to one number a checkpoint makes are below torch's grain size or summed row by row (:func:`checkpoint_measures`).
+    to one number a checkpoint makes are below torch's grain size or summed row by row (:func:`_sum_of_squares`).
     torch's thread count for new threads (which a thread's ``set_num_threads`` also sets) is restored after.
     """
     if workers == 1:

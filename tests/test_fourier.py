@@ -185,8 +185,6 @@ def test_excluded_loss_bounds_hold_and_are_tight_for_confident_logits(sharpness)
         assert float(bound[unused].max()) < 1e-6
 
 
-
-
 def test_block_spectrum_blocks_of_some_frequencies_are_those_of_every_frequency():
     """``blocks(freqs)`` takes the DFT at those frequencies alone: the same blocks as ``blocks()`` at them (odd and
     even p, the Nyquist frequency included), and a frequency outside 1..p//2 is refused."""

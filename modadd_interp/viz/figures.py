@@ -198,7 +198,7 @@ def neuron_activation_figure(cache, neurons: list[int], cols: int = 4) -> go.Fig
     rows = max(1, -(-len(neurons) // cols))
     # ~70 px between rows: each panel's axis title and the title of the panel below it both fit
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"neuron {n}" for n in neurons],
-                        horizontal_spacing=0.04, vertical_spacing=min(0.3, 70 / (260 * rows)) if rows > 1 else 0.0)
+                        horizontal_spacing=0.04, vertical_spacing=min(0.3, 70 / (260 * rows)))
     n = cache.grid.n
     index, s = grid_indices(n)
     if s > 1:
