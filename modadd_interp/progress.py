@@ -129,10 +129,11 @@ def _in_threads(fn: Callable, items: list, workers: int) -> Iterator:
     most of a checkpoint's operations are small (a 4,096-input chunk), and splitting them costs more in waiting
     than it gains (measured on 2 cores at p = 113: 4.1-4.5 s for 100 checkpoints, against 4.9 s with two
     checkpoints at once on two cores each and 4.6-6.1 s one at a time; docs/performance.md). The numbers are
-    the same to the last bit as on torch's thread count (tested): the matrix products split their rows and
-    columns across threads, never a sum; the reductions with many outputs split the outputs; and the reductions
-    to one number a checkpoint makes are below torch's grain size or summed row by row (:func:`_sum_of_squares`).
-    torch's thread count for new threads (which a thread's ``set_num_threads`` also sets) is restored after.
+    the same to the last bit as on torch's thread count (tested on the shipped run and the fixtures of both
+    families): the grid pass's float32 matrix products split their rows and columns across threads, not their
+    sums, and its other reductions have many outputs (split by output) or fewer entries than torch's grain size;
+    :func:`checkpoint_measures` computes the rest on one thread. torch's thread count for new threads (which a
+    thread's ``set_num_threads`` also sets) is restored after.
     """
     if workers == 1:
         yield from map(fn, items)
@@ -147,11 +148,28 @@ def _in_threads(fn: Callable, items: list, workers: int) -> Iterator:
 
 
 def checkpoint_measures(cache: GridCache, key_freqs: tuple[int, ...]) -> dict[str, float]:
-    """The measures of one checkpoint, from its :class:`GridCache` (one sweep for the excluded loss)."""
+    """The measures of one checkpoint, from its :class:`GridCache` (one sweep for the excluded loss).
+
+    Everything but that sweep is small (float64 products of ``[n, p]`` matrices, the weights' norms and spectra)
+    and runs on one torch thread (:func:`_one_torch_thread`), so that its bits do not depend on the caller's
+    thread count: MKL's small float64 products do (measured: the Clock-and-Pizza Model A's restricted loss
+    differed in its last bit at 1 and 2 threads), and so does a whole-tensor sum above torch's grain size.
+    """
     weights, n = cache.weights, cache.grid.n
     keys = list(key_freqs)
-    restricted = cache.restricted(keys)
-    excluded = cache.measure({"excluded": cache.excluding(keys)}, split="train")["excluded"]
+    with _one_torch_thread():
+        restricted = cache.restricted(keys)
+        exclude = cache.excluding(keys)
+        weight_measures = {
+            "gini_we": gini(embedding_energy(cache.number_embeddings())[0].sqrt()),
+            "gini_wl": gini(w_logit_energy(cache.w_logit[:, :n])[0].sqrt()),
+            "total_sq_weights": float(sum((w.double() ** 2).sum() for w in weights.values())),
+        }
+        # a neuron clusters at k when k's block holds CLUSTER_THRESHOLD (> 1/2) of its variance: then k is its
+        # largest share, so the key frequencies' blocks suffice
+        shares = frequency_shares(cache.layers[-1].blocks_at(keys), cache.neuron_variance)
+        clustered = (shares >= CLUSTER_THRESHOLD) & (cache.neuron_variance > 0)[:, None]
+    excluded = cache.measure({"excluded": exclude}, split="train")["excluded"]
     full = cache.full
     row = {
         "train_loss": full.train_loss, "test_loss": full.test_loss,
@@ -159,28 +177,22 @@ def checkpoint_measures(cache: GridCache, key_freqs: tuple[int, ...]) -> dict[st
         "restricted_loss": restricted.test_loss,
         "restricted_train_loss": restricted.train_loss,
         "excluded_loss": excluded.train_loss,
-        "gini_we": gini(embedding_energy(cache.number_embeddings())[0].sqrt()),
-        "gini_wl": gini(w_logit_energy(cache.w_logit[:, :n])[0].sqrt()),
-        "total_sq_weights": _sum_of_squares(weights.values()),
+        **weight_measures,
     }
-    # a neuron clusters at k when k's block holds CLUSTER_THRESHOLD (> 1/2) of its variance: then k is its largest
-    # share, so the key frequencies' blocks suffice
-    shares = frequency_shares(cache.layers[-1].blocks_at(keys), cache.neuron_variance)
-    clustered = (shares >= CLUSTER_THRESHOLD) & (cache.neuron_variance > 0)[:, None]
     for i, k in enumerate(keys):
         row[f"clustered_{k}"] = int(clustered[:, i].sum())
     return row
 
 
-def _sum_of_squares(tensors) -> float:
-    """The float64 sum of the squares of every entry, in rows of 256 entries, then over the rows and the tensors: no
-    sum is split across threads, so it has the same bits at any thread count (a whole-tensor sum of more than
-    torch's grain size, 32,768 entries, is split into one partial sum per thread)."""
-    total = 0.0
-    for tensor in tensors:
-        flat = tensor.double().flatten()
-        total += float(torch.nn.functional.pad(flat, (0, -len(flat) % 256)).view(-1, 256).square().sum(-1).sum())
-    return total
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run torch on one thread in this block (in this thread), then restore the thread count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def fall_step(frame: pd.DataFrame, column: str, fraction: float, start: int = 0) -> int | None:

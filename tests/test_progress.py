@@ -135,24 +135,32 @@ def test_progress_without_memory_for_the_logits_reruns_and_agrees(monkeypatch):
 
 def test_a_checkpoints_measures_have_the_same_bits_at_any_torch_thread_count():
     """progress_measures runs each checkpoint on a thread with one torch thread (progress._in_threads): its measures
-    must be the bits a checkpoint gets on any thread count (here 1, 2 and 3, more than CI's cores), and torch's
-    thread count is restored after."""
+    must be the bits a checkpoint gets on any thread count (here 1, 2 and 3, more than CI's cores), on the shipped
+    run and on both Clock-and-Pizza fixtures (Model A's restricted loss once differed in its last bit), and
+    torch's thread count is restored after."""
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from run import dense_series
 
+    from modadd_interp.probes import key_frequencies
     from modadd_interp.probes.cache import GridCache
     from modadd_interp.progress import checkpoint_measures
 
-    run, threads = dense_series(mi.shipped_run(), 5), torch.get_num_threads()
+    run = dense_series(mi.shipped_run(), 5)
+    cases = [(run.config, weights, run.task, (1, 5, 7, 29)) for weights in run.weights]
+    for name in ("model_p99zdpze5l.pt", "model_l8k1hzciux.pt"):
+        model, task = mi.load(Path(__file__).parent / "data" / "clock_and_pizza" / name)
+        cases.append((tl_adapter.model_config(model), tl_adapter.canonical_weights(model), task,
+                      key_frequencies(model, task).freqs))
+    threads = torch.get_num_threads()
     try:
-        for weights in run.weights:
+        for config, weights, task, keys in cases:
             rows = []
             for count in (1, 2, 3):
                 torch.set_num_threads(count)
-                rows.append(checkpoint_measures(GridCache.of_weights(run.config, weights, run.task), (1, 5, 7, 29)))
+                rows.append(checkpoint_measures(GridCache.of_weights(config, weights, task), keys))
             assert rows[0] == rows[1] == rows[2]
     finally:
         torch.set_num_threads(threads)
