@@ -40,11 +40,10 @@ from pathlib import Path
 import torch
 
 import modadd_interp as mi
-from modadd_interp.fourier import BlockSpectrum, fourier_basis, freq_rows
+from modadd_interp.fourier import BlockSpectrum, fourier_basis, freq_rows, neuron_spectrum
 from modadd_interp.grid import grid_run
 from modadd_interp.probes import grid_cache
 from modadd_interp.probes.cache import NEURONS
-from modadd_interp.probes.neurons import neuron_spectrum
 
 
 def timed(fn, repeats: int) -> float:

@@ -44,7 +44,7 @@ def describe(path: Path) -> None:
     print(f"  Zhong et al.: gradient symmetricity {diag.gradient_symmetricity:.3f}, distance irrelevance "
           f"{diag.distance_irrelevance:.3f}, circularity {diag.circularity:.3f}")
     if report.circles is not None:
-        circles = ", ".join(f"k={k}: {label} ({report.circles.pizzaness[k]:.2f})"
+        circles = ", ".join(f"k={k}: {label} ({report.circles.signatures[k]['pizzaness']:.2f})"
                             for k, label in report.circles.labels.items())
         print(f"  isolated circles (pizzaness): {circles}")
     for name, test in report.hypotheses.items():

@@ -137,6 +137,52 @@ def frequency_energy(coeffs: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return sq.reshape(n_freqs(p), 2, *c.shape[1:]).sum(1)
 
 
+def frequency_spectrum(x: torch.Tensor, dim: int = 0) -> tuple[torch.Tensor, float]:
+    """The squared Fourier norm of ``x`` per frequency along ``dim``, summed over its other dim, and its const part.
+
+    Args:
+        x: ``[n, d]`` (``dim=0``, e.g. one embedding row per group element) or ``[d, n]`` (``dim=1``, e.g. ``W_L``
+            over the answers).
+
+    Returns:
+        ``([n//2] energy per frequency k = 1..n//2, the constant row's energy)``.
+
+    Examples:
+        >>> energy, const = frequency_spectrum(torch.cos(2 * math.pi * 3 * torch.arange(11.0) / 11)[:, None])
+        >>> int(energy.argmax()) + 1, round(const, 12)
+        (3, 0.0)
+    """
+    coeffs = fourier_transform(x, dim=dim)
+    return frequency_energy(coeffs, dim=dim).sum(-1), float((coeffs.select(dim, 0) ** 2).sum())
+
+
+def frequency_shares(blocks: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
+    """``[m, n//2]`` the fraction of each neuron's centered variance in each frequency's 3x3 block, from ``blocks``
+    ``[m, n//2, 3, 3]`` and ``variance`` ``[m]`` (see :func:`neuron_spectrum`); 0 for a neuron with zero variance."""
+    energy = (blocks**2).sum((2, 3))
+    return torch.where(variance[:, None] > 0, energy / variance.clamp_min(1e-300)[:, None], torch.zeros_like(energy))
+
+
+def neuron_spectrum(
+    blocks: torch.Tensor, mean: torch.Tensor, variance: torch.Tensor, p: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-neuron frequency shares and trig fits from the neurons' 3x3 frequency blocks.
+
+    Args:
+        blocks: ``[m, n//2, 3, 3]`` centered blocks (``GridCache.layers[l].blocks``).
+        mean, variance: ``[m]`` each neuron's mean and centered sum of squares over the grid.
+        p: the size ``n`` of the grid's group (the modulus for add/sub).
+
+    Returns:
+        ``(shares [m, n//2], trig_coefs [m, 9])``: the fraction of each neuron's centered
+        variance in each frequency's 3x3 block, and the trig-term coefficients at its best
+        frequency. A neuron with zero variance (dead on the grid) has all shares 0.
+    """
+    shares = frequency_shares(blocks, variance)
+    best = shares.argmax(1) + 1
+    return shares, trig_fit_from_block(blocks[torch.arange(len(best)), best - 1], best, mean, p)
+
+
 def padded_basis(p: int) -> torch.Tensor:
     """``[p + 1, p]``: :func:`fourier_basis` plus a zero row ``p``, the missing sin row of ``k = p/2``.
 

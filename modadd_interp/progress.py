@@ -38,12 +38,10 @@ import torch
 from tqdm.auto import tqdm
 
 from . import tl_adapter
-from .fourier import gini
+from .fourier import frequency_shares, frequency_spectrum, gini
 from .probes import key_frequencies
 from .probes.cache import GridCache, grid_cache, grid_recorder, keep_budget
-from .probes.embedding import embedding_energy
-from .probes.logits import w_logit_energy
-from .probes.neurons import CLUSTER_THRESHOLD, frequency_shares
+from .probes.neurons import CLUSTER_THRESHOLD
 from .runs import Run, load_run
 from .task import ModularTask
 
@@ -161,8 +159,8 @@ def checkpoint_measures(cache: GridCache, key_freqs: tuple[int, ...]) -> dict[st
         restricted = cache.restricted(keys)
         exclude = cache.excluding(keys)
         weight_measures = {
-            "gini_we": gini(embedding_energy(cache.number_embeddings())[0].sqrt()),
-            "gini_wl": gini(w_logit_energy(cache.w_logit[:, :n])[0].sqrt()),
+            "gini_we": gini(frequency_spectrum(cache.number_embeddings())[0].sqrt()),
+            "gini_wl": gini(frequency_spectrum(cache.w_logit[:, :n], dim=1)[0].sqrt()),
             "total_sq_weights": float(sum((w.double() ** 2).sum() for w in weights.values())),
         }
         # a neuron clusters at k when k's block holds CLUSTER_THRESHOLD (> 1/2) of its variance: then k is its

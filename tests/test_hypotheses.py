@@ -180,3 +180,71 @@ def test_an_unconfirmed_verdict_names_the_test_that_falls_short(fixture_reports)
     partial = decide(report.key_frequencies, report.circles, report.hypotheses,
                      [c for c in report.claims if c.decides], accuracy=0.62)
     assert not partial.confirmed and partial.algorithm == "clock" and "answers only 62.0% of the grid" in partial.line
+
+
+class MeanOfPoints(mi.Hypothesis):
+    """A hypothesis written outside the package (Zhong et al.'s reading, in our own words): the readout takes the mean
+    of the two embedded points, whose length ``|cos(w_k (x - y) / 2)|`` modulates the answer's circle."""
+
+    name = "mean of points"
+    signature_name = "d-modulation"
+
+    def __init__(self, freqs=None):
+        object.__setattr__(self, "freqs", None if freqs is None else tuple(freqs))
+        object.__setattr__(self, "name", "mean of points")
+
+    def envelopes(self, x, y, n, k):
+        half_angle = torch.pi * k * (x - y).double() / n
+        return torch.stack([torch.cos(half_angle).abs(), torch.cos(2 * half_angle), torch.ones(len(x))], 1)
+
+    def classes(self, x, y, n):
+        d = (x - y) % n
+        return ((x + y) % n) * n + torch.minimum(d, n - d)
+
+    def circle_signature(self, circle):
+        """The energy a function of +-(x - y) explains beyond a constant, per unit of a pure |cos| envelope's."""
+        d = (circle.x - circle.y) % circle.n
+        key = torch.minimum(d, circle.n - d)
+        energy = float((circle.demod.abs() ** 2).sum())
+        means = torch.zeros(circle.n, dtype=torch.complex128).index_add_(0, key, circle.demod)
+        count = torch.bincount(key, minlength=circle.n).double()
+        explained = float((means.abs() ** 2 / count.clamp_min(1)).sum()) / energy
+        constant = float(circle.demod.mean().abs() ** 2) * len(circle.demod) / energy
+        pure = 1 - (2 / torch.pi) ** 2 / 0.5  # a pure envelope's share beyond its mean
+        return (explained - constant) / pure
+
+    def describe_classes(self, sum_words):
+        return f"the same {sum_words} and the same distance"
+
+
+def test_a_hypothesis_written_outside_the_package_can_win_the_verdict(fixture_reports):
+    model, task, cache, _ = fixture_reports["A"]  # Zhong et al.'s pizza
+    report = mi.verify_circuit(model, task, cache=cache, hypotheses=[mi.Clock(), MeanOfPoints()])
+    assert report.algorithm == "mean of points" and report.passed, report.verdict.line
+    assert report.verdict.line.startswith("mean of points at k = ")
+    assert set(report.circles.labels.values()) == {"mean of points"}
+    assert set(report.verdict.shares) == {"clock", "mean of points"} and report.verdict.shares["mean of points"] == 1
+    resampling = next(c for c in report.claims if c.name.startswith("resampling"))
+    assert "the same a + b and the same distance" in resampling.detail
+    # the signature reads what the built-in pizzaness reads (over +-(x - y) classes instead of x - y: not equal)
+    built_in = fixture_reports["A"][3].circles
+    for k in report.key_freqs:
+        assert report.circles.signatures[k]["d-modulation"] == pytest.approx(built_in.signatures[k]["pizzaness"],
+                                                                             abs=0.02)
+    # on the clock fixture the same pair reads a clock: the outside hypothesis does not take every circle
+    model, task, cache, clock_report = fixture_reports["B"]
+    report = mi.verify_circuit(model, task, cache=cache, hypotheses=[mi.Clock(), MeanOfPoints()])
+    renamed = {k: "mean of points" if label == "pizza" else label for k, label in clock_report.circles.labels.items()}
+    assert report.algorithm == "clock" and report.circles.labels == renamed
+
+
+def test_the_default_hypotheses_are_the_built_in_ones_and_bad_ones_are_named(fixture_reports):
+    from modadd_interp.hypotheses import BUILT_IN
+
+    model, task, cache, report = fixture_reports["B"]
+    assert [h.name for h in BUILT_IN] == list(report.hypotheses) == ["clock", "pizza"]
+    assert all(h.freqs is None for h in BUILT_IN)
+    with pytest.raises(mi.ModAddError, match=r"an instance, e\.g\. Clock\(\)"):
+        mi.verify_circuit(model, task, cache=cache, hypotheses=[Clock])
+    with pytest.raises(mi.ModAddError, match="at least one hypothesis"):
+        mi.verify_circuit(model, task, cache=cache, hypotheses=[])

@@ -23,8 +23,9 @@ import pandas as pd
 import torch
 
 from ..display import Displayable, Summary
+from ..errors import ModAddError
 from ..fourier import n_freqs
-from ..hypotheses import Clock, Hypothesis, Pizza
+from ..hypotheses import BUILT_IN, Hypothesis
 from ..probes import (
     EmbeddingProbe,
     KeyFrequencies,
@@ -36,14 +37,14 @@ from ..probes import (
     probe_logits,
     probe_neurons,
 )
-from ..probes.circles import CircleIsolation, isolate_circles
 from ..probes.diagnostics import ZhongDiagnostics, zhong_diagnostics
 from ..task import ModularTask
+from .circles import CircleIsolation, isolate_circles
 from .hypothesis_tests import HypothesisTest, hypothesis_tests_plan
 from .interventions import embedding_frequency_hooks
 from .losses import FourierLosses, fourier_losses_plan, readout_neurons
 from .measure import Measurement
-from .patching import PatchingResult, activation_patching
+from .patching import PATCH_RESTORED, PatchingResult, activation_patching
 from .table import AblationTable, ablation_table_plan
 from .verdict import CONFIRM_RECOVERED, Verdict, decide
 
@@ -69,8 +70,6 @@ KEEP_ACCURACY = 0.99
 BROKEN_ACCURACY = 0.5
 """An intervention 'breaks the model' when accuracy on the full grid falls below 50%."""
 
-PATCH_RESTORED = 0.9
-"""Patching a component on the main path restores at least 90% of the logit difference."""
 
 PATH_COMPONENTS = ("embed", "attention out", "all neurons", "MLP out")
 """The components on a one-layer model's path, patched at the last position (named with ``(=)`` or ``(b)``)."""
@@ -170,7 +169,7 @@ class CircuitReport(Displayable):
 
     @property
     def algorithm(self) -> str:
-        """``"clock"``, ``"pizza"``, ``"mixed"`` or ``"none"``."""
+        """The winning hypothesis's name (``"clock"``, ``"pizza"``, ...), ``"mixed"`` or ``"none"``."""
         return self.verdict.algorithm
 
     @property
@@ -217,8 +216,10 @@ def verify_circuit(model, task: ModularTask, cache=None, hypotheses: Sequence[Hy
     """Decide which algorithm ``model`` runs and test every claim of the circuit (see the module docstring).
 
     Args:
-        hypotheses: extra hypotheses to test beside the clock and the pizza at the key frequencies (e.g. a
-            :class:`~modadd_interp.hypotheses.Custom`); their results are in ``report.hypotheses``.
+        hypotheses: the hypotheses to test; the verdict ranges over them (default
+            :data:`~modadd_interp.hypotheses.BUILT_IN`, the clock and the pizza). One made without frequencies is
+            stated at the key frequencies. Add yours to the built-in ones with ``[*BUILT_IN, mine]``; their tests
+            are in ``report.hypotheses``.
 
     Examples:
         >>> report = verify_circuit(model, task)           # doctest: +SKIP
@@ -232,7 +233,7 @@ def verify_circuit(model, task: ModularTask, cache=None, hypotheses: Sequence[Hy
     embedding = probe_embedding(model, task, key_freqs=key, cache=cache)
     logit_probe = probe_logits(model, task, key_freqs=key, cache=cache)
     readout = readout_neurons(neurons, cache)
-    hypotheses = ([Clock(key), Pizza(key)] if key else []) + list(hypotheses or [])
+    hypotheses = [h.at(key) for h in _checked_hypotheses(hypotheses)] if key else []
     # the Fourier losses, the ablation table and the hypothesis tests measured in one sweep of the grid
     losses, table, tests = cache.measure_plans([fourier_losses_plan(cache, key, readout),
                                                 ablation_table_plan(cache, key, readout),
@@ -273,14 +274,29 @@ def verify_circuit(model, task: ModularTask, cache=None, hypotheses: Sequence[Hy
         _patching_claim(patching, cache.config),
     ]
     diagnostics = zhong_diagnostics(model, task, cache=cache)
-    circles = isolate_circles(model, task, key, cache=cache) if key else None
+    circles = isolate_circles(model, task, key, hypotheses, cache=cache) if key else None
     verdict = decide(kf, circles, tests, [c for c in claims if c.decides], accuracy=full.accuracy)
-    claims += _hypothesis_claims(verdict, tests, task)
+    claims += _hypothesis_claims(verdict, tests, {h.name: h for h in hypotheses}, task)
     return CircuitReport(claims, losses, table, patching, kf, neurons, embedding, logit_probe, verdict, tests,
                          circles, diagnostics)
 
 
-def _hypothesis_claims(verdict: Verdict, tests: dict, task) -> list[Claim]:
+def _checked_hypotheses(hypotheses: Sequence[Hypothesis] | None) -> list[Hypothesis]:
+    """The hypotheses to test: the built-in ones by default; a clear error for anything that is not one."""
+    if hypotheses is None:
+        return list(BUILT_IN)
+    given = list(hypotheses)
+    for h in given:
+        if not isinstance(h, Hypothesis):
+            hint = f" (an instance, e.g. {h.__name__}())" if isinstance(h, type) else ""
+            raise ModAddError(f"hypotheses must be Hypothesis objects{hint}, got {h!r}.")
+    if not given:
+        raise ModAddError("verify_circuit needs at least one hypothesis to decide among (default: the clock and "
+                          "the pizza, modadd_interp.hypotheses.BUILT_IN).")
+    return given
+
+
+def _hypothesis_claims(verdict: Verdict, tests: dict, hypotheses: dict[str, Hypothesis], task) -> list[Claim]:
     """The verdict's causal tests as claims (they decide it)."""
     names = {"logits": ("faithfulness: the readout recovers the loss (logits)",
                         "logits replaced by the hypothesis's fitted readout; baseline: the grid's mean logits"),
@@ -294,12 +310,11 @@ def _hypothesis_claims(verdict: Verdict, tests: dict, task) -> list[Claim]:
                        needs_key=(), decides=True) for name, intervention in names.values()]
     test = tests[verdict.hypothesis]
     sum_words = f"{task.grid.coords.axes[0]} + {task.grid.coords.axes[1]}"
-    classes = {"clock": f"the same {sum_words}", "pizza": f"the same {sum_words} and the same +-(x - y)"}
     out = []
     for key, (name, intervention) in names.items():
         detail = f"{verdict.hypothesis} at k = {list(test.freqs)}; FVE of the logits {test.fve:.3f}"
         if key == "resampling":
-            detail += f"; classes: {classes.get(verdict.hypothesis, 'its own')}"
+            detail += f"; classes: {hypotheses[verdict.hypothesis].describe_classes(sum_words)}"
         out.append(_claim(f"{name} ({verdict.hypothesis})", intervention, "share of loss recovered", None,
                           test.loss_recovered[key], CONFIRM_RECOVERED, ">=", detail, decides=True))
     return out

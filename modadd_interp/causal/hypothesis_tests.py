@@ -19,7 +19,7 @@ baseline a mean ablation of the same part (Wang et al.'s faithfulness; loss reco
 Measured on the real checkpoints (docs/concepts.md): resampling the whole MLP output within ``x + y`` classes
 recovers 100% of the loss in clock *and* pizza models alike (their logits have a nearly constant amplitude: the
 pizzas' ``x - y`` modulation is cancelled by the accompanying pizzas), so it confirms a sum-only readout but does
-not tell the two apart. :func:`modadd_interp.probes.isolate_circles` does.
+not tell the two apart. :func:`modadd_interp.causal.isolate_circles` does.
 
 Examples:
     >>> result = evaluate_hypothesis(model, task, Clock((1, 5, 7, 29)))      # doctest: +SKIP

@@ -27,10 +27,14 @@ from collections.abc import Iterator
 import pandas as pd
 import torch
 
+from .. import tl_adapter
 from ..display import Displayable, Summary
 from ..task import ModularTask
 
 DEFAULT_PAIRS = 128
+
+PATCH_RESTORED = 0.9
+"""Patching a component on the main path restores at least 90% of the logit difference."""
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -63,8 +67,6 @@ class PatchingResult(Displayable):
         return patching_figure(self)
 
     def _summary(self) -> Summary:
-        from .claims import PATCH_RESTORED
-
         frame = self.to_frame()
         restoring = frame[(frame.drop(columns="component") >= PATCH_RESTORED).all(axis=1)]["component"].tolist()
         return Summary(f"{len(restoring)} of {len(frame)} components restore >= {PATCH_RESTORED:.0%} of the logit "
@@ -121,8 +123,6 @@ def activation_patching(
         clusters: ``{freq: [neuron]}`` readout-layer neuron clusters to patch as groups.
     """
     from transformer_lens import patching
-
-    from .. import tl_adapter
 
     config = tl_adapter.model_config(model)
     clusters = clusters or {}

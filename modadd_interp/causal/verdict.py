@@ -4,13 +4,13 @@ The rule, on the evidence :func:`modadd_interp.verify_circuit` gathers:
 
 1. **Key frequencies.** Without key frequencies found with high confidence the algorithm is ``"none"`` and the
    circuit is not confirmed (the reason is the key-frequency rule's).
-2. **Which algorithm.** Each key frequency's circle is isolated and labelled clock or pizza
-   (:func:`modadd_interp.probes.isolate_circles`). Weighted by the frequencies' shares of the logits, the model is
-   ``"clock"`` or ``"pizza"`` when that kind carries at least :data:`ALGORITHM_SHARE` of the key frequencies'
-   logit energy, else ``"mixed"``.
+2. **Which algorithm.** The verdict ranges over the hypotheses tested (default: the clock and the pizza). Each key
+   frequency's circle is isolated and labelled with one of them (:func:`modadd_interp.causal.isolate_circles`).
+   Weighted by the frequencies' shares of the logits, the algorithm is the hypothesis whose circles carry at least
+   :data:`ALGORITHM_SHARE` of the key frequencies' logit energy, else ``"mixed"`` (none does).
 3. **Confirmed** when the model answers at least :data:`SOLVED_ACCURACY` of the grid (a partial circuit beside
-   memorized answers is reported, not confirmed), and the algorithm's hypothesis (for ``"mixed"``: the better of
-   the two) recovers at least
+   memorized answers is reported, not confirmed), and the algorithm's hypothesis (for ``"mixed"``: the one whose
+   worst test recovers most) recovers at least
    :data:`CONFIRM_RECOVERED` of the loss in each causal test — the logits replaced by its readout, the readout
    layer's MLP output replaced by its fit, and that output resampled within the hypothesis's classes
    (:mod:`modadd_interp.causal.hypothesis_tests`) — and the key frequencies are complete (removing them all
@@ -48,9 +48,10 @@ class Verdict(Displayable):
     """Which algorithm, at which frequencies, how much of the loss it recovers, and whether that confirms it.
 
     Attributes:
-        algorithm: ``"clock"``, ``"pizza"``, ``"mixed"`` or ``"none"``.
+        algorithm: the winning hypothesis's name (``"clock"``, ``"pizza"``, a hypothesis of yours), ``"mixed"`` or
+            ``"none"``.
         key_freqs: the key frequencies.
-        shares: ``{"clock": f, "pizza": f}`` logit-energy shares of the circles of each kind.
+        shares: ``{hypothesis name: f}`` logit-energy shares of the circles each hypothesis claims.
         hypothesis: the name of the hypothesis the confirmation rests on (None for ``"none"``).
         loss_recovered: that hypothesis's ``{"logits", "mlp_out", "resampling"}`` shares of loss recovered.
         confirmed: the verdict.
@@ -85,18 +86,18 @@ class Verdict(Displayable):
 
 
 def decide(key_frequencies, circles, tests: dict, deciding_claims: list, accuracy: float = 1.0) -> Verdict:
-    """The verdict from the key frequencies, the isolated circles, the hypothesis tests, the deciding claims and
-    the model's accuracy on the grid."""
+    """The verdict from the key frequencies, the isolated circles, the hypothesis tests ``{name: HypothesisTest}`` (in
+    the order the hypotheses were given; the verdict ranges over them), the deciding claims and the model's accuracy
+    on the grid."""
     key = tuple(key_frequencies.freqs)
     if not key:
         return Verdict("none", (), {}, None, {}, False, key_frequencies.reason or "no key frequencies were found")
     share = {k: float(key_frequencies.evidence["logit_share"][k - 1]) for k in key}
     total = sum(share.values()) or 1.0
-    shares = {kind: sum(v for k, v in share.items() if circles.labels[k] == kind) / total
-              for kind in ("clock", "pizza")}
-    algorithm = next((kind for kind, v in shares.items() if v >= ALGORITHM_SHARE), "mixed")
+    shares = {name: sum(v for k, v in share.items() if circles.labels[k] == name) / total for name in tests}
+    algorithm = next((name for name, v in shares.items() if v >= ALGORITHM_SHARE), "mixed")
     if algorithm == "mixed":
-        name = max(("clock", "pizza"), key=lambda h: min(tests[h].loss_recovered.values()))
+        name = max(tests, key=lambda h: min(tests[h].loss_recovered.values()))
     else:
         name = algorithm
     recovered = tests[name].loss_recovered

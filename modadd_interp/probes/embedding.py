@@ -13,23 +13,10 @@ import pandas as pd
 import torch
 
 from ..display import Displayable, Summary
-from ..fourier import fourier_transform, frequency_energy, gini
+from ..fourier import frequency_spectrum, gini
 from ..task import ModularTask
 from .cache import GridCache, grid_cache
-
-
-def embedding_energy(rows: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """Squared Fourier norm of the numbers' embeddings per frequency.
-
-    Args:
-        rows: ``[n, d]`` one row per group element by coordinate (``GridCache.number_embeddings()``;
-            for ``add`` simply ``W_E[:p]``).
-
-    Returns:
-        ``([n//2] energy per frequency, constant-row energy)``.
-    """
-    coeffs = fourier_transform(rows.double(), dim=0)  # [n, d]
-    return frequency_energy(coeffs, dim=0).sum(-1), float((coeffs[0] ** 2).sum())
+from .key_frequencies import key_frequencies
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -126,9 +113,7 @@ def probe_embedding(
     """
     cache = cache or grid_cache(model, task)
     if key_freqs is None:
-        from .key_frequencies import key_frequencies
-
         key_freqs = key_frequencies(model, task, cache=cache).freqs
-    we, we_c = embedding_energy(cache.number_embeddings())
-    wu, wu_c = embedding_energy(cache.answer_unembeddings())
+    we, we_c = frequency_spectrum(cache.number_embeddings())
+    wu, wu_c = frequency_spectrum(cache.answer_unembeddings())
     return EmbeddingProbe(task.p, we, wu, we_c, wu_c, tuple(key_freqs))

@@ -52,7 +52,7 @@ import pandas as pd
 import torch
 
 from ..display import Displayable, Summary
-from ..fourier import n_freqs
+from ..fourier import frequency_spectrum, n_freqs, neuron_spectrum
 from ..readout import (
     excluded_loss_bounds,
     label_logprobs,
@@ -61,9 +61,7 @@ from ..readout import (
 )
 from ..task import ModularTask
 from .cache import GridCache, grid_cache
-from .embedding import embedding_energy
-from .logits import w_logit_energy
-from .neurons import CLUSTER_THRESHOLD, check_threshold, neuron_spectrum
+from .neurons import CLUSTER_THRESHOLD, check_threshold
 
 MIN_SHARE_GAP = 3.0
 """Consecutive-share ratio that separates used from unused frequencies. Measured: random inits'
@@ -159,8 +157,8 @@ def key_frequencies(
         "logit_share": _normalise(sum_direction_energy(residues)),
         "excluded_delta": torch.full((n,), float("nan"), dtype=torch.float64),
         "excluded_bound": excluded_loss_bounds(residues, range(1, n + 1), cache.train_miss, train_count),
-        "wl_share": _normalise(w_logit_energy(cache.w_logit[:, :size])[0]),
-        "embed_share": _normalise(embedding_energy(cache.number_embeddings())[0]),
+        "wl_share": _normalise(frequency_spectrum(cache.w_logit[:, :size], dim=1)[0]),
+        "embed_share": _normalise(frequency_spectrum(cache.number_embeddings())[0]),
         "cluster_size": cluster_size,
     }
     chosen, reason = _candidates(evidence["logit_share"])

@@ -13,16 +13,11 @@ import pandas as pd
 import torch
 
 from ..display import Displayable, Summary
-from ..fourier import effective_rank, fourier_transform, frequency_energy
+from ..fourier import effective_rank, frequency_spectrum
 from ..readout import Measurement, cos_readout_fit, residue_measurement
 from ..task import ModularTask
 from .cache import GridCache, grid_cache
-
-
-def w_logit_energy(w_logit: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """``W_L`` ``[d_mlp, n]``'s squared Fourier norm over the answers (by coordinate) per frequency, and its const."""
-    coeffs = fourier_transform(w_logit, dim=1)
-    return frequency_energy(coeffs, dim=1).sum(-1), float((coeffs[:, 0] ** 2).sum())
+from .key_frequencies import key_frequencies
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -108,11 +103,9 @@ def probe_logits(
     """``W_L`` in the Fourier basis and the fit ``logits ~ sum_k alpha_k cos(w_k(a+b-c))``."""
     cache = cache or grid_cache(model, task)
     if key_freqs is None:
-        from .key_frequencies import key_frequencies
-
         key_freqs = key_frequencies(model, task, cache=cache).freqs
     w_logit = cache.w_logit[:, : cache.grid.n]
-    energy, const = w_logit_energy(w_logit)
+    energy, const = frequency_spectrum(w_logit, dim=1)
     alpha, fitted = cos_readout_fit(cache.residue_logits, list(key_freqs))
     # each residue holds n inputs of the grid
     fve = cache.grid.n * float((fitted**2).sum()) / cache.centered_sq if cache.centered_sq else 0.0

@@ -22,7 +22,7 @@ import torch
 
 from ..display import Displayable, Summary
 from ..errors import ModAddError
-from ..fourier import TRIG_TERM_NAMES, trig_fit_from_block
+from ..fourier import TRIG_TERM_NAMES, neuron_spectrum
 from ..task import ModularTask
 from .cache import GridCache, grid_cache
 
@@ -34,37 +34,6 @@ def check_threshold(threshold: float) -> float:
     if not 0.0 <= float(threshold) <= 1.0:
         raise ModAddError(f"threshold must be in [0, 1], got {threshold!r}; it is a fraction of variance.")
     return float(threshold)
-
-
-def frequency_shares(blocks: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
-    """``[m, n//2]`` the fraction of each neuron's centered variance in each frequency's 3x3 block, from ``blocks``
-    ``[m, n//2, 3, 3]`` and ``variance`` ``[m]`` (see :func:`neuron_spectrum`); 0 for a neuron with zero variance."""
-    energy = (blocks**2).sum((2, 3))
-    return torch.where(variance[:, None] > 0, energy / variance.clamp_min(1e-300)[:, None], torch.zeros_like(energy))
-
-
-def neuron_spectrum(
-    blocks: torch.Tensor, mean: torch.Tensor, variance: torch.Tensor, p: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-neuron frequency shares and trig fits from the neurons' 3x3 frequency blocks.
-
-    Args:
-        blocks: ``[m, n//2, 3, 3]`` centered blocks (``GridCache.layers[l].blocks``).
-        mean, variance: ``[m]`` each neuron's mean and centered sum of squares over the grid.
-        p: the size ``n`` of the grid's group (the modulus for add/sub).
-
-    Returns:
-        ``(shares [m, n//2], trig_coefs [m, 9])``: the fraction of each neuron's centered
-        variance in each frequency's 3x3 block, and the trig-term coefficients at its best
-        frequency. A neuron with zero variance (dead on the grid) has all shares 0.
-
-    Examples:
-        >>> c = cache                                                             # doctest: +SKIP
-        >>> shares, coefs = neuron_spectrum(c.neuron_blocks, c.neuron_mean, c.neuron_variance, p)  # doctest: +SKIP
-    """
-    shares = frequency_shares(blocks, variance)
-    best = shares.argmax(1) + 1
-    return shares, trig_fit_from_block(blocks[torch.arange(len(best)), best - 1], best, mean, p)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

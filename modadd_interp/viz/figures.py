@@ -530,13 +530,21 @@ def clock_pizza_figure(report, cache) -> go.Figure:
 
 def circles_figure(circles) -> go.Figure:
     """Each key frequency's isolated circle: how much of its logit component a constant, ``x + y`` and ``x − y``
-    explain, and its pizzaness."""
+    explain, and each hypothesis's signature (the pizza's pizzaness)."""
+    from ..causal.circles import CIRCLE_SIGNATURE
+
     frame = circles.to_frame()
     labels = [f"k={k} ({label})" for k, label in zip(frame["freq"], frame["label"], strict=True)]
+    signed = list(circles.signature_owners)
     fig = go.Figure()
-    for column, color in (("const", "#8c9db5"), ("sum", "#1f77b4"), ("diff", KEY_COLOR), ("pizzaness", "#ff7f0e")):
+    colors = ["#ff7f0e", "#9467bd", "#2ca02c", "#8c564b"]
+    columns = [("const", "#8c9db5"), ("sum", "#1f77b4"), ("diff", KEY_COLOR)]
+    columns += [(name, colors[i % len(colors)]) for i, name in enumerate(signed)]
+    for column, color in columns:
         fig.add_bar(x=labels, y=frame[column].tolist(), name=column, marker_color=color)
-    fig.add_hline(y=0.5, line_dash="dot", line_color="#444", annotation_text="pizza circle at pizzaness ≥ 0.5")
+    fig.add_hline(y=CIRCLE_SIGNATURE, line_dash="dot", line_color="#444",
+                  annotation_text=" / ".join(f"{circles.signature_owners[c]} circle at {c} ≥ {CIRCLE_SIGNATURE:g}"
+                                             for c in signed))
     fig.update_yaxes(title_text="share of the isolated component's energy")
     return _layout(fig, "Each circle on its own (other frequencies removed from the embedding)", barmode="group",
                    height=380)
