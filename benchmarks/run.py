@@ -42,8 +42,8 @@ import torch
 import modadd_interp as mi
 from modadd_interp.fourier import BlockSpectrum, fourier_basis, freq_rows, neuron_spectrum
 from modadd_interp.grid import grid_run
+from modadd_interp.hook_names import hook_name
 from modadd_interp.probes import grid_cache
-from modadd_interp.probes.cache import NEURONS
 
 
 def timed(fn, repeats: int) -> float:
@@ -147,7 +147,8 @@ def main() -> int:
     dense = dense_series(mi.shipped_run(), 50 if args.quick else 200)
     two_layer = mi.load(Path(__file__).resolve().parents[1] / "tests" / "data" / "trained"
                         / "family_2layer_p59.safetensors")
-    neurons = grid_run(model, task, [NEURONS], select={NEURONS: lambda a: a[:, -1]})[1][NEURONS]
+    post = hook_name("post")
+    neurons = grid_run(model, task, [post], select={post: lambda a: a[:, -1]})[1][post]
 
     def key_frequencies() -> None:
         spectra(neurons, task.p)

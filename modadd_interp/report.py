@@ -27,8 +27,8 @@ import torch
 from . import tl_adapter
 from .analysis import given_analysis
 from .causal import CircuitReport
+from .hook_names import hook_name
 from .probes import GridCache, probe_attention
-from .probes.cache import pattern_hook
 from .task import ModularTask
 from .viz import AttentionView, Page
 from .viz import figures as F
@@ -37,7 +37,7 @@ from .viz import figures as F
 def attention_patterns(model, tokens: torch.Tensor, layer: int = 0) -> torch.Tensor:
     """``[n, heads, n_ctx, n_ctx]`` a layer's attention patterns for a few inputs (one hooked pass)."""
     store = {}
-    hook = (pattern_hook(layer), lambda a: store.__setitem__("p", a.detach()))
+    hook = (hook_name("pattern", layer), lambda a: store.__setitem__("p", a.detach()))
     with torch.no_grad(), tl_adapter.hooked(model, [hook]):
         model(tokens)
     return store["p"]

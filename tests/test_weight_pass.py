@@ -12,9 +12,10 @@ from conftest import random_weights, refuses_attention_rate, small_config
 import modadd_interp as mi
 from modadd_interp import tl_adapter
 from modadd_interp.config import ModelConfig
+from modadd_interp.hook_names import hook_name
 from modadd_interp.probes import cache as cache_module
 from modadd_interp.probes.cache import grid_cache, grid_recorder, pass_hooks
-from modadd_interp.probes.weight_pass import WeightPass, resid_mid_hook
+from modadd_interp.probes.weight_pass import WeightPass
 
 pytestmark = pytest.mark.adapter
 
@@ -100,7 +101,7 @@ def test_a_model_that_disagrees_runs_itself(monkeypatch):
 
     def skewed(self, tokens):
         out = original(self, tokens)
-        resid = resid_mid_hook(self.cfg.n_layers - 1)
+        resid = hook_name("resid_mid", self.cfg.n_layers - 1)
         if resid in out:
             out[resid] = out[resid] * 1.5
         return out

@@ -26,18 +26,9 @@ import torch
 from .. import tl_adapter
 from ..errors import ModAddError
 from ..fourier import fourier_basis, freq_rows
+from ..hook_names import EMBED, hook_name
 
-EMBED = "hook_embed"
 MODES = ("zero", "mean", "resample")
-
-
-def hook_name(kind: str, layer: int = 0) -> str:
-    """The TransformerLens hook of ``kind`` in block ``layer``: ``z``, ``attn_out``, ``resid_pre``, ``resid_mid``,
-    ``post`` (MLP neurons) or ``mlp_out``."""
-    names = {"z": "attn.hook_z", "attn_out": "hook_attn_out", "resid_pre": "hook_resid_pre",
-             "resid_mid": "hook_resid_mid", "post": "mlp.hook_post", "mlp_out": "hook_mlp_out"}
-    return f"blocks.{layer}.{names[kind]}"
-
 
 Z, ATTN_OUT, RESID_PRE, RESID_MID, NEURONS, MLP_OUT = (
     hook_name(k) for k in ("z", "attn_out", "resid_pre", "resid_mid", "post", "mlp_out"))

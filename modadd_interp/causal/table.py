@@ -36,6 +36,7 @@ import torch
 
 from ..display import Displayable, Summary
 from ..fourier import fourier_transform, freq_rows
+from ..hook_names import hook_name
 from ..probes import GridCache, NeuronProbe, grid_cache, key_frequencies, probe_neurons
 from ..probes.cache import SweepPlan
 from ..readout import Measurement
@@ -132,7 +133,7 @@ def ablation_table_plan(cache: GridCache, key_freqs: tuple[int, ...], neurons: N
     if n_layers > 1:
         desc["all heads zero-ablated"] = "hook_z of every head of every layer set to 0"
         hooked["all heads zero-ablated"] = [hook for layer in range(n_layers) for hook in
-                                            _zero_hooks(f"blocks.{layer}.attn.hook_z")]
+                                            _zero_hooks(hook_name("z", layer))]
     if key_freqs:
         directions = wl_key_directions(cache.w_logit[:, : cache.grid.n], key_freqs)
         basis, _ = torch.linalg.qr(directions)  # [d_mlp, r] orthonormal
@@ -216,10 +217,10 @@ def _zero_hooks(hook: str, index: tuple = ()) -> list:
 
 def _hooked_rows(layer: int, heads: int, name) -> dict[str, list]:
     """An earlier layer's ablations as hook lists (run as real passes: later layers read their effect)."""
-    z = f"blocks.{layer}.attn.hook_z"
+    z = hook_name("z", layer)
     rows = {name(layer, f"head {h} zero-ablated"): _zero_hooks(z, (slice(None), h)) for h in range(heads)}
     rows[name(layer, "all heads zero-ablated")] = _zero_hooks(z)
-    rows[name(layer, "MLP zero-ablated")] = _zero_hooks(f"blocks.{layer}.hook_mlp_out")
+    rows[name(layer, "MLP zero-ablated")] = _zero_hooks(hook_name("mlp_out", layer))
     seen: dict[str, torch.Tensor] = {}
 
     def keeper(key):
@@ -232,7 +233,7 @@ def _hooked_rows(layer: int, heads: int, name) -> dict[str, list]:
         return lambda act: act - seen[key]
 
     rows[name(layer, "attention skip zero-ablated")] = [
-        (f"blocks.{layer}.hook_resid_pre", keeper("pre")), (f"blocks.{layer}.hook_attn_out", minus("pre"))]
+        (hook_name("resid_pre", layer), keeper("pre")), (hook_name("attn_out", layer), minus("pre"))]
     rows[name(layer, "MLP skip zero-ablated")] = [
-        (f"blocks.{layer}.hook_resid_mid", keeper("mid")), (f"blocks.{layer}.hook_mlp_out", minus("mid"))]
+        (hook_name("resid_mid", layer), keeper("mid")), (hook_name("mlp_out", layer), minus("mid"))]
     return rows

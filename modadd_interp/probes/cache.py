@@ -60,6 +60,7 @@ from ..config import ModelConfig, check_weights
 from ..errors import InvalidWeightsError
 from ..fourier import BlockSpectrum
 from ..grid import DEFAULT_CHUNK, GridRecorder, check_compatible
+from ..hook_names import EMBED, IN_BLOCK, hook_name
 from ..readout import (
     Measurement,
     MeasurementSum,
@@ -74,10 +75,6 @@ from .weight_pass import (
     activation,
     column_major,
     disagreement,
-    neurons_hook,
-    pattern_hook,
-    resid_mid_hook,
-    z_hook,
 )
 
 KEEP_FRACTION = 0.25
@@ -130,8 +127,6 @@ def keep_mode(inputs: int, cfg: ModelConfig, p: int, budget: int | None = None) 
     return "replay" if replay <= budget else "rerun"
 
 
-# the first positional layers kept for compatibility with code written for one-layer models
-NEURONS, PATTERN, Z, RESID_MID = neurons_hook(0), pattern_hook(0), z_hook(0), resid_mid_hook(0)
 
 
 def _last_position(activation: torch.Tensor) -> torch.Tensor:
@@ -148,14 +143,14 @@ def swept_hooks(cfg: ModelConfig, stopped: bool = True) -> list[str]:
     ``resid_mid``, and its neurons unless the pass is ``stopped`` at ``resid_mid`` (then they and the logits are
     replayed from it)."""
     last = cfg.n_layers - 1
-    return [z_hook(last), resid_mid_hook(last)] + ([] if stopped else [neurons_hook(last)])
+    return [hook_name("z", last), hook_name("resid_mid", last)] + ([] if stopped else [hook_name("post", last)])
 
 
 def pass_hooks(cfg: ModelConfig, stopped: bool = True) -> list[str]:
     """What the first pass records: the swept hooks plus every earlier layer's neurons and every attention pattern."""
     names = swept_hooks(cfg, stopped)
-    names += [neurons_hook(layer) for layer in range(cfg.n_layers - 1)]
-    return names + [pattern_hook(layer) for layer in range(cfg.n_layers)]
+    names += [hook_name("post", layer) for layer in range(cfg.n_layers - 1)]
+    return names + [hook_name("pattern", layer) for layer in range(cfg.n_layers)]
 
 
 def stops_at_readout(model) -> bool:
@@ -168,14 +163,14 @@ def before_readout(name: str, cfg: ModelConfig) -> bool:
     """Whether hook point ``name`` runs before the readout layer's ``resid_mid`` (so a pass stopped there, then
     replayed, sees an intervention on it): the embeddings, earlier blocks and the readout layer's attention."""
     last = cfg.n_layers - 1
-    if name.startswith(("hook_embed", "hook_pos_embed", f"blocks.{last}.attn.", f"blocks.{last}.hook_resid_pre",
-                        f"blocks.{last}.hook_attn_out")):
+    if name.startswith((EMBED, "hook_pos_embed", f"blocks.{last}.attn.", hook_name("resid_pre", last),
+                        hook_name("attn_out", last))):
         return True
     return name.startswith("blocks.") and name.split(".")[1].isdigit() and int(name.split(".")[1]) < last
 
 
 def _select(names: Sequence[str]) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
-    return {n: _last_query if n.endswith("hook_pattern") else _last_position for n in names}
+    return {n: _last_query if n.endswith(IN_BLOCK["pattern"]) else _last_position for n in names}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -348,10 +343,11 @@ class GridCache:
                 if moments is not None:
                     moments.add(piece, logprob)
                 for layer, spectrum in enumerate(spectra):
-                    values = piece.neurons if layer == last else acts[neurons_hook(layer)]
+                    values = piece.neurons if layer == last else acts[hook_name("post", layer)]
                     spectrum.add(values.reshape(len(piece.a), n, d_mlp), piece.a)
-                if pattern_hook(0) in acts:
-                    attention.put(rows, torch.stack([acts[pattern_hook(layer)] for layer in range(cfg.n_layers)], 1))
+                if hook_name("pattern", 0) in acts:
+                    patterns = [acts[hook_name("pattern", layer)] for layer in range(cfg.n_layers)]
+                    attention.put(rows, torch.stack(patterns, 1))
                 if self.keep != "rerun":
                     kept.append(dataclasses.replace(piece, **{
                         name: slabs[name].put(rows, getattr(piece, name)) if name in KEPT[self.keep] else None
@@ -395,7 +391,7 @@ class GridCache:
         inputs of the grid, to :data:`AGREEMENT_TOLERANCE` of their scale; warns (once per cache) when not."""
         cfg, grid = self.config, self.grid
         pairs = grid.pairs[torch.linspace(0, grid.n_inputs - 1, min(AGREEMENT_SAMPLE, grid.n_inputs)).long()]
-        tokens, resid = cfg.encode(pairs), resid_mid_hook(self.last_layer)
+        tokens, resid = cfg.encode(pairs), hook_name("resid_mid", self.last_layer)
         with torch.no_grad():
             theirs = self._answers(self._model(tokens)[:, -1], {})
         ours = self._replay(WeightPass(cfg, self.weights, [resid]).run(tokens)[resid])[1]
@@ -424,11 +420,11 @@ class GridCache:
         """A chunk of a pass; one stopped at the readout layer's ``resid_mid`` (``logits`` None) is replayed."""
         grid, last = self.grid, self.config.n_layers - 1
         if logits is None:
-            neurons, answer = self._replay(acts[resid_mid_hook(last)])
+            neurons, answer = self._replay(acts[hook_name("resid_mid", last)])
         else:
-            neurons, answer = acts[neurons_hook(last)], self._answers(logits, acts)
-        return GridChunk(rows, answer, neurons, acts[z_hook(last)], acts[resid_mid_hook(last)], grid.labels[rows],
-                         grid.train[rows], grid.test[rows], grid.rows(rows.start, rows.stop))
+            neurons, answer = acts[hook_name("post", last)], self._answers(logits, acts)
+        return GridChunk(rows, answer, neurons, acts[hook_name("z", last)], acts[hook_name("resid_mid", last)],
+                         grid.labels[rows], grid.train[rows], grid.test[rows], grid.rows(rows.start, rows.stop))
 
     def _measure_outside(self, recorder: GridRecorder) -> MeasurementSum | None:
         """Losses on the defined inputs outside the group (one small pass), or None when there are none."""
@@ -491,7 +487,7 @@ class GridCache:
         e.g. on an earlier layer of a deeper model). When every hook runs :func:`before_readout`, the pass
         stops at the readout layer's ``resid_mid`` and the rest is replayed; else it runs to the logits."""
         total = MeasurementSum()
-        grid, resid = self.grid, resid_mid_hook(self.last_layer)
+        grid, resid = self.grid, hook_name("resid_mid", self.last_layer)
         self._needs_model("a hooked pass")
         if stops_at_readout(self._model) and all(before_readout(name, self.config) for name, _ in fwd_hooks):
             recorder = GridRecorder(self._model, [resid], fwd_hooks, select=_select([resid]), stop_after=resid)
@@ -512,9 +508,9 @@ class GridCache:
             return self._replay_neurons(self._slabs["resid_mid"][index])
         last = self.last_layer
         with self._pass(None, first=False) as rec:
-            return torch.cat([self._replay_neurons(acts[resid_mid_hook(last)]) if logits is None
-                              else acts[neurons_hook(last)] for _, logits, acts in rec.chunks(self.grid.pairs[index],
-                                                                                                self._step)])
+            chunks = rec.chunks(self.grid.pairs[index], self._step)
+            return torch.cat([self._replay_neurons(acts[hook_name("resid_mid", last)]) if logits is None
+                              else acts[hook_name("post", last)] for _, logits, acts in chunks])
 
     def logits_with_mlp_out(self, piece: GridChunk, mlp_out: torch.Tensor) -> torch.Tensor:
         """``[m, p]`` float32 answer logits with the readout layer's MLP output at the last position replaced by
@@ -619,7 +615,7 @@ class GridCache:
         ``resid_mid``."""
         if logits is not None:
             return self.grid.answer_logits(logits).float()
-        return self._replay(acts[resid_mid_hook(self.last_layer)])[1]
+        return self._replay(acts[hook_name("resid_mid", self.last_layer)])[1]
 
     def logits_with_resid_mid(self, piece: GridChunk, delta: torch.Tensor) -> torch.Tensor:
         """``[m, p]`` float32 answer logits of the chunk with ``delta`` ``[m, d_model]`` (or broadcastable) added to the
@@ -739,7 +735,8 @@ def grid_recorder(model, names: Sequence[str] | None = None, attention: bool = T
     cfg, stopped = tl_adapter.model_config(model), stops_at_readout(model)
     if names is None:
         names = [n for n in pass_hooks(cfg, stopped) if attention or "pattern" not in n]
-    stop = resid_mid_hook(cfg.n_layers - 1) if stopped and resid_mid_hook(cfg.n_layers - 1) in names else None
+    readout_mid = hook_name("resid_mid", cfg.n_layers - 1)
+    stop = readout_mid if stopped and readout_mid in names else None
     return GridRecorder(model, list(names), select=_select(names), stop_after=stop)
 
 

@@ -35,6 +35,7 @@ import torch
 from .. import tl_adapter
 from ..display import Displayable, Summary
 from ..fourier import circularity
+from ..hook_names import EMBED
 from ..readout import distance_irrelevance
 from ..task import ModularTask
 from .cache import GridCache, grid_cache
@@ -94,7 +95,7 @@ def gradient_symmetricity(model, task: ModularTask, count: int = GRADIENT_TRIPLE
         leaf["e"] = embedding.detach().clone().requires_grad_(True)
         return leaf["e"]
 
-    with torch.enable_grad(), tl_adapter.hooked(model, [("hook_embed", capture)]):
+    with torch.enable_grad(), tl_adapter.hooked(model, [(EMBED, capture)]):
         logits = model(cfg.encode(pairs))[:, -1]
         picked = logits.gather(1, answers[:, None]).sum()
         (grad,) = torch.autograd.grad(picked, [leaf["e"]])

@@ -16,9 +16,9 @@ user's hook must run) and the model's own logits agree with it on a sample of th
 recorded activation against the model's hooks on the fixtures (paper, Clock-and-Pizza, deeper, every operation).
 
 Examples:
-    >>> forward = WeightPass(cfg, canonical_weights, [resid_mid_hook(0), z_hook(0)])   # doctest: +SKIP
+    >>> forward = WeightPass(cfg, canonical_weights, [hook_name("resid_mid", 0), hook_name("z", 0)])   # doctest: +SKIP
     >>> for rows, logits, acts in forward.chunks(task.grid.pairs, 4096):              # doctest: +SKIP
-    ...     acts[resid_mid_hook(0)].shape                                              # [m, d_model]
+    ...     acts[hook_name("resid_mid", 0)].shape                                              # [m, d_model]
 """
 
 from __future__ import annotations
@@ -29,34 +29,15 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from ..config import ModelConfig
-
-
-def neurons_hook(layer: int) -> str:
-    """``blocks.{layer}.mlp.hook_post``: the MLP neurons after the activation function."""
-    return f"blocks.{layer}.mlp.hook_post"
-
-
-def pattern_hook(layer: int) -> str:
-    """``blocks.{layer}.attn.hook_pattern`` (after the model's attention rate, if any)."""
-    return f"blocks.{layer}.attn.hook_pattern"
-
-
-def z_hook(layer: int) -> str:
-    """``blocks.{layer}.attn.hook_z``: each head's output before ``W_O``."""
-    return f"blocks.{layer}.attn.hook_z"
-
-
-def resid_mid_hook(layer: int) -> str:
-    """``blocks.{layer}.hook_resid_mid``: the residual stream between attention and MLP (read only)."""
-    return f"blocks.{layer}.hook_resid_mid"
+from ..hook_names import hook_name
 
 
 class WeightPass:
     """A ``ModelConfig`` transformer's forward pass up to the readout layer's ``resid_mid``, from its weights.
 
     Records, for each input, what a stopped :class:`~modadd_interp.grid.GridRecorder` records at the last
-    position: ``pattern_hook(l)`` ``[m, n_heads, seq_len]`` (the last query's pattern, after the attention
-    rate), ``neurons_hook(l)`` ``[m, d_mlp]`` for layers before the readout layer, and the readout layer's
+    position: ``hook_name("pattern", l)`` ``[m, n_heads, seq_len]`` (the last query's pattern, after the attention
+    rate), ``hook_name("post", l)`` ``[m, d_mlp]`` for layers before the readout layer, and the readout layer's
     ``z_hook`` ``[m, n_heads, d_head]`` and ``resid_mid_hook`` ``[m, d_model]``; float32, as the model computes.
 
     Args:
@@ -65,9 +46,9 @@ class WeightPass:
     """
 
     def __init__(self, cfg: ModelConfig, weights: dict[str, torch.Tensor], names: Sequence[str]) -> None:
-        supported = {pattern_hook(layer) for layer in range(cfg.n_layers)}
-        supported |= {neurons_hook(layer) for layer in range(cfg.n_layers - 1)}
-        supported |= {z_hook(cfg.n_layers - 1), resid_mid_hook(cfg.n_layers - 1)}
+        supported = {hook_name("pattern", layer) for layer in range(cfg.n_layers)}
+        supported |= {hook_name("post", layer) for layer in range(cfg.n_layers - 1)}
+        supported |= {hook_name("z", cfg.n_layers - 1), hook_name("resid_mid", cfg.n_layers - 1)}
         unknown = sorted(set(names) - supported)
         if unknown:
             raise ValueError(f"a weight pass records only {sorted(supported)}; got {unknown}")
@@ -110,18 +91,18 @@ class WeightPass:
                 z = torch.einsum("mhqs,mshe->mqhe", pattern, v)
             heads = z.reshape(*z.shape[:2], -1) @ self._w_o[layer]  # [m, queries, d_model]
             mid = heads.add_(before).add_(w[f"{a}.b_O"])  # before + heads + b_O, in place (same sums)
-            if pattern_hook(layer) in self.names:
-                out[pattern_hook(layer)] = pattern[:, :, -1].clone()
+            if hook_name("pattern", layer) in self.names:
+                out[hook_name("pattern", layer)] = pattern[:, :, -1].clone()
             if layer == last:
                 last_z, last_mid = z[:, -1], mid[:, -1]  # copies only when other queries would be kept alive
-                out.update({z_hook(last): last_z.clone() if z.shape[1] > 1 else last_z,
-                            resid_mid_hook(last): last_mid.clone() if mid.shape[1] > 1 else last_mid})
+                out.update({hook_name("z", last): last_z.clone() if z.shape[1] > 1 else last_z,
+                            hook_name("resid_mid", last): last_mid.clone() if mid.shape[1] > 1 else last_mid})
                 return {name: out[name] for name in self.names}
             mlp = f"blocks.{layer}.mlp"
             w_in, w_out = self._mlp[layer]
             neurons = activation(cfg.act_fn, mid @ w_in + w[f"{mlp}.b_in"])
-            if neurons_hook(layer) in self.names:
-                out[neurons_hook(layer)] = neurons[:, -1].clone()
+            if hook_name("post", layer) in self.names:
+                out[hook_name("post", layer)] = neurons[:, -1].clone()
             resid = mid + neurons @ w_out + w[f"{mlp}.b_out"]
         raise AssertionError("unreachable: the readout layer returns")
 
