@@ -174,3 +174,29 @@ def test_measuring_the_training_inputs_alone():
     assert train.test_loss != train.test_loss  # NaN
     with pytest.raises(ValueError, match="split"):
         cache.measure(edit, split="test")
+
+
+def test_a_new_statistic_is_one_accumulator_summed_in_the_first_pass():
+    """A statistic written outside the package rides the first pass beside the built-in ones, which do not change."""
+    class AnswerLogitSum:
+        name = "answer logit sum"
+
+        def __init__(self):
+            self.total, self.chunks = 0.0, 0
+
+        def add(self, chunk):
+            self.total += float(chunk.piece.logits.gather(1, chunk.piece.labels[:, None]).double().sum())
+            self.chunks += 1
+
+        def result(self):
+            return self.total, self.chunks
+
+    model, task = mi.load()
+    plain = grid_cache(model, task)
+    cache = grid_cache(model, task, statistics=[AnswerLogitSum()])
+    total, chunks = cache.statistics["answer logit sum"]
+    assert chunks >= 2 and total == pytest.approx(float(cache.correct_logits.sum()), rel=1e-6)
+    assert set(cache.statistics) == set(plain.statistics) | {"answer logit sum"}
+    assert torch.equal(cache.residue_logits, plain.residue_logits) and cache.full == plain.full
+    with pytest.raises(ValueError, match="distinct names"):
+        grid_cache(model, task, statistics=[type("Clash", (), {"name": "layers"})()])

@@ -58,7 +58,6 @@ import torch
 from .. import tl_adapter
 from ..config import ModelConfig, check_weights
 from ..errors import InvalidWeightsError
-from ..fourier import BlockSpectrum
 from ..grid import DEFAULT_CHUNK, GridRecorder, check_compatible
 from ..hook_names import EMBED, IN_BLOCK, hook_name
 from ..readout import (
@@ -67,9 +66,17 @@ from ..readout import (
     label_scores,
     residue_measurement,
     residue_projection,
-    residue_sums,
 )
 from ..task import AnalysisGrid, ModularTask
+from .statistics import (
+    GridChunk,
+    LogitMoments,
+    NeuronStats,
+    PassChunk,
+    RowSlab,
+    Statistic,
+    first_pass_statistics,
+)
 from .weight_pass import (
     WeightPass,
     activation,
@@ -174,33 +181,6 @@ def _select(names: Sequence[str]) -> dict[str, Callable[[torch.Tensor], torch.Te
 
 
 @dataclasses.dataclass(frozen=True)
-class GridChunk:
-    """The grid's inputs ``rows`` (a slice of whole rows ``x``): answer logits and last-layer activations.
-
-    Attributes:
-        rows: the slice of grid inputs ``j = x * n + y``.
-        logits: ``[m, p]`` float32 answer logits at the last position, in the grid's answer order (float32 as the
-            model computes them; the losses keep their precision, see :func:`modadd_interp.readout.label_scores`).
-        neurons: ``[m, d_mlp]`` float32 last-layer MLP activations at the last position.
-        z: ``[m, n_heads, d_head]`` float32 last-layer head outputs (``hook_z``) at the last position.
-        resid_mid: ``[m, d_model]`` float32 last-layer residual stream between attention and MLP.
-        labels: ``[m]`` answer columns ``(x + y) mod n``.
-        train, test: ``[m]`` the split masks.
-        a: ``[m // n]`` the rows ``x`` the chunk covers.
-    """
-
-    rows: slice
-    logits: torch.Tensor
-    neurons: torch.Tensor
-    z: torch.Tensor
-    resid_mid: torch.Tensor
-    labels: torch.Tensor
-    train: torch.Tensor
-    test: torch.Tensor
-    a: torch.Tensor
-
-
-@dataclasses.dataclass(frozen=True)
 class SweepPlan:
     """Edits to measure over the grid and what to build from their measurements (:meth:`GridCache.measure_plans`).
 
@@ -211,69 +191,6 @@ class SweepPlan:
 
     edits: dict[Hashable, Callable[[GridChunk], torch.Tensor]]
     build: Callable[[dict[Hashable, Measurement]], Any]
-
-
-class _Rows:
-    """Per-input rows written chunk by chunk into one tensor allocated at the first chunk.
-
-    Measured: kept chunks allocated one by one between each chunk's temporaries fragment glibc's heap (its
-    dynamic mmap threshold puts the temporaries there too), and the freed temporaries cannot be returned: at
-    p = 509 the first pass grew the resident set by 718 MB to keep 253 MB; at p = 1009 by 3.3 GB.
-    """
-
-    def __init__(self, n_rows: int) -> None:
-        self.n_rows, self.data = n_rows, None
-
-    def put(self, rows: slice, values: torch.Tensor) -> torch.Tensor:
-        """Write ``values`` ``[m, ...]`` at ``rows``; return the stored view."""
-        if self.data is None:
-            self.data = torch.empty((self.n_rows, *values.shape[1:]), dtype=values.dtype)
-        self.data[rows] = values
-        return self.data[rows]
-
-
-class NeuronStats:
-    """One layer's neuron statistics at the last position over the grid.
-
-    Attributes:
-        blocks: ``[d_mlp, n//2, 3, 3]`` each neuron's centered 3x3 frequency blocks (computed when first read).
-        mean, variance: ``[d_mlp]`` mean and centered sum of squares over the grid.
-    """
-
-    def __init__(self, spectrum: BlockSpectrum) -> None:
-        self._spectrum, self.mean, self.variance = spectrum, spectrum.mean, spectrum.variance
-
-    @functools.cached_property
-    def blocks(self) -> torch.Tensor:
-        return self._spectrum.blocks()
-
-    def blocks_at(self, freqs) -> torch.Tensor:
-        """``[d_mlp, len(freqs), 3, 3]`` the blocks of ``freqs`` alone (a DFT at those frequencies only)."""
-        return self._spectrum.blocks(freqs)
-
-
-class LogitMoments:
-    """Statistics of the grid's answer logits, summed chunk by chunk (:attr:`GridCache.centered_sq` and its kin).
-
-    Attributes (after every chunk was added):
-        centered_sq: the sum over the grid of the squared output-centered answer logits.
-        train_miss: ``[n]`` per residue, the sum over training inputs of ``1 - P(label)``.
-        correct_logits: ``[n*n]`` float64 the logit of each input's answer.
-    """
-
-    def __init__(self, n: int, n_inputs: int) -> None:
-        self.centered_sq, self.train_miss, self._correct = 0.0, torch.zeros(n, dtype=torch.float64), _Rows(n_inputs)
-
-    def add(self, piece: GridChunk, logprob: torch.Tensor) -> None:
-        """Add a chunk with its ``[m]`` float64 log-probabilities of the labels."""
-        wide = piece.logits.double()
-        self.centered_sq += float(wide.sub_(wide.mean(-1, keepdim=True)).square_().sum())
-        self.train_miss.index_add_(0, piece.labels, torch.where(piece.train, torch.expm1(logprob).neg_(), 0.0))
-        self._correct.put(piece.rows, piece.logits.gather(1, piece.labels[:, None])[:, 0].double())
-
-    @property
-    def correct_logits(self) -> torch.Tensor:
-        return self._correct.data
 
 
 class GridCache:
@@ -290,15 +207,16 @@ class GridCache:
         centered_sq, train_miss, correct_logits: see :class:`LogitMoments`; summed in the first pass, or from the
             kept logits when first read in keep mode ``"logits"`` (the progress measures, which never read them).
         layers: per layer, the :class:`NeuronStats` of its neurons.
+        statistics: ``{name: result}`` of every first-pass statistic (:mod:`modadd_interp.probes.statistics`).
         attention: ``[n_layers, n*n, n_heads, n_ctx]`` float32 attention pattern of the last query (None when not
             recorded: :func:`grid_recorder` or :meth:`GridCache.of_weights` with ``attention=False``).
         neuron_active: the readout layer's active fractions, computed when first read (one sweep).
     """
 
     def __init__(self, model, task: ModularTask, recorder: GridRecorder | None = None,
-                 chunk: int = DEFAULT_CHUNK, keep: str | None = None) -> None:
+                 chunk: int = DEFAULT_CHUNK, keep: str | None = None, statistics: Sequence[Statistic] = ()) -> None:
         self._setup(check_compatible(model, task), tl_adapter.canonical_weights(model), model, task, chunk, keep)
-        self._first_pass(recorder)
+        self._first_pass(recorder, extra=statistics)
 
     @classmethod
     def of_weights(cls, config: ModelConfig, weights: dict[str, torch.Tensor], task: ModularTask,
@@ -322,32 +240,23 @@ class GridCache:
             raise ValueError(f"keep must be one of {KEEP_MODES}, got {keep!r}")
         self.keep = keep or keep_mode(self.grid.n_inputs, config, task.p)
 
-    def _first_pass(self, recorder: GridRecorder | None, names: Sequence[str] | None = None) -> None:
-        cfg, grid, task = self.config, self.grid, self.task
-        n, p, d_mlp, last = grid.n, task.p, cfg.d_mlp, cfg.n_layers - 1
+    def _first_pass(self, recorder: GridRecorder | None, names: Sequence[str] | None = None,
+                    extra: Sequence[Statistic] = ()) -> None:
+        grid = self.grid
         total = MeasurementSum()
-        spectra = [BlockSpectrum(n, d_mlp) for _ in range(cfg.n_layers)]
-        sums = torch.zeros(n, p, dtype=torch.float64)
-        # the logits' moments: in this pass, where it computes each logit's log-probability anyway; a cache that keeps
-        # the logits alone (the progress measures, which never read them) computes them from those when first read
-        moments = LogitMoments(n, grid.n_inputs) if self.keep != "logits" else None
+        statistics = [*first_pass_statistics(self.config, grid, self.task.p, self.keep), *extra]
+        names_seen = [s.name for s in statistics]
+        if len(set(names_seen)) != len(names_seen):
+            raise ValueError(f"the first pass's statistics need distinct names, got {names_seen}")
         kept = []
-        # long-lived per-input results go into tensors allocated once, not one per chunk (see _Rows)
-        attention = _Rows(grid.n_inputs)
-        slabs = {name: _Rows(grid.n_inputs) for name in ("logits", "neurons", "z", "resid_mid")}
+        # long-lived per-input results go into tensors allocated once, not one per chunk (see RowSlab)
+        slabs = {name: RowSlab(grid.n_inputs) for name in ("logits", "neurons", "z", "resid_mid")}
         with self._pass(recorder, first=True, names=names) as rec:
             for rows, logits, acts in rec.chunks(grid.pairs, self._step):
                 piece = self._chunk_of(rows, logits, acts)
-                logprob = total.add(piece.logits, piece.labels, piece.train, piece.test)
-                sums += residue_sums(piece.logits, piece.labels, n)
-                if moments is not None:
-                    moments.add(piece, logprob)
-                for layer, spectrum in enumerate(spectra):
-                    values = piece.neurons if layer == last else acts[hook_name("post", layer)]
-                    spectrum.add(values.reshape(len(piece.a), n, d_mlp), piece.a)
-                if hook_name("pattern", 0) in acts:
-                    patterns = [acts[hook_name("pattern", layer)] for layer in range(cfg.n_layers)]
-                    attention.put(rows, torch.stack(patterns, 1))
+                chunk = PassChunk(piece, acts, total.add(piece.logits, piece.labels, piece.train, piece.test))
+                for statistic in statistics:
+                    statistic.add(chunk)
                 if self.keep != "rerun":
                     kept.append(dataclasses.replace(piece, **{
                         name: slabs[name].put(rows, getattr(piece, name)) if name in KEPT[self.keep] else None
@@ -356,14 +265,15 @@ class GridCache:
         self.full: Measurement = total.result()
         self.outside: Measurement | None = outside.result() if outside is not None else None
         self.task_full: Measurement = total.merge(outside).result() if outside is not None else self.full
-        self.residue_logits = sums / n
-        self.layers = [NeuronStats(spectrum) for spectrum in spectra]
-        self.attention = attention.data.transpose(0, 1).contiguous() if attention.data is not None else None
+        self.statistics: dict[str, Any] = {statistic.name: statistic.result() for statistic in statistics}
+        self.residue_logits = self.statistics["residue_logits"]
+        self.layers = self.statistics["layers"]
+        self.attention = self.statistics["attention"]
+        if "logit_moments" in self.statistics:  # else computed from the kept logits when first read
+            self._logit_moments = self.statistics["logit_moments"]
         self._kept: list[GridChunk] | None = kept if self.keep != "rerun" else None
         self._slabs = {name: rows.data for name, rows in slabs.items() if rows.data is not None}
         self._direct: tuple[GridChunk | None, torch.Tensor | None] = (None, None)
-        if moments is not None:
-            self._logit_moments = moments
 
     @property
     def _step(self) -> int:
@@ -671,7 +581,7 @@ class GridCache:
         """The logits' moments from the kept logits (keep mode ``"logits"``; the first pass sets them otherwise)."""
         moments = LogitMoments(self.grid.n, self.grid.n_inputs)
         for piece in self.chunks():
-            moments.add(piece, label_scores(piece.logits, piece.labels)[0])
+            moments.add(PassChunk(piece, {}, label_scores(piece.logits, piece.labels)[0]))
         return moments
 
     @property
@@ -718,7 +628,7 @@ class GridCache:
 
     def answer_logits_at(self, pairs: torch.Tensor) -> torch.Tensor:
         """``[m, p]`` float64 answer logits (answer order) of the operand pairs ``[m, 2]`` (chunked like the grid)."""
-        out = _Rows(len(pairs))
+        out = RowSlab(len(pairs))
         self._needs_model("answer logits of other inputs")
         with torch.no_grad():
             for i in range(0, len(pairs), self._step):
@@ -741,17 +651,19 @@ def grid_recorder(model, names: Sequence[str] | None = None, attention: bool = T
 
 
 def grid_cache(model, task: ModularTask, recorder: GridRecorder | None = None,
-               chunk: int = DEFAULT_CHUNK, keep: str | None = None) -> GridCache:
+               chunk: int = DEFAULT_CHUNK, keep: str | None = None, statistics: Sequence[Statistic] = ()) -> GridCache:
     """Run ``model`` once over the task's analysis grid (chunked) and keep the statistics the probes need.
 
     Args:
         recorder: a :func:`grid_recorder` already attached to ``model``, to reuse across checkpoints.
         chunk: inputs per forward pass (rounded down to whole rows ``x``, at least one).
         keep: ``"full"``, ``"replay"`` or ``"rerun"`` (see the module docstring); default: by the memory budget.
+        statistics: more first-pass accumulators (:mod:`modadd_interp.probes.statistics`); their results are in
+            ``cache.statistics``.
 
     The model is not modified: no hook outlives the call, weights are copied.
     """
-    return GridCache(model, task, recorder, chunk, keep)
+    return GridCache(model, task, recorder, chunk, keep, statistics)
 
 
 __all__ = ["AnalysisGrid", "GridCache", "GridChunk", "LogitMoments", "NeuronStats", "SweepPlan", "grid_cache",
