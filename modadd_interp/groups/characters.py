@@ -88,7 +88,8 @@ def burnside_dixon(table: torch.Tensor, inverse: torch.Tensor, classes: list[tor
     _, vecs, _ = best
     u = vecs.T  # row = eigenvector u_k = sqrt|C_k| χ_k / d (up to scale)
     root = sizes.sqrt().to(torch.complex128)
-    omega = u * root[None, :] / u[:, :1]  # ω_e = 1
+    omega = u * root[None, :] / u[:, :1]
+    omega[:, 0] = 1  # ω_e = 1 exactly (u/u can be 1 ulp off), so χ(e) = d exactly
     d_float = (n / (omega.abs() ** 2 / sizes[None, :]).sum(1)).sqrt()
     d = d_float.round()
     if float((d_float - d).abs().max()) > 1e-6 or bool((d < 1).any()):

@@ -343,7 +343,8 @@ def _product_labeller(g: Group, h: Group):
                 rows.append(g.character_table[i, cg] * h.character_table[j, ch])
                 (ra, pa), (rb, pb) = gi[i], hi[j]
                 star = "*" if ra.frobenius_schur == 0 and rb.frobenius_schur == 0 and pa != pb else ""
-                labels.append(Label(f"{ra.name}⊗{rb.name}{star}"))
+                trivial = ("trivial",) if ra.index == 0 and rb.index == 0 else ()
+                labels.append(Label(f"{ra.name}⊗{rb.name}{star}", trivial))
         return torch.stack(rows), labels
 
     return labeller
