@@ -221,12 +221,15 @@ def test_projectors(name):
     assert torch.allclose(g.project(f.T, g.irreps[0], dim=1), f.mean(0, keepdim=True).expand_as(f).T, atol=TOL)
 
 
-REPS = ["S3", "S4", "S5", "A4", "A5", "D5", "D6", "C7", "C8", "C2xS3", "C3xC3", "Q8", "G8"]
+# Q8xS3 has a quaternionic irrep of multiplicity 2 (real_dim 8), C3xS3 a complex one of dim 2 (real_dim 4)
+REPS = ["S3", "S4", "S5", "A4", "A5", "D5", "D6", "C7", "C8", "C2xS3", "C3xC3", "Q8", "G8", "Q8xS3", "C3xS3"]
 
 
 def _group(name: str) -> G.Group:
     if name == "Q8":
         return G.from_table(quaternion_table(), "Q8")
+    if name == "Q8xS3":
+        return G.direct_product(G.from_table(quaternion_table(), "Q8"), G.symmetric(3))
     if name == "G8":  # a cyclic group given as a bare table: the general (non-Fourier) path
         return G.from_table(G.cyclic(8).table)
     return G.by_name(name)
@@ -246,7 +249,7 @@ def test_representations_are_orthogonal_homomorphisms(name):
         assert (rep[g.identity] - eye).abs().max() < TOL
 
 
-@pytest.mark.parametrize("name", ["S4", "A4", "D5", "Q8", "C3xC3", "G8", "U7"])
+@pytest.mark.parametrize("name", ["S4", "A4", "D5", "Q8", "C3xC3", "G8", "U7", "Q8xS3", "C3xS3"])
 def test_basis(name):
     g = _group(name)
     b = g.basis()
@@ -386,6 +389,15 @@ def test_group_basics():
     assert torch.equal(d.compose(torch.arange(8), d.inverse), torch.zeros(8, dtype=torch.int64))
     with pytest.raises(GroupError, match="size 8 along dim 0"):
         d.energy(torch.ones(7))
+
+
+def test_core_does_not_import_sympy():
+    import subprocess
+    import sys
+
+    code = "import sys, modadd_interp.groups as g; g.symmetric(4).irreps; print('sympy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_doctests():
