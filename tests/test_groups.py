@@ -249,6 +249,27 @@ def test_representations_are_orthogonal_homomorphisms(name):
         assert (rep[g.identity] - eye).abs().max() < TOL
 
 
+def test_representations_do_not_depend_on_lapack_choices():
+    """The matrices depend on the seeded right-action element only: not on the thread count, nor on how the
+    eigensolver rotates a basis of the chosen irreducible subspace (the basis is made canonical)."""
+    from modadd_interp.groups import representations
+
+    threads = torch.get_num_threads()
+    try:
+        mats = []
+        for k in (1, 2):
+            torch.set_num_threads(k)
+            g = G.from_table(G.symmetric(4).table)  # a fresh group: nothing cached
+            mats.append([g.representation(r) for r in g.irreps])
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*mats, strict=True):
+        assert (a - b).abs().max() < TOL
+    q = torch.linalg.qr(torch.randn(24, 3, dtype=F64, generator=torch.Generator().manual_seed(2))).Q
+    rotation = torch.linalg.qr(torch.randn(3, 3, dtype=F64, generator=torch.Generator().manual_seed(3))).Q
+    assert (representations._canonical(q, 3) - representations._canonical(q @ rotation, 3)).abs().max() < TOL
+
+
 @pytest.mark.parametrize("name", ["S4", "A4", "D5", "Q8", "C3xC3", "G8", "U7", "Q8xS3", "C3xS3"])
 def test_basis(name):
     g = _group(name)
@@ -391,13 +412,37 @@ def test_group_basics():
         d.energy(torch.ones(7))
 
 
-def test_core_does_not_import_sympy():
-    import subprocess
+def test_layering():
+    """Pure math at the bottom: module-level imports are torch, numpy, the standard library, errors, fourier and
+    the package's own modules; sympy only inside sympy_relabelling."""
+    import ast
     import sys
+    from pathlib import Path
 
-    code = "import sys, modadd_interp.groups as g; g.symmetric(4).irreps; print('sympy' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
+    allowed = {"torch", "numpy", "__future__"} | set(sys.stdlib_module_names)
+    for path in Path(G.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level == 1:
+                    continue
+                if node.level == 2 and node.module is None:  # from .. import fourier
+                    names = [".." + a.name for a in node.names]
+                else:
+                    names = [("." * node.level) + (node.module or "")]
+            else:
+                continue
+            for name in names:
+                if name.startswith(".."):
+                    assert name in ("..errors", "..fourier"), f"{path.name} imports {name}"
+                elif name.split(".")[0] == "sympy":
+                    assert path.name == "permutations.py"
+                else:
+                    assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        assert not any("sympy" in ast.dump(n) for n in top)
 
 
 def test_doctests():

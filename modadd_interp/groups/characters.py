@@ -13,6 +13,8 @@ Method (Burnside's algorithm, with Dixon's idea of diagonalising one generic com
   ``sqrt|C_k| χ(z_k)`` are orthogonal), so the eigenvectors are as well conditioned as the eigenvalue gaps
   allow (eigenvector error ~ eps · spread / gap); seeds are tried until the smallest gap is at least
   ``0.2 / n_classes`` of the spread (about what random points achieve), else the best of 8 seeds is kept.
+  Before the random ones, the class sum of a class of elements of the largest order is tried alone: for a
+  cyclic group it separates all characters with evenly spaced eigenvalues (the n-th roots of unity).
 * Each eigenvector is scaled to ``ω_e = 1``; the degree ``d = sqrt(|G| / Σ_k |ω_k|² / |C_k|)`` (from ⟨χ, χ⟩ = 1)
   is an integer, so it is rounded (checked within 1e-6) and ``χ(z_k) = d ω_k / |C_k|``. No other value is rounded.
 
@@ -56,9 +58,14 @@ def class_matrix(table: torch.Tensor, inverse: torch.Tensor, classes: list[torch
     return m
 
 
-def _eigen(table, inverse, classes, sizes, seed):
-    g = torch.Generator().manual_seed(seed)
-    a = torch.randn(len(classes), generator=g, dtype=torch.float64) / sizes
+def _coefficients(seed: int, sizes: torch.Tensor, hint: int | None) -> torch.Tensor:
+    if seed < 0:  # the class sum of the hinted class alone
+        return torch.nn.functional.one_hot(torch.tensor(hint), len(sizes)).to(torch.float64) / sizes
+    return torch.randn(len(sizes), generator=torch.Generator().manual_seed(seed), dtype=torch.float64) / sizes
+
+
+def _eigen(table, inverse, classes, sizes, seed, hint=None):
+    a = _coefficients(seed, sizes, hint)
     m = class_matrix(table, inverse, classes, a)
     root = sizes.sqrt()
     normal = m * root[None, :] / root[:, None]  # D^-1 M D
@@ -71,16 +78,20 @@ def _eigen(table, inverse, classes, sizes, seed):
     return vals, vecs, float(gaps.min()) / spread
 
 
-def burnside_dixon(table: torch.Tensor, inverse: torch.Tensor, classes: list[torch.Tensor]) -> torch.Tensor:
+def burnside_dixon(
+    table: torch.Tensor, inverse: torch.Tensor, classes: list[torch.Tensor], hint: int | None = None
+) -> torch.Tensor:
     """Complex character table ``[n_irreps, n_classes]`` complex128, rows in no particular order.
 
-    ``classes[0]`` must be the identity's class; column ``k`` is the value on ``classes[k]``.
+    ``classes[0]`` must be the identity's class; column ``k`` is the value on ``classes[k]``. ``hint``: a class
+    whose class sum alone is tried first (the group passes a class of elements of the largest order: for a
+    cyclic group its eigenvalues are the n-th roots of unity, evenly spaced, the best conditioning possible).
     """
     n = table.shape[0]
     sizes = torch.tensor([len(c) for c in classes], dtype=torch.float64)
     best = None
-    for seed in SEEDS:
-        vals, vecs, gap = _eigen(table, inverse, classes, sizes, seed)
+    for seed in ([-1] if hint is not None else []) + list(SEEDS):
+        vals, vecs, gap = _eigen(table, inverse, classes, sizes, seed, hint)
         if best is None or gap > best[2]:
             best = (vals, vecs, gap)
         if gap >= GAP / len(classes):

@@ -148,14 +148,15 @@ class Group:
     # ------------------------------------------------------------------ characters
     @functools.cached_property
     def _characters(self) -> tuple[torch.Tensor, tuple[Irrep, ...]]:
-        chars = burnside_dixon(self.table, self.inverse, self.classes)
+        class_orders = self.element_orders[torch.stack([c[0] for c in self.classes])]
+        chars = burnside_dixon(self.table, self.inverse, self.classes, hint=int(class_orders.argmax()))
         sizes = self.class_sizes.to(torch.float64)
         reps = torch.stack([c[0] for c in self.classes])
         square_class = self.class_of[self.table[reps, reps]]
         labels = None
         if self.family.labeller is not None:
             ref, labels = self.family.labeller(self)
-            where = match_labels(chars, ref)
+            where = match_labels(chars, ref, sizes)
             ordered = torch.empty_like(chars)
             ordered[torch.tensor(where)] = chars
             chars = ordered
