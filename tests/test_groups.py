@@ -101,6 +101,11 @@ def test_irrep_names_and_orders():
     assert [r.name for r in G.direct_product(G.cyclic(3), G.cyclic(3)).irreps] == ["0⊗0", "0⊗1", "1⊗0", "1⊗1", "1⊗1*"]
     with pytest.raises(GroupError, match="no irrep 'nope'.*standard"):
         s5.irrep("nope")
+    assert s5.irrep(torch.tensor(2)) is s5.irrep(2) is s5.irreps[2] is s5.irrep(s5.irreps[2])
+    with pytest.raises(GroupError, match="7 irreps, got index 7"):
+        s5.irrep(7)
+    with pytest.raises(GroupError, match="not an irrep of S5"):
+        s5.irrep(G.symmetric(4).irreps[0])
 
 
 def test_closed_form_values():

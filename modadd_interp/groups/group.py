@@ -22,6 +22,7 @@ Examples:
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -181,10 +182,14 @@ class Group:
             if key.index < len(irreps) and irreps[key.index] is key:
                 return key
             raise GroupError(f"{key!r} is not an irrep of {self.name}")
-        if isinstance(key, int) and not isinstance(key, bool):
-            if 0 <= key < len(irreps):
-                return irreps[key]
-            raise GroupError(f"{self.name} has {len(irreps)} irreps, got index {key}")
+        if not isinstance(key, (str, bool)):
+            try:
+                index = operator.index(key)  # int, numpy or 0-d torch integers
+            except TypeError:
+                raise GroupError(f"an irrep is an index, a name or an Irrep, got {key!r}") from None
+            if 0 <= index < len(irreps):
+                return irreps[index]
+            raise GroupError(f"{self.name} has {len(irreps)} irreps, got index {index}")
         for r in irreps:
             if key == r.name or key in r.aliases:
                 return r
@@ -192,7 +197,7 @@ class Group:
         raise GroupError(f"{self.name} has no irrep {key!r}; its irreps are {names}")
 
     def _irreps(self, keys) -> list[Irrep]:
-        if isinstance(keys, (int, str, Irrep)):
+        if isinstance(keys, (int, str, Irrep)) or (isinstance(keys, torch.Tensor) and keys.ndim == 0):
             return [self.irrep(keys)]
         if isinstance(keys, Iterable):
             return [self.irrep(k) for k in keys]
