@@ -221,6 +221,7 @@ def test_projectors(name):
     coeffs = g.transform(f)
     by_rows = torch.zeros_like(energy).index_add_(0, g.irrep_of_row, coeffs**2)
     assert torch.allclose(energy, by_rows, atol=TOL, rtol=0)
+    assert torch.equal(g.project(f, []), torch.zeros_like(f))
     both = g.project(f, [0, len(g.irreps) - 1])
     assert torch.allclose(both, (ps[0] + ps[-1]) @ f, atol=TOL, rtol=0)
     assert torch.allclose(g.project(f.T, g.irreps[0], dim=1), f.mean(0, keepdim=True).expand_as(f).T, atol=TOL)

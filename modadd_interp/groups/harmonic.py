@@ -80,8 +80,10 @@ def project(group, f: torch.Tensor, irreps, dim: int = 0) -> torch.Tensor:
     f = _check(group, f, dim)
     moved = f.movedim(dim, 0)
     flat = moved.reshape(group.order, -1)
-    p = sum(projector(group, r) for r in irreps)
-    return (p @ flat).reshape(moved.shape).movedim(0, dim)
+    out = torch.zeros_like(flat)
+    for r in irreps:
+        out += projector(group, r) @ flat
+    return out.reshape(moved.shape).movedim(0, dim)
 
 
 def energy(group, f: torch.Tensor, dim: int = 0) -> torch.Tensor:
