@@ -45,3 +45,8 @@ class RecipeError(ModAddError, ValueError):
 
 class RunLockedError(ModAddError):
     """Another process is already training in the same run directory."""
+
+
+class GroupError(ModAddError, ValueError):
+    """A Cayley table is not a group's (not square, not a Latin square, no identity, not associative, ...),
+    or a group name, irrep or element cannot be resolved (modadd_interp.groups)."""
