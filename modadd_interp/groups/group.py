@@ -149,11 +149,15 @@ class Group:
     # ------------------------------------------------------------------ characters
     @functools.cached_property
     def _characters(self) -> tuple[torch.Tensor, tuple[Irrep, ...]]:
-        class_orders = self.element_orders[torch.stack([c[0] for c in self.classes])]
-        chars = burnside_dixon(self.table, self.inverse, self.classes, hint=int(class_orders.argmax()))
         sizes = self.class_sizes.to(torch.float64)
         reps = torch.stack([c[0] for c in self.classes])
         square_class = self.class_of[self.table[reps, reps]]
+        if self.family.cyclic_log is not None and self.family.labeller is not None:
+            # a cyclic group's fast path: its characters in closed form, exp(2 pi i k log(g) / n) (the labeller's)
+            chars, labels = self.family.labeller(self)
+            return assemble(chars, frobenius_schur(chars, sizes, square_class), labels)
+        class_orders = self.element_orders[torch.stack([c[0] for c in self.classes])]
+        chars = burnside_dixon(self.table, self.inverse, self.classes, hint=int(class_orders.argmax()))
         labels = None
         if self.family.labeller is not None:
             ref, labels = self.family.labeller(self)
