@@ -17,6 +17,11 @@ and ``cos(w_k(log a + log b - log c))`` for ``mul``. Inputs outside the group (`
 zero operand: ``0 * b = 0``) are part of the task but not of the group; the analysis reports them
 separately (docs/concepts.md, "Operations").
 
+**Any finite group** is an operation too (:func:`group_operation`): its tokens are the group's elements in the
+group's documented order (:mod:`modadd_interp.groups`), ``c = a ∘ b`` by the Cayley table, and the coordinates
+are the elements themselves (``z = x ∘ y``). ``get_operation("S5")`` (any name :func:`modadd_interp.groups.by_name`
+reads but a cyclic one: a cyclic group's task is ``add``) gives it.
+
 Examples:
     >>> coords = OPERATIONS["mul"].coordinates(7)       # (Z/7)* has order 6, primitive root 3
     >>> coords.n, coords.a_tokens.tolist()
@@ -34,7 +39,8 @@ from collections.abc import Callable
 
 import torch
 
-from .errors import TaskMismatchError
+from .errors import GroupError, TaskMismatchError
+from .groups import Group, by_name, cyclic
 
 
 def is_prime(p: int) -> bool:
@@ -88,6 +94,8 @@ class GroupCoordinates:
         coordinate: how a residue maps to its coordinate, in words (``"a"``, ``"log_3 a (a != 0)"``).
         readout: the clock's readout in the operation's words.
         axes: the names of the coordinates ``(x, y, z)`` in the operation's words, e.g. ``("a", "-b", "c")``.
+        table: ``[n, n]`` the Cayley table of the coordinates' group (``z = table[x, y]``), or None for the cyclic
+            group ``Z/n`` (``z = x + y mod n``).
     """
 
     p: int
@@ -98,6 +106,22 @@ class GroupCoordinates:
     coordinate: str
     readout: str
     axes: tuple[str, str, str] = ("a", "b", "c")
+    table: torch.Tensor | None = None
+    group_of_table: Group | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def cyclic(self) -> bool:
+        """True when the coordinates' group is ``Z/n`` (the four modular operations): the Fourier analysis reads it."""
+        return self.table is None
+
+    def compose(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``z = x ∘ y`` in coordinates: ``(x + y) mod n`` for ``Z/n``, else the Cayley table."""
+        return (x + y) % self.n if self.table is None else self.table[x, y]
+
+    @functools.cached_property
+    def group(self) -> Group:
+        """The coordinates' group (:class:`modadd_interp.groups.Group`): ``C{n}`` for the four modular operations."""
+        return self.group_of_table if self.group_of_table is not None else cyclic(self.n)
 
     @functools.cached_property
     def outside(self) -> torch.Tensor:
@@ -165,6 +189,51 @@ class Operation:
         return _coordinates(self, p)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class GroupOperation(Operation):
+    """Composition in a finite group: tokens are its elements, ``c = a ∘ b`` (:func:`group_operation`).
+
+    Attributes:
+        group: the :class:`~modadd_interp.groups.Group`.
+    """
+
+    group: Group | None = dataclasses.field(default=None, repr=False)
+
+    def check_modulus(self, p: int) -> None:
+        if p != self.group.order:
+            raise TaskMismatchError(f"op {self.name!r} is composition in a group of order {self.group.order}: its "
+                                    f"task has p = {self.group.order} tokens, not {p}.")
+
+    def coordinates(self, p: int) -> GroupCoordinates:
+        self.check_modulus(p)
+        r = torch.arange(p)
+        return GroupCoordinates(p, p, r, r, r, "x", "χ_ρ(x y z⁻¹)", ("x", "y", "z"), self.group.table,
+                                self.group)
+
+
+@functools.lru_cache(maxsize=32)
+def group_operation(name: str) -> GroupOperation:
+    """The composition of the group called ``name`` (:func:`modadd_interp.groups.by_name`: ``S5``, ``A5``,
+    ``D59``, ...) as an operation. A cyclic group is refused: its task is ``add`` (``ModularTask(p=n)``).
+
+    Examples:
+        >>> op = group_operation("S3")
+        >>> op.formula, op.answer(torch.tensor([1]), torch.tensor([2]), 6).tolist()
+        ('x ∘ y in S3', [3])
+    """
+    group = by_name(name)
+    if group.name.startswith("C") and group.name[1:].isdigit():
+        raise TaskMismatchError(f"{name} is the cyclic group of order {group.order}: its task is op 'add' with p = "
+                                f"{group.order}.")
+    return GroupOperation(group.name, f"x ∘ y in {group.name}", False, 1,
+                          functools.partial(_compose_by_table, group.table), group)
+
+
+def _compose_by_table(table: torch.Tensor, a: torch.Tensor, b: torch.Tensor, p: int) -> torch.Tensor:  # noqa: ARG001
+    """``a ∘ b`` by the Cayley table (``p``, the group's order, is implied)."""
+    return table[a, b]
+
+
 @functools.lru_cache(maxsize=32)
 def _coordinates(op: Operation, p: int) -> GroupCoordinates:
     op.check_modulus(p)
@@ -203,8 +272,12 @@ OPERATIONS: dict[str, Operation] = {
 
 
 def get_operation(name: str) -> Operation:
-    """The :class:`Operation` called ``name``, or a clear error naming the supported ones."""
-    try:
+    """The :class:`Operation` called ``name`` (one of :data:`OPERATIONS`, or a group's name: :func:`group_operation`),
+    or a clear error naming the supported ones."""
+    if name in OPERATIONS:
         return OPERATIONS[name]
-    except (KeyError, TypeError):
-        raise TaskMismatchError(f"op {name!r} is not supported; supported ops: {', '.join(OPERATIONS)}.") from None
+    try:
+        return group_operation(name)
+    except (GroupError, TypeError, ValueError) as error:
+        raise TaskMismatchError(f"op {name!r} is not supported; supported ops: {', '.join(OPERATIONS)}, or a group's "
+                                f"name ({error})") from None

@@ -131,6 +131,12 @@ class ModularTask:
         """The operation's group coordinates (:mod:`modadd_interp.operations`)."""
         return self.operation.coordinates(self.p)
 
+    @property
+    def group(self):
+        """The group the operation composes in, in coordinates (:class:`~modadd_interp.groups.Group`: ``C{p}`` for
+        add/sub, ``C{p-1}`` through the discrete log for mul/div, the group itself for a group's composition)."""
+        return self.coords.group
+
     @functools.cached_property
     def grid(self) -> AnalysisGrid:
         """The task in its group coordinates: the grid every probe reads (see :class:`AnalysisGrid`)."""
@@ -253,7 +259,7 @@ class AnalysisGrid:
         n: the group's order.
         pairs: ``[n*n, 2]`` operands ``(a, b)`` of each grid input.
         token_index: ``[n*n]`` each input's index ``a * p + b`` in the task's token grid.
-        labels: ``[n*n]`` answer columns ``(x + y) % n``.
+        labels: ``[n*n]`` answer columns ``x ∘ y``: ``(x + y) % n`` for the modular operations.
         train, test: ``[n*n]`` the task's split on the grid.
         outside_index: ``[m]`` token-grid indices of the defined inputs outside the group.
         outside_labels: ``[m]`` their answer columns in :attr:`answer_order`.
@@ -294,7 +300,12 @@ class AnalysisGrid:
     @functools.cached_property
     def labels(self) -> torch.Tensor:
         x, y = self.xy
-        return (x + y) % self.n
+        return self.coords.compose(x, y)
+
+    @property
+    def group(self):
+        """The coordinates' :class:`~modadd_interp.groups.Group` (``C{n}`` for the four modular operations)."""
+        return self.coords.group
 
     @functools.cached_property
     def train(self) -> torch.Tensor:

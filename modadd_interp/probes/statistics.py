@@ -211,8 +211,74 @@ class LastQueryAttention:
 
 def first_pass_statistics(cfg: ModelConfig, grid, p: int, keep: str) -> list[Statistic]:
     """The statistics every cache sums in its first pass over ``grid`` (an :class:`~modadd_interp.task.AnalysisGrid`
-    with ``p`` answers): the logits' moments too, except in keep mode ``"logits"``."""
-    out: list[Statistic] = [ResidueSums(grid.n, p), NeuronSpectra(cfg, grid.n), LastQueryAttention(cfg, grid.n_inputs)]
+    with ``p`` answers): the logits' moments too, except in keep mode ``"logits"``. The neurons are read in the
+    group's basis: the Fourier blocks of ``Z/n`` for the modular operations, the irreps' blocks otherwise."""
+    spectra = NeuronSpectra(cfg, grid.n) if grid.coords.cyclic else IrrepNeuronSpectra(cfg, grid)
+    out: list[Statistic] = [ResidueSums(grid.n, p), spectra, LastQueryAttention(cfg, grid.n_inputs)]
     if keep != "logits":
         out.append(LogitMoments(grid.n, grid.n_inputs))
     return out
+
+
+class IrrepNeuronStats:
+    """One layer's neuron statistics over the grid of a (non-cyclic) group, by real irrep.
+
+    Attributes:
+        mean, variance: ``[d_mlp]`` mean and centered sum of squares over the grid.
+        marginals: ``{"x", "y", "xy"}`` each ``[n, d_mlp]`` float64: the neurons' mean over the inputs with that
+            ``x``, that ``y`` and that ``x ∘ y``.
+        diagonal: ``[n_irreps, d_mlp]`` float64 the squared norm of each neuron's ``ρ ⊗ ρ`` component (functions of
+            ``(x, y)`` in the span of ``R_ρ(x)_{ij} R_ρ(y)_{kl}``) for every real irrep ``ρ`` (0 for the trivial one).
+    """
+
+    def __init__(self, mean, variance, marginals, diagonal) -> None:
+        self.mean, self.variance, self.marginals, self.diagonal = mean, variance, marginals, diagonal
+
+
+class IrrepNeuronSpectra:
+    """Per layer, :class:`IrrepNeuronStats` of its neurons at the last position: the group analogue of the cyclic
+    3x3 frequency blocks (:class:`NeuronSpectra`). Each neuron's ``ρ`` block is its ``ρ ⊗ 1``, ``1 ⊗ ρ`` (from the
+    ``x`` and ``y`` marginals) and ``ρ ⊗ ρ`` components; the last is summed chunk by chunk from the neurons'
+    coefficients in the group's basis along ``y`` (``[rows, d_mlp, n]``, one product), then along the chunk's rows
+    ``x`` per irrep (:meth:`modadd_interp.groups.Group.basis`). Cost per grid: ``n^3 d_mlp`` multiply-adds."""
+
+    name = "layers"
+
+    def __init__(self, cfg: ModelConfig, grid) -> None:
+        self.group, self.n, self.last = grid.group, grid.n, cfg.n_layers - 1
+        basis = self.group.basis().float()  # [n, n] rows by irrep
+        rows = self.group.irrep_of_row
+        self.basis, self.blocks = basis, [torch.nonzero(rows == i).flatten() for i in range(len(self.group.irreps))]
+        self.labels = grid.labels
+        d, n = cfg.d_mlp, self.n
+        self.layers = [{"sum": torch.zeros(d, dtype=torch.float64), "sq": torch.zeros(d, dtype=torch.float64),
+                        "x": torch.zeros(n, d, dtype=torch.float64), "y": torch.zeros(n, d, dtype=torch.float64),
+                        "xy": torch.zeros(n, d, dtype=torch.float64),
+                        "coef": [torch.zeros(len(b), d, len(b)) for b in self.blocks]}
+                       for _ in range(cfg.n_layers)]
+
+    def add(self, chunk: PassChunk) -> None:
+        piece = chunk.piece
+        for layer, acc in enumerate(self.layers):
+            values = piece.neurons if layer == self.last else chunk.acts[hook_name("post", layer)]
+            grid = values.reshape(len(piece.a), self.n, values.shape[-1])  # [rows x, y, d]
+            wide = values.double()
+            acc["sum"] += wide.sum(0)
+            acc["sq"] += wide.square().sum(0)
+            acc["x"][piece.a] += grid.double().sum(1)
+            acc["y"] += grid.double().sum(0)
+            acc["xy"].index_add_(0, self.labels[piece.rows], wide)
+            along_y = grid.transpose(1, 2) @ self.basis.T  # [rows, d, n]: coefficients along y
+            for block, coef in list(zip(self.blocks, acc["coef"], strict=True))[1:]:  # the trivial irrep is first
+                coef += torch.einsum("jr,rdk->jdk", self.basis[block][:, piece.a], along_y[:, :, block])
+
+    def result(self) -> list[IrrepNeuronStats]:
+        out, n = [], self.n
+        for acc in self.layers:
+            count = n * n
+            mean = acc["sum"] / count
+            variance = (acc["sq"] - count * mean.square()).clamp_min(0)
+            marginals = {"x": acc["x"] / n, "y": acc["y"] / n, "xy": acc["xy"] / n}
+            diagonal = torch.stack([coef.double().square().sum((0, 2)) for coef in acc["coef"]])
+            out.append(IrrepNeuronStats(mean, variance, marginals, diagonal))
+        return out
