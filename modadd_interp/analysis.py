@@ -1,5 +1,10 @@
 """``analyze``: every probe and check on one model, as one JSON-safe dict (the CLI's output).
 
+Every task reports its group (``"group"``: name, order, whether abelian, where it came from) and its key irreps
+(``"key_irreps"``). For the modular operations (the cyclic group ``Z/n``) the Fourier analysis decides and
+``key_irreps`` names the key frequencies with their irrep evidence; for any other group the irrep analysis decides
+(:mod:`modadd_interp.causal.irrep_circuit`) and ``key_frequencies`` is empty.
+
 Examples:
     >>> result = analyze(*mi.load())          # doctest: +SKIP
     >>> result["key_frequencies"], result["circuit_confirmed"]
@@ -8,8 +13,10 @@ Examples:
 from __future__ import annotations
 
 from .causal import CircuitReport, verify_circuit
+from .causal.irrep_circuit import GroupCircuitReport
 from .errors import ModAddError
 from .probes import GridCache, grid_cache, probe_attention
+from .probes.irreps import irrep_spectrum
 from .task import ModularTask
 
 SPLIT_LOSSES = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
@@ -24,8 +31,8 @@ def given_analysis(model, task: ModularTask, cache: GridCache | None, circuit: C
     """
     if cache is not None and cache.task.p != task.p:
         raise ModAddError(f"the grid cache is of p = {cache.task.p}, the task of p = {task.p}.")
-    if circuit is not None and circuit.neurons.p != task.p:
-        raise ModAddError(f"the circuit report is of p = {circuit.neurons.p}, the task of p = {task.p}.")
+    if circuit is not None and _report_p(circuit) != task.p:
+        raise ModAddError(f"the circuit report is of p = {_report_p(circuit)}, the task of p = {task.p}.")
     if circuit is not None and cache is None:
         raise ModAddError("circuit= needs the cache= it was computed with (the figures and tables read the grid "
                           "cache).")
@@ -33,8 +40,12 @@ def given_analysis(model, task: ModularTask, cache: GridCache | None, circuit: C
     return cache, circuit if circuit is not None else verify_circuit(model, task, cache=cache)
 
 
-def analyze(model, task: ModularTask, *, cache: GridCache | None = None, circuit: CircuitReport | None = None
-            ) -> dict:
+def _report_p(report) -> int:
+    return report.key_irreps.spectrum.order if isinstance(report, GroupCircuitReport) else report.neurons.p
+
+
+def analyze(model, task: ModularTask, *, cache: GridCache | None = None,
+            circuit: CircuitReport | GroupCircuitReport | None = None) -> dict:
     """Run every probe on ``model`` from one grid pass; return the JSON keys listed in DESIGN.md, and more.
 
     Losses and accuracies are over the task's defined inputs; with the split unknown, the per-split figures
@@ -50,10 +61,27 @@ def analyze(model, task: ModularTask, *, cache: GridCache | None = None, circuit
         ModAddError: ``cache`` or ``circuit`` belong to another task (:func:`given_analysis`).
     """
     cache, report = given_analysis(model, task, cache, circuit)
-    whole = cache.task_full
-    kf, neurons = report.key_frequencies, report.neurons
-    cfg, grid = cache.config, cache.grid
-    result: dict = {
+    result = _common(model, task, cache)
+    if isinstance(report, GroupCircuitReport):
+        result.update(_irrep_keys(report))
+    else:
+        result.update(_fourier_keys(model, task, cache, report))
+    result["unavailable"] = [] if task.split_known else list(SPLIT_LOSSES)
+    if not task.split_known:
+        for key in SPLIT_LOSSES:
+            result[key] = None
+        result["restricted_loss"] = result["restricted"]["loss"]  # the full grid's: no held-out split to use
+        result["notices"] = ["the split is unknown: train/test losses are unavailable; losses, the restricted "
+                             "loss and the claims use the full grid, and 'excluded_loss' is over the full grid. "
+                             "Set the split with --frac-train/--seed/--split."]
+    return result
+
+
+def _common(model, task: ModularTask, cache: GridCache) -> dict:
+    """The keys every task has: the task, the architecture, the group, the losses, the attention."""
+    whole, cfg, grid = cache.task_full, cache.config, cache.grid
+    group = grid.group
+    return {
         "p": task.p,
         "op": task.op,
         "op_source": task.op_source,
@@ -62,8 +90,9 @@ def analyze(model, task: ModularTask, *, cache: GridCache | None = None, circuit
         "n_layers": cfg.n_layers,
         "architecture": {"act_fn": cfg.act_fn, "attn_rate": cfg.attn_rate, "attention_dir": cfg.attention_dir,
                          "layout": cfg.layout, "d_model": cfg.d_model, "n_heads": cfg.n_heads, "d_mlp": cfg.d_mlp},
-        "group": {"order": grid.n, "coordinate": grid.coords.coordinate, "readout": grid.coords.readout,
-                  "inputs": grid.n_inputs, "outside_inputs": int(len(grid.outside_index))},
+        "group": {"name": group.name, "order": grid.n, "abelian": group.abelian, "source": task.op_source,
+                  "coordinate": grid.coords.coordinate, "readout": grid.coords.readout, "inputs": grid.n_inputs,
+                  "outside_inputs": int(len(grid.outside_index))},
         "accuracy": whole.accuracy,
         "loss": whole.loss,
         "train_accuracy": whole.train_accuracy,
@@ -71,25 +100,34 @@ def analyze(model, task: ModularTask, *, cache: GridCache | None = None, circuit
         "train_loss": whole.train_loss,
         "test_loss": whole.test_loss,
         "outside_group": cache.outside.to_dict() if cache.outside is not None else None,
+        "attention": probe_attention(model, task, cache=cache).to_dict(),
+    }
+
+
+def _claims(report) -> list[dict]:
+    # DESIGN.md's keys: "metric" is the measured value (Claim.after); "metric_name" says what it is
+    return [{"name": c.name, "passed": c.passed, "applicable": c.applicable, "decides": c.decides, "metric": c.after,
+             "threshold": c.threshold, "comparison": c.comparison, "metric_name": c.metric,
+             "intervention": c.intervention, "before": c.before, "detail": c.detail} for c in report.claims]
+
+
+def _fourier_keys(model, task: ModularTask, cache: GridCache, report: CircuitReport) -> dict:
+    """The Fourier analysis of a modular operation (the cyclic group's irreps are its frequencies)."""
+    kf, neurons, losses = report.key_frequencies, report.neurons, report.losses
+    spectrum = irrep_spectrum(model, task, cache)
+    return {
         "key_frequencies": list(kf.freqs),
+        "key_irreps": spectrum.records(str(k) for k in kf.freqs),
         "key_frequency_detection": kf.to_dict(),
         "neuron_clusters": neurons.cluster_sizes(),
         "neurons": neurons.to_dict(),
         "embedding": report.embedding.to_dict(),
-        "attention": probe_attention(model, task, cache=cache).to_dict(),
         "logits": report.logits.to_dict(),
-    }
-    losses = report.losses
-    result.update({
         "restricted_loss": losses.restricted.test_loss,
         "restricted": losses.restricted.to_dict(),
         "excluded_loss": {str(k): m.train_loss for k, m in losses.excluded.items()},
         "excluded_all": losses.excluded_all.to_dict(),
-        # DESIGN.md's keys: "metric" is the measured value (Claim.after); "metric_name" says what it is
-        "claims": [{"name": c.name, "passed": c.passed, "applicable": c.applicable, "decides": c.decides,
-                    "metric": c.after,
-                    "threshold": c.threshold, "comparison": c.comparison, "metric_name": c.metric,
-                    "intervention": c.intervention, "before": c.before, "detail": c.detail} for c in report.claims],
+        "claims": _claims(report),
         "circuit_confirmed": report.passed,
         "algorithm": report.verdict.algorithm,
         "verdict": report.verdict.to_dict(),
@@ -100,13 +138,39 @@ def analyze(model, task: ModularTask, *, cache: GridCache | None = None, circuit
         "diagnostics_sample": report.diagnostics.sample,
         "ablation_table": report.table.to_dict()["rows"],
         "patching": report.patching.to_dict(),
-    })
-    result["unavailable"] = [] if task.split_known else list(SPLIT_LOSSES)
-    if not task.split_known:
-        for key in SPLIT_LOSSES:
-            result[key] = None
-        result["restricted_loss"] = losses.restricted.loss  # the full grid's: no held-out split to use
-        result["notices"] = ["the split is unknown: train/test losses are unavailable; losses, the restricted "
-                             "loss and the claims use the full grid, and 'excluded_loss' is over the full grid. "
-                             "Set the split with --frac-train/--seed/--split."]
-    return result
+    }
+
+
+def _irrep_keys(report: GroupCircuitReport) -> dict:
+    """The irrep analysis of a group's composition (:mod:`modadd_interp.causal.irrep_circuit`)."""
+    key, measured = report.key_irreps, report.measurements
+    spectrum = key.spectrum
+    sizes = dict(zip(spectrum.names, spectrum.evidence["cluster_size"].tolist(), strict=True))
+    clustered = {name: int(count) for name, count in sizes.items() if count}
+    restricted = measured.get("restricted logits")
+    excluded = {name: measured[f"logits without {name}"].train_loss for name in key.names}
+    return {
+        "key_frequencies": [],
+        "key_irreps": key.records(),
+        "key_irrep_detection": key.to_dict(),
+        "irreps": spectrum.to_dict(),
+        "character_table": spectrum.character_table_dict(),
+        "neuron_clusters": {**clustered, "unclustered": int(spectrum.d_mlp - sum(clustered.values()))},
+        "restricted_loss": restricted.test_loss if restricted is not None else None,
+        "restricted": restricted.to_dict() if restricted is not None else {"loss": None},
+        "excluded_loss": excluded,
+        "excluded_all": (measured["logits without the key irreps"].to_dict()
+                         if "logits without the key irreps" in measured else None),
+        "claims": _claims(report),
+        "circuit_confirmed": report.passed,
+        "algorithm": report.verdict.algorithm,
+        "verdict": report.verdict.to_dict(),
+        "loss_recovered": {report.verdict.hypothesis: report.verdict.loss_recovered} if report.verdict.hypothesis
+        else {},
+        "clock_coefficients": report.clock_coefficients,
+        "ablation_table": {name: measured[name].to_dict() for name in ("full model", "all heads zero-ablated",
+                                                                         "MLP zero-ablated")},
+        "not_applicable": ["circles", "gradient_symmetricity", "distance_irrelevance", "circularity", "patching",
+                           "the pizza (x - y has no meaning in a non-abelian group)"
+                           if not report.key_irreps.spectrum.abelian else "the pizza"],
+    }

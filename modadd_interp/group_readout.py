@@ -56,14 +56,18 @@ def trace_similarity(residue_logits: torch.Tensor, group, chis: torch.Tensor, ce
 
     Chughtai et al.'s logit trace similarity. Over the grid, ``<L_c, F_ρ> = n Σ_{s,z} R_c[s, z] F_ρ[s, z]`` (each
     class ``s`` holds ``n`` inputs) and ``|F_ρ|² = n Σ_{s,z} F_ρ[s, z]²``; ``centered_sq`` is ``|L_c|²`` (the
-    answer-centered logits' sum of squares over the grid and the group's answers).
+    answer-centered logits' sum of squares over the grid and the group's answers). One irrep at a time: memory
+    ``O(n²)``.
     """
     n = group.order
-    features = trace_features(group, chis)  # [K, n, n]
     r = centered(residue_logits, n)
-    inner = n * torch.einsum("sz,ksz->k", r, features)
-    norms = torch.sqrt(n * features.square().sum((1, 2)) * max(centered_sq, 1e-300))
-    return torch.where(norms > 0, inner / norms, torch.zeros_like(inner))
+    s_zinv = group.table[:, group.inverse]
+    out = torch.zeros(len(chis), dtype=DTYPE)
+    for k, chi in enumerate(chis):
+        feature = chi[s_zinv]  # [n, n]
+        norm = float(torch.sqrt(n * feature.square().sum() * max(centered_sq, 1e-300)))
+        out[k] = n * float((r * feature).sum()) / norm if norm > 0 else 0.0
+    return out
 
 
 def isotypic_shares(values: torch.Tensor, group, dim: int = 0) -> torch.Tensor:
@@ -93,9 +97,12 @@ def trace_readout_fit(residue_logits: torch.Tensor, group, chis: torch.Tensor) -
         features of distinct irreps are orthogonal (character orthogonality), so each is fitted on its own.
     """
     n = group.order
-    features = trace_features(group, chis)
     r = centered(residue_logits, n)
-    gram = features.square().sum((1, 2))
-    beta = torch.where(gram > 0, torch.einsum("sz,ksz->k", r, features) / gram.clamp_min(1e-300),
-                       torch.zeros_like(gram))
-    return beta, torch.einsum("k,ksz->sz", beta, features)
+    s_zinv = group.table[:, group.inverse]
+    beta, fitted = torch.zeros(len(chis), dtype=DTYPE), torch.zeros(n, n, dtype=DTYPE)
+    for k, chi in enumerate(chis):
+        feature = chi[s_zinv]
+        gram = float(feature.square().sum())
+        beta[k] = float((r * feature).sum()) / gram if gram > 0 else 0.0
+        fitted += beta[k] * feature
+    return beta, fitted

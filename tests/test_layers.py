@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "modadd_interp"
 #: directory (every module inside it is in that layer unless listed on its own).
 LAYERS: list[set[str]] = [
     {"errors"},
-    {"fourier", "groups", "readout", "display"},  # pure math, and the results' display base
+    {"fourier", "groups", "readout", "group_readout", "display"},  # pure math, and the results' display base
     {"config", "storage", "operations", "task", "hook_names", "tl_adapter", "grid", "runs_layout", "formats",
      "checkpoints", "pizza_format", "inference", "train", "runs", "loading", "models"},  # the task and the model
     {"probes"},

@@ -16,7 +16,6 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -40,102 +39,29 @@ from ..probes import (
 from ..probes.diagnostics import ZhongDiagnostics, zhong_diagnostics
 from ..task import ModularTask
 from .circles import CircleIsolation, isolate_circles
+from .claim import (
+    BROKEN_ACCURACY,
+    EMBED_KEY_FRACTION,
+    KEEP_ACCURACY,
+    LOSS_FLOOR,
+    NECESSARY_LOSS_FACTOR,
+    NEURON_KEY_VARIANCE,
+    SUFFICIENT_LOSS_FACTOR,
+    Claim,
+    make_claim,
+    not_applicable,
+)
 from .hypothesis_tests import HypothesisTest, hypothesis_tests_plan
 from .interventions import embedding_frequency_hooks
+from .irrep_circuit import GroupCircuitReport, verify_group_circuit
 from .losses import FourierLosses, fourier_losses_plan, readout_neurons
 from .measure import Measurement
 from .patching import PATCH_RESTORED, PatchingResult, activation_patching
 from .table import AblationTable, ablation_table_plan
 from .verdict import CONFIRM_RECOVERED, Verdict, decide
 
-EMBED_KEY_FRACTION = 0.5
-"""The key frequencies hold at least half of W_E's squared norm: 'sparse' means most of the
-embedding lives on a few circles (a uniform spread puts |key|/(p//2), e.g. 9% for 5 of 56)."""
-
-NEURON_KEY_VARIANCE = 0.5
-"""At least half of all neuron variance lies in the key frequencies' 3x3 blocks."""
-
-SUFFICIENT_LOSS_FACTOR = 2.0
-LOSS_FLOOR = 1e-3
-"""The paper's loss comparisons (restricted loss, the cos readout) pass when the test loss is at
-most 2x the full model's, or below 1e-3 nats (a model at 1e-8 is not failed for reaching 2e-8)."""
-
-NECESSARY_LOSS_FACTOR = 10.0
-"""Removing a key frequency must raise the training loss at least 10x (plus 1e-9 nats): it
-contributes. One frequency's removal seldom flips answers, as the rest still peak at a+b."""
-
-KEEP_ACCURACY = 0.99
-"""Removing what the circuit does not use must keep >= 99% of the grid answered correctly."""
-
-BROKEN_ACCURACY = 0.5
-"""An intervention 'breaks the model' when accuracy on the full grid falls below 50%."""
-
-
 PATH_COMPONENTS = ("embed", "attention out", "all neurons", "MLP out")
 """The components on a one-layer model's path, patched at the last position (named with ``(=)`` or ``(b)``)."""
-
-
-@dataclasses.dataclass(frozen=True, repr=False)
-class Claim(Displayable):
-    """One claim and its verdict.
-
-    Attributes:
-        name: the claim.
-        intervention: what was done to test it.
-        metric: what was measured.
-        before: the metric on the unmodified model (None for claims read off weights).
-        after: the metric under the intervention (or the measured value).
-        threshold: the bound ``after`` must meet.
-        comparison: ``">="`` or ``"<="``.
-        passed: the verdict (None when the claim is not applicable).
-        detail: the numbers behind it, in words (for a claim that is not applicable: why).
-        applicable: False when the claim has no meaning for this architecture (e.g. a single path
-            through a deeper model); it then neither passes nor fails.
-        decides: True for the claims the verdict rests on (see :mod:`modadd_interp.causal.verdict`).
-    """
-
-    name: str
-    intervention: str
-    metric: str
-    before: float | None
-    after: float
-    threshold: float
-    comparison: str
-    passed: bool | None
-    detail: str = ""
-    applicable: bool = True
-    decides: bool = False
-
-    def to_dict(self) -> dict:
-        """JSON-safe fields."""
-        return dataclasses.asdict(self)
-
-    def _summary(self) -> Summary:
-        if not self.applicable:
-            return Summary(f"N/A: {self.name}", details=[self.detail])
-        verdict = "PASS" if self.passed else "FAIL"
-        return Summary(f"{verdict}: {self.name} ({self.after:.3g} {self.comparison} {self.threshold:.3g})",
-                       status=bool(self.passed), details=[self.detail],
-                       rows={"intervention": self.intervention, "metric": self.metric, "before": self.before,
-                             "after": self.after, "threshold": f"{self.comparison} {self.threshold:.4g}",
-                             "decides the verdict": self.decides})
-
-
-def _not_applicable(name: str, intervention: str, metric: str, why: str) -> Claim:
-    """A claim that has no meaning for this model, with the reason."""
-    return Claim(name, intervention, metric, None, float("nan"), float("nan"), ">=", None, why, applicable=False)
-
-
-def _claim(name, intervention, metric, before, after, threshold, comparison, detail="", needs_key=None,
-           decides=False) -> Claim:
-    """Build a claim; ``needs_key=()`` (an empty key set) fails it with the reason in ``detail``."""
-    ok = after >= threshold if comparison == ">=" else after <= threshold
-    if math.isnan(float(after)):
-        ok = False
-    if needs_key is not None and not needs_key:
-        ok, detail = False, "no key frequencies were found"
-    return Claim(name, intervention, metric, before, float(after), float(threshold), comparison, bool(ok), detail,
-                 decides=decides)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -212,8 +138,12 @@ class CircuitReport(Displayable):
 
 
 def verify_circuit(model, task: ModularTask, cache=None, hypotheses: Sequence[Hypothesis] | None = None
-                   ) -> CircuitReport:
+                   ) -> CircuitReport | GroupCircuitReport:
     """Decide which algorithm ``model`` runs and test every claim of the circuit (see the module docstring).
+
+    A task whose group is not ``Z/n`` (``op="S5"``, ...) is read through its irreps instead: the representation
+    clock and its claims (:func:`modadd_interp.causal.irrep_circuit.verify_group_circuit`, a
+    :class:`~modadd_interp.causal.irrep_circuit.GroupCircuitReport`).
 
     Args:
         hypotheses: the hypotheses to test; the verdict ranges over them (default
@@ -226,6 +156,11 @@ def verify_circuit(model, task: ModularTask, cache=None, hypotheses: Sequence[Hy
         >>> report.verdict.line
         'pizza at k = [3, 15, 17]: 100.0% of the loss recovered (circuit confirmed)'
     """
+    if not task.grid.coords.cyclic:
+        if hypotheses is not None:
+            raise ModAddError(f"hypotheses are stated in the Fourier basis of Z/n; a {task.group.name} task is tested "
+                              "for the representation clock (leave hypotheses=None).")
+        return verify_group_circuit(model, task, cache)
     cache = cache or grid_cache(model, task)
     kf = key_frequencies(model, task, cache=cache)
     key = tuple(kf.freqs)
@@ -245,31 +180,31 @@ def verify_circuit(model, task: ModularTask, cache=None, hypotheses: Sequence[Hy
     full = losses.full
     keeps = max(SUFFICIENT_LOSS_FACTOR * full.test_loss, LOSS_FLOOR)
     claims = [
-        _claim("the embedding is sparse in the Fourier basis", "none: W_E read in the Fourier basis",
+        make_claim("the embedding is sparse in the Fourier basis", "none: W_E read in the Fourier basis",
                "fraction of W_E's squared norm in the key frequencies", None, embedding.fraction_in_key,
                EMBED_KEY_FRACTION, ">=", f"{len(key)} of {n_freqs(task.p)} frequencies; Gini {embedding.gini:.2f}",
                needs_key=key),
         _neuron_claim(neurons, key),
-        _claim("the neurons compute with their key-frequency components" + layer_note,
+        make_claim("the neurons compute with their key-frequency components" + layer_note,
                "every neuron's activation replaced by its mean + key-frequency 3x3 blocks", "accuracy",
                full.accuracy, losses.key_only_neurons.accuracy, KEEP_ACCURACY, ">=",
                f"test loss {full.test_loss:.3g} -> {losses.key_only_neurons.test_loss:.3g}", needs_key=key),
-        _claim(f"the logits are carried by {readout}", f"logits replaced by the fit sum_k alpha_k {readout}",
+        make_claim(f"the logits are carried by {readout}", f"logits replaced by the fit sum_k alpha_k {readout}",
                "test loss",
                full.test_loss, logit_probe.fit.test_loss, keeps, "<=",
                f"alphas {[round(a, 2) for a in logit_probe.alpha.tolist()]}; FVE {logit_probe.fve:.2f}", needs_key=key),
-        _claim("the key frequencies suffice (restricted loss)",
+        make_claim("the key frequencies suffice (restricted loss)",
                "logits restricted to the mean + key cos/sin(w_k s) components", "test loss",
                full.test_loss, losses.restricted.test_loss, keeps, "<=",
                f"train {losses.restricted.train_loss:.3g}, all {losses.restricted.loss:.3g}", needs_key=key),
         _necessity_claim(losses, key),
-        _claim("completeness: removing all key frequencies breaks the model (excluded loss)",
+        make_claim("completeness: removing all key frequencies breaks the model (excluded loss)",
                "key cos/sin(w_k s) components removed from the logits", "accuracy",
                full.accuracy, losses.excluded_all.accuracy, BROKEN_ACCURACY, "<=",
                f"training loss {full.train_loss:.3g} -> {losses.excluded_all.train_loss:.3g}", needs_key=key,
                decides=True),
         _nonkey_claim(model, task, key, full, cache),
-        _claim("the attention heads are necessary", "every head's output zero-ablated", "accuracy",
+        make_claim("the attention heads are necessary", "every head's output zero-ablated", "accuracy",
                full.accuracy, table.rows["all heads zero-ablated"].accuracy, BROKEN_ACCURACY, "<="),
         _patching_claim(patching, cache.config),
     ]
@@ -306,7 +241,7 @@ def _hypothesis_claims(verdict: Verdict, tests: dict, hypotheses: dict[str, Hypo
              "resampling": ("resampling within the hypothesis's classes recovers the loss",
                             "readout-layer MLP output taken from another input of the same class; baseline: its mean")}
     if verdict.hypothesis is None:
-        return [_claim(name, intervention, "share of loss recovered", None, float("nan"), CONFIRM_RECOVERED, ">=",
+        return [make_claim(name, intervention, "share of loss recovered", None, float("nan"), CONFIRM_RECOVERED, ">=",
                        needs_key=(), decides=True) for name, intervention in names.values()]
     test = tests[verdict.hypothesis]
     sum_words = f"{task.grid.coords.axes[0]} + {task.grid.coords.axes[1]}"
@@ -315,7 +250,7 @@ def _hypothesis_claims(verdict: Verdict, tests: dict, hypotheses: dict[str, Hypo
         detail = f"{verdict.hypothesis} at k = {list(test.freqs)}; FVE of the logits {test.fve:.3f}"
         if key == "resampling":
             detail += f"; classes: {hypotheses[verdict.hypothesis].describe_classes(sum_words)}"
-        out.append(_claim(f"{name} ({verdict.hypothesis})", intervention, "share of loss recovered", None,
+        out.append(make_claim(f"{name} ({verdict.hypothesis})", intervention, "share of loss recovered", None,
                           test.loss_recovered[key], CONFIRM_RECOVERED, ">=", detail, decides=True))
     return out
 
@@ -326,7 +261,7 @@ def _neuron_claim(neurons, key: tuple[int, ...]) -> Claim:
     in_key = neurons.shares[:, [k - 1 for k in key]].sum(1) if key else torch.zeros_like(weights)
     fraction = float((in_key * weights).sum() / weights.sum()) if float(weights.sum()) else 0.0
     sizes = neurons.cluster_sizes() if len(neurons.layers) == 1 else neurons.per_layer()
-    return _claim("the neurons cluster by the key frequencies", "none: 2D Fourier transform of each neuron",
+    return make_claim("the neurons cluster by the key frequencies", "none: 2D Fourier transform of each neuron",
                   "variance-weighted fraction of neuron variance in key-frequency blocks", None, fraction,
                   NEURON_KEY_VARIANCE, ">=", f"clusters at threshold {neurons.threshold}: {sizes}", needs_key=key)
 
@@ -335,12 +270,12 @@ def _necessity_claim(losses: FourierLosses, key: tuple[int, ...]) -> Claim:
     base = losses.full.train_loss
     name = "minimality: each key frequency is necessary"
     if not key:
-        return _claim(name, "one key frequency removed from the logits",
+        return make_claim(name, "one key frequency removed from the logits",
                       "smallest excluded training loss", base, float("nan"), NECESSARY_LOSS_FACTOR * base + 1e-9,
                       ">=", "no key frequencies were found", decides=True)
     per = {k: m.train_loss for k, m in losses.excluded.items()}
     weakest = min(per, key=per.get)
-    return _claim(name, "one key frequency removed from the logits (each in turn)",
+    return make_claim(name, "one key frequency removed from the logits (each in turn)",
                   "smallest excluded training loss", base, per[weakest], NECESSARY_LOSS_FACTOR * base + 1e-9, ">=",
                   "excluded training loss per frequency: " + ", ".join(f"{k}: {v:.3g}" for k, v in per.items()),
                   decides=True)
@@ -349,10 +284,10 @@ def _necessity_claim(losses: FourierLosses, key: tuple[int, ...]) -> Claim:
 def _nonkey_claim(model, task, key, full: Measurement, cache) -> Claim:
     others = [k for k in range(1, n_freqs(task.grid.n) + 1) if k not in key]
     if not key:
-        return _claim("the non-key frequencies are unnecessary", "non-key frequencies removed from the embedding",
+        return make_claim("the non-key frequencies are unnecessary", "non-key frequencies removed from the embedding",
                       "accuracy", full.accuracy, float("nan"), KEEP_ACCURACY, ">=", "no key frequencies were found")
     after = cache.measure_hooked(embedding_frequency_hooks(model, others, task))
-    return _claim("the non-key frequencies are unnecessary",
+    return make_claim("the non-key frequencies are unnecessary",
                   f"all {len(others)} non-key frequencies removed from the embedding", "accuracy",
                   full.accuracy, after.accuracy, KEEP_ACCURACY, ">=",
                   f"test loss {full.test_loss:.3g} -> {after.test_loss:.3g}")
@@ -363,11 +298,11 @@ def _patching_claim(result: PatchingResult, config) -> Claim:
                           "clean activations patched into corrupted runs (a' and b')")
     metric = "smallest fraction of logit difference restored on the path"
     if config.n_layers > 1:
-        return _not_applicable(name, intervention, metric,
+        return not_applicable(name, intervention, metric,
                                f"a {config.n_layers}-layer model has no single path: the answer can travel through "
                                "any layer; the per-layer patching scores are in the patching table")
     at = "=" if config.has_eq else "b"
     path = [c if c == "embed" else f"{c} ({at})" for c in PATH_COMPONENTS]
     worst = min((result.restored[c][name], f"{name} ({c}')") for c in result.restored for name in path)
-    return _claim(name, intervention, metric, None, worst[0], PATCH_RESTORED, ">=",
+    return make_claim(name, intervention, metric, None, worst[0], PATCH_RESTORED, ">=",
                   f"weakest: {worst[1]}; path: {', '.join(path)}")

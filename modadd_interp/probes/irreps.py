@@ -79,7 +79,9 @@ class IrrepSpectrum(Displayable):
     """Per real irrep of the task's group: where the model's weights, neurons and logits live.
 
     Attributes:
-        group: the group's name; ``names``, ``dims``, ``real_dims``, ``frobenius_schur``: its real irreps.
+        group: the group's name; ``order``, ``abelian``; ``names``, ``dims``, ``real_dims``, ``frobenius_schur``: its
+            real irreps.
+        d_mlp: the readout layer's width.
         evidence: ``{name: [n_irreps] tensor}``: ``logit_share``, ``trace_similarity``, ``embed_share``,
             ``unembed_share``, ``neuron_share``, ``cluster_size`` (module docstring).
         character_table: ``[n_complex_irreps, n_classes]`` complex128 (None for a cyclic group, whose characters
@@ -88,6 +90,9 @@ class IrrepSpectrum(Displayable):
     """
 
     group: str
+    order: int
+    abelian: bool
+    d_mlp: int
     names: tuple[str, ...]
     dims: tuple[int, ...]
     real_dims: tuple[int, ...]
@@ -107,6 +112,20 @@ class IrrepSpectrum(Displayable):
     def to_dict(self) -> dict:
         """JSON-safe: one record per irrep."""
         return {"group": self.group, "irreps": self.to_frame().to_dict(orient="records")}
+
+    def records(self, names) -> list[dict]:
+        """The irreps called ``names``, in that order, as JSON records: ``name``, ``dim``, ``real_dim``,
+        ``trace_similarity`` and the rest of the evidence (``analyze --json``'s ``key_irreps``)."""
+        frame = self.to_frame().rename(columns={"irrep": "name"}).set_index("name", drop=False)
+        return [frame.loc[name].to_dict() for name in names]
+
+    def character_table_dict(self) -> dict | None:
+        """JSON-safe: ``{"class_sizes", "values"}`` with each complex character as ``[re, im]`` pairs (None for a
+        cyclic group)."""
+        if self.character_table is None:
+            return None
+        values = [[[round(float(v.real), 12), round(float(v.imag), 12)] for v in row] for row in self.character_table]
+        return {"class_sizes": self.class_sizes.tolist(), "values": values}
 
     def plot(self):
         """The shares per irrep (bars) and the trace similarity."""
@@ -159,12 +178,8 @@ class KeyIrreps(Displayable):
         return frame
 
     def records(self) -> list[dict]:
-        """The key irreps as JSON records: ``name``, ``dim``, ``real_dim``, ``trace_similarity`` and the rest of the
-        evidence (``analyze --json``'s ``key_irreps``)."""
-        frame = self.to_frame()
-        rows = frame[frame["is_key"]].drop(columns=["is_key"]).rename(columns={"irrep": "name"})
-        order = {name: i for i, name in enumerate(self.names)}
-        return sorted(rows.to_dict(orient="records"), key=lambda r: order[r["name"]])
+        """The key irreps as JSON records (:meth:`IrrepSpectrum.records`)."""
+        return self.spectrum.records(self.names)
 
     def to_dict(self) -> dict:
         """JSON-safe summary."""
@@ -200,7 +215,8 @@ def irrep_spectrum(model, task: ModularTask, cache: GridCache | None = None,
     evidence["neuron_share"], evidence["cluster_size"] = _neuron_evidence(cache, cluster_threshold)
     irreps = group.irreps
     cyclic = group.family.cyclic_log is not None
-    return IrrepSpectrum(group.name, tuple(r.name for r in irreps), tuple(r.dim for r in irreps),
+    return IrrepSpectrum(group.name, group.order, group.abelian, cache.config.d_mlp, tuple(r.name for r in irreps),
+                         tuple(r.dim for r in irreps),
                          tuple(r.real_dim for r in irreps), tuple(r.frobenius_schur for r in irreps), evidence,
                          None if cyclic else group.character_table, None if cyclic else group.class_sizes)
 
