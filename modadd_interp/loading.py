@@ -18,6 +18,7 @@ from . import tl_adapter
 from .checkpoints import Checkpoint, read_checkpoint
 from .config import ModelConfig
 from .errors import CheckpointError, TaskMismatchError
+from .group_inference import infer_group, require_group
 from .inference import infer_op, infer_split, require_op
 from .task import ModularTask
 
@@ -109,8 +110,13 @@ def resolve_task(model, config: ModelConfig, recorded: ModularTask | None, recor
         op_name, op_source = recorded.op, recorded.op_source
     else:
         inferred = infer_op(model, config)
-        op_name, op_source = require_op(inferred, origin), "inferred"
-        warnings.warn(inferred.notice(origin), stacklevel=3)
+        try:
+            op_name, notice = require_op(inferred, origin), inferred.notice(origin)
+        except TaskMismatchError as error:  # no modular operation: perhaps a group's composition
+            group = infer_group(model, config)
+            op_name, notice = require_group(group, str(error)), group.notice(origin)
+        op_source = "inferred"
+        warnings.warn(notice, stacklevel=3)
     if split_given:
         fields = {"frac_train": 0.3, "seed": 0, "split": "paper", **split_given}
         return ModularTask(p=p, op=op_name, op_source=op_source, split_source="given", **fields)

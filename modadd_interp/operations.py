@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 from collections.abc import Callable
 
 import torch
@@ -211,6 +212,34 @@ class GroupOperation(Operation):
                                 self.group)
 
 
+_REGISTERED: dict[str, Group] = {}
+"""Groups known by a name that :func:`modadd_interp.groups.by_name` does not read (:func:`operation_of_group`)."""
+
+
+def operation_of_group(group: Group) -> str:
+    """The op name of ``group``'s composition, in ``group``'s own element order: its family name when
+    :func:`~modadd_interp.groups.by_name` builds exactly this table, else a name registered for this process
+    (``"S5~3fa9c2"``: a relabelled S5, or ``"G24~..."``: a group given only by its table).
+
+    Examples:
+        >>> from modadd_interp.groups import symmetric, relabelled
+        >>> operation_of_group(symmetric(3))
+        'S3'
+        >>> name = operation_of_group(relabelled(symmetric(3), torch.tensor([0, 2, 1, 3, 5, 4])))
+        >>> name.startswith("S3~"), get_operation(name).group.order
+        (True, 6)
+    """
+    try:
+        if torch.equal(by_name(group.name).table, group.table):
+            return group.name
+    except GroupError:
+        pass
+    digest = hashlib.sha256(group.table.numpy().tobytes()).hexdigest()[:6]
+    name = f"{group.name.split('~')[0]}~{digest}"
+    _REGISTERED.setdefault(name, group)
+    return name
+
+
 @functools.lru_cache(maxsize=32)
 def group_operation(name: str) -> GroupOperation:
     """The composition of the group called ``name`` (:func:`modadd_interp.groups.by_name`: ``S5``, ``A5``,
@@ -221,11 +250,11 @@ def group_operation(name: str) -> GroupOperation:
         >>> op.formula, op.answer(torch.tensor([1]), torch.tensor([2]), 6).tolist()
         ('x ∘ y in S3', [3])
     """
-    group = by_name(name)
-    if group.name.startswith("C") and group.name[1:].isdigit():
+    group = _REGISTERED[name] if name in _REGISTERED else by_name(name)
+    if group.name.startswith("C") and group.name[1:].isdigit() and name not in _REGISTERED:
         raise TaskMismatchError(f"{name} is the cyclic group of order {group.order}: its task is op 'add' with p = "
                                 f"{group.order}.")
-    return GroupOperation(group.name, f"x ∘ y in {group.name}", False, 1,
+    return GroupOperation(name if name in _REGISTERED else group.name, f"x ∘ y in {group.name}", False, 1,
                           functools.partial(_compose_by_table, group.table), group)
 
 

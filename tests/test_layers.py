@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"errors"},
     {"fourier", "groups", "readout", "group_readout", "display"},  # pure math, and the results' display base
     {"config", "storage", "operations", "task", "hook_names", "tl_adapter", "grid", "runs_layout", "formats",
-     "checkpoints", "pizza_format", "inference", "train", "runs", "loading", "models"},  # the task and the model
+     "checkpoints", "pizza_format", "inference", "group_inference", "train", "runs", "loading", "models"},
     {"probes"},
     {"hypotheses"},
     {"causal"},

@@ -19,7 +19,16 @@ Examples:
     torch.Size([120, 4, 4])
 """
 
-from .families import alternating, cyclic, dihedral, direct_product, from_table, multiplicative, symmetric
+from .families import (
+    alternating,
+    cyclic,
+    dihedral,
+    direct_product,
+    from_table,
+    multiplicative,
+    relabelled,
+    symmetric,
+)
 from .group import Group
 from .identify import Identification, identify
 from .irreps import Irrep
@@ -40,6 +49,7 @@ __all__ = [
     "from_table",
     "identify",
     "multiplicative",
+    "relabelled",
     "symmetric",
     "sympy_relabelling",
 ]

@@ -374,6 +374,42 @@ def direct_product(g: Group, h: Group) -> Group:
     return Group(table, f"{g.name}x{h.name}", element_names=names, family=info)
 
 
+def relabelled(family: Group, isomorphism, name: str | None = None) -> Group:
+    """``family`` in another labelling: element ``i`` of the result is ``family``'s element ``isomorphism[i]``.
+
+    The result's table is ``iso⁻¹[family.table[iso[i], iso[j]]]`` (e.g. a model's own token order, found by
+    :func:`~modadd_interp.groups.identify`) and its irreps keep ``family``'s names, aliases and order: its closed-form
+    characters are ``family``'s, read through the isomorphism.
+
+    Examples:
+        >>> s3 = symmetric(3)
+        >>> iso = torch.tensor([0, 2, 1, 3, 5, 4])
+        >>> g = relabelled(s3, iso, "S3'")
+        >>> [r.name for r in g.irreps] == [r.name for r in s3.irreps], int(g.table[1, 1]) == int(iso[s3.table[2, 2]])
+        (True, True)
+    """
+    iso = torch.as_tensor(isomorphism, dtype=torch.int64)
+    inverse = torch.empty_like(iso)
+    inverse[iso] = torch.arange(len(iso))
+    table = inverse[family.table[iso[:, None], iso[None, :]]]
+    info = family.family
+    labeller = None
+    if info.labeller is not None:
+        ref, labels = info.labeller(family)  # on family's classes
+
+        def labeller(group: Group):
+            reps = torch.stack([c[0] for c in group.classes])
+            return ref[:, family.class_of[iso[reps]]], labels
+
+    relabelled_info = FamilyInfo(
+        labeller=labeller,
+        cyclic_log=info.cyclic_log[iso] if info.cyclic_log is not None else None,
+        generators=tuple(int(inverse[g]) for g in info.generators) if info.generators is not None else None,
+        permutations=info.permutations[iso] if info.permutations is not None else None)
+    names = [family.element_names[int(i)] for i in iso]
+    return Group(table, name or family.name, element_names=names, family=relabelled_info)
+
+
 def from_table(table, name: str | None = None) -> Group:
     """Any group from its Cayley table; irreps named ``"χ1", "χ2", ...`` sorted by real dimension, then by the
     real character's values on the classes (larger first); ``χ1`` is the trivial irrep. Default name ``"G{n}"``.

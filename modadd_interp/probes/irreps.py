@@ -35,7 +35,8 @@ The evidence per real irrep ρ (:class:`IrrepSpectrum`; shares exclude the trivi
    models 0.98-0.996, the shipped run's memorizing checkpoints 0.06-0.12, a memorizing S4 transformer 0.42), and the
    prefix spans at most :data:`MAX_KEY_SPAN` of the functions on the group (its isotypic dimensions' sum over
    ``|G|``; the memorizing S4 transformer needs 96%); otherwise ``"low"`` (the prefix is reported as ``candidates``,
-   ``names`` empty).
+   ``names`` empty). When even the residue means answer less than :data:`SUFFICIENT_ACCURACY` of the grid, there is
+   no answer to carry (an untrained model): ``"none"``.
 
 Examples:
     >>> spectrum = irrep_spectrum(model, task)          # doctest: +SKIP
@@ -69,6 +70,9 @@ EXCLUDED_BEYOND = 8
 MAX_KEY_SPAN = 0.75
 """The key irreps may span at most three quarters of the functions on the group (``Σ isotypic dim / |G|``; A4's
 3-dimensional irrep alone spans 75%): a memorizer's residue means need nearly every irrep."""
+
+SUFFICIENT_ACCURACY = 0.5
+"""The residue means must answer half the grid (the key-frequency rule's bar): an untrained model's do not."""
 
 CLASS_SHARE = 0.5
 """At least half the answer-centered logits' energy must depend on the input through ``x ∘ y`` alone."""
@@ -251,6 +255,10 @@ def key_irreps(model, task: ModularTask, cache: GridCache | None = None) -> KeyI
     reason = (f"the {len(prefix)} irrep(s) of largest logit share {list(names)} carry the answer from x ∘ y: their "
               f"restricted loss {restricted.loss:.3g} against {whole:.3g} with every irrep (bound {bound:.3g}); "
               f"they span {span:.1%} of the functions on {group.name}")
+    if restricted.accuracy < SUFFICIENT_ACCURACY:
+        reason = (f"even every irrep's components along x ∘ y answer only {restricted.accuracy:.1%} of the grid "
+                  f"(< {SUFFICIENT_ACCURACY:.0%}): the logits do not carry the answer")
+        return KeyIrreps(group.name, (), (), "none", names, span, share, restricted, spectrum, base, reason)
     problems = ([f"only {share:.1%} of the logits' energy depends on x ∘ y (< {CLASS_SHARE:.0%}): a lookup table "
                  "more than a circuit"] if share < CLASS_SHARE else [])
     if span > MAX_KEY_SPAN:
