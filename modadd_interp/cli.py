@@ -31,15 +31,32 @@ def _fail(error: ModAddError) -> None:
     raise typer.Exit(code=2)
 
 
-OP_HELP = "Operation add/sub/mul/div; default: recorded in the checkpoint, else read from the model's answers."
+OP_HELP = ("Operation add/sub/mul/div, or a group's composition (S5, A5, D59, ...); default: recorded in the "
+           "checkpoint, else read from the model's answers.")
+GROUP_HELP = "The group the task composes in (S5, A5, D59, C113, U113, C2xS4, ...): another way to give --op."
 SPLIT_HELP = "Set the train/test split (default: recorded, else recognised, else unknown: full-grid figures only)."
 
 
 def _task_options(op: Optional[str], frac_train: Optional[float], seed: Optional[int],
-                  split: Optional[str]) -> dict:
-    """The task options for :func:`modadd_interp.load`, the ones given only."""
-    return {k: v for k, v in {"op": op, "frac_train": frac_train, "seed": seed, "split": split}.items()
-            if v is not None}
+                  split: Optional[str], group: Optional[str] = None) -> dict:
+    """The task options for :func:`modadd_interp.load`, the ones given only (``group`` names the op)."""
+    return {k: v for k, v in {"op": _op_of(op, group), "frac_train": frac_train, "seed": seed,
+                              "split": split}.items() if v is not None}
+
+
+def _op_of(op: Optional[str], group: Optional[str]) -> Optional[str]:
+    """The op ``--op`` or ``--group`` gives (both: an error)."""
+    if group is None:
+        return op
+    from .errors import GroupError, TaskMismatchError
+    from .operations import group_task
+
+    if op is not None:
+        raise TaskMismatchError(f"give the task by --op or by --group, not both (--op {op}, --group {group}).")
+    try:
+        return group_task(group)[1]
+    except GroupError as error:
+        raise TaskMismatchError(f"--group {group}: {error}") from None
 
 
 @app.command()
@@ -49,6 +66,7 @@ def analyze(
     p: Optional[int] = typer.Option(None, help="Expected modulus; a mismatch is an error."),
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of a bare TransformerBridge state dict."),
     op: Optional[str] = typer.Option(None, "--op", help=OP_HELP),
+    group: Optional[str] = typer.Option(None, "--group", help=GROUP_HELP),
     frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split (with --frac-train/--split)."),
     split: Optional[str] = typer.Option(None, "--split", help="'paper', 'randperm' or 'unknown'."),
@@ -56,7 +74,7 @@ def analyze(
                                               "(as `modadd-interp report` would, from this analysis)."),
     open_report: bool = typer.Option(False, "--open", help="Open the report (--report) in your web browser."),
 ) -> None:
-    """Analyze a model: accuracy, losses, key frequencies, circuit claims."""
+    """Analyze a model: accuracy, losses, key frequencies (key irreps of any group), circuit claims."""
     from .analysis import analyze as run_analysis
     from .causal import verify_circuit
     from .loading import load
@@ -65,7 +83,7 @@ def analyze(
     if open_report and report_dir is None:
         _fail(ModAddError("--open opens the HTML report: give --report DIR too."))
     try:
-        model, task = load(source, p=p, n_heads=n_heads, **_task_options(op, frac_train, seed, split))
+        model, task = load(source, p=p, n_heads=n_heads, **_task_options(op, frac_train, seed, split, group))
         cache = grid_cache(model, task)
         circuit = verify_circuit(model, task, cache=cache)
         result = run_analysis(model, task, cache=cache, circuit=circuit)
@@ -77,7 +95,7 @@ def analyze(
         typer.echo(format_summary(result))
     if report_dir is None:
         if not as_json:
-            typer.echo(f"HTML report: {report_command(source, op, frac_train, seed, split, n_heads)}")
+            typer.echo(f"HTML report: {report_command(source, _op_of(op, group), frac_train, seed, split, n_heads)}")
         return
     from .report import render_report
 
@@ -148,21 +166,25 @@ def open_in_browser(uri: str) -> str:
 
 def format_summary(result: dict) -> str:
     """A short human-readable summary of :func:`analysis.analyze`'s output."""
-    detection = result["key_frequency_detection"]
     clusters = ", ".join(f"{k}: {v}" for k, v in result["neuron_clusters"].items())
     excluded = ", ".join(f"{k}: {v:.3g}" for k, v in result["excluded_loss"].items()) or "-"
     losses = (f"train loss {result['train_loss']:.3g}, test loss {result['test_loss']:.3g}"
               if result["train_loss"] is not None else f"loss {result['loss']:.3g} on the full grid (split unknown)")
-    arch = result["architecture"]
+    arch, group = result["architecture"], result["group"]
+    cyclic = "key_frequency_detection" in result
+    detection = result["key_frequency_detection"] if cyclic else result["key_irrep_detection"]
+    task = (f"{result['task']['op']} mod p={result['p']}" if cyclic else f"composition in {group['name']}")
+    key = (f"key frequencies: {result['key_frequencies'] or 'none'}" if cyclic
+           else f"key irreps: {[r['name'] for r in result['key_irreps']] or 'none'}")
+    restricted = result["restricted_loss"]
     lines = [
-        f"{result['task']['op']} mod p={result['p']} (op {result['op_source']}): accuracy {result['accuracy']:.2%}, "
-        f"{losses}",
+        f"{task} (op {result['op_source']}): accuracy {result['accuracy']:.2%}, {losses}",
         f"{result['n_layers']} layer(s), {arch['act_fn']}, attention rate {arch['attn_rate']:g}, input "
-        f"{arch['layout']}; group of order {result['group']['order']}, readout {result['group']['readout']}",
-        f"key frequencies: {result['key_frequencies'] or 'none'} ({detection['confidence']} confidence: "
-        f"{detection['reason']})",
+        f"{arch['layout']}; group {group['name']} of order {group['order']}, readout {group['readout']}",
+        f"{key} ({detection['confidence']} confidence: {detection['reason']})",
         f"neuron clusters: {clusters}",
-        f"restricted test loss {result['restricted_loss']:.3g}; excluded training loss per key frequency: {excluded}",
+        (f"restricted test loss {restricted:.3g}; " if restricted is not None else "")
+        + f"excluded training loss per key {'frequency' if cyclic else 'irrep'}: {excluded}",
         "claims (* decide the verdict):",
     ]
     for claim in result["claims"]:
@@ -173,9 +195,12 @@ def format_summary(result: dict) -> str:
         mark = " *" if claim["decides"] else ""
         lines.append(f"  {verdict}{mark}  {claim['name']}  ({claim['metric']:.3g} {claim['comparison']} "
                      f"{claim['threshold']:.3g})")
-    diag = (f"gradient symmetricity {result['gradient_symmetricity']:.2f}, distance irrelevance "
-            f"{result['distance_irrelevance']:.2f}, circularity {result['circularity']:.2f}")
-    lines.append(f"Zhong et al.'s diagnostics: {diag}")
+    if cyclic:
+        diag = (f"gradient symmetricity {result['gradient_symmetricity']:.2f}, distance irrelevance "
+                f"{result['distance_irrelevance']:.2f}, circularity {result['circularity']:.2f}")
+        lines.append(f"Zhong et al.'s diagnostics: {diag}")
+    else:
+        lines.append(f"not applicable to {group['name']}: {', '.join(result['not_applicable'])}")
     lines.append(f"verdict: {result['verdict']['line']}")
     return "\n".join(lines)
 
@@ -189,6 +214,7 @@ def report(
     llc: bool = typer.Option(False, "--llc", help="Add the LLC (step size calibrated per checkpoint) and degeneracy "
                              "panel (slow: ~30 s per checkpoint)."),
     op: Optional[str] = typer.Option(None, "--op", help=OP_HELP),
+    group: Optional[str] = typer.Option(None, "--group", help=GROUP_HELP),
     frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split (with --frac-train/--split)."),
     split: Optional[str] = typer.Option(None, "--split", help="'paper', 'randperm' or 'unknown'."),
@@ -199,7 +225,7 @@ def report(
     from .report import render_report
 
     try:
-        model, task = load(source, n_heads=n_heads, **_task_options(op, frac_train, seed, split))
+        model, task = load(source, n_heads=n_heads, **_task_options(op, frac_train, seed, split, group))
         series = run if run is not None else _default_series(source)
         path = render_report(model, task, out, run=series, llc=llc)
     except ModAddError as e:
@@ -250,7 +276,8 @@ def progress(
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of bare TransformerBridge state dicts."),
     llc: bool = typer.Option(False, "--llc", help="Add the LLC (devinterp SGLD, step size calibrated per checkpoint; "
                              "slow: ~30 s per checkpoint) and degeneracy measures."),
-    op: Optional[str] = typer.Option(None, "--op", help="Operation add/sub/mul/div; default: recorded, else inferred."),
+    op: Optional[str] = typer.Option(None, "--op", help=OP_HELP),
+    group: Optional[str] = typer.Option(None, "--group", help=GROUP_HELP),
     frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split (with --frac-train/--split)."),
     split: Optional[str] = typer.Option(None, "--split", help="'paper', 'randperm' or 'unknown'."),
@@ -261,7 +288,7 @@ def progress(
 
     try:
         series = load_run(run, n_heads=n_heads)
-        task = _run_task(series, **_task_options(op, frac_train, seed, split))
+        task = _run_task(series, **_task_options(op, frac_train, seed, split, group))
         frame = progress_measures(series, task=task, progress=not as_json, llc=llc)
     except ModAddError as e:
         _fail(e)
@@ -280,8 +307,10 @@ def progress(
 @app.command()
 def train(
     out_dir: Path = typer.Argument(..., help="Run directory (resumed if it exists)."),
-    p: int = typer.Option(113, help="Modulus."),
+    p: int = typer.Option(113, help="Modulus (with --group: the group's order, set for you)."),
     op: str = typer.Option("add", help="Operation: add, sub, mul or div (mul/div need a prime p)."),
+    group: Optional[str] = typer.Option(None, "--group", help="Train on a group's composition instead (S5, A5, D59, "
+                                        "C113, ...): sets p and the op."),
     frac_train: float = typer.Option(0.3, help="Training fraction of the grid."),
     data_seed: int = typer.Option(0, help="Seed of the train/test split."),
     split: str = typer.Option("paper", help="'paper' (random.shuffle) or 'randperm' (TL demo)."),
@@ -305,6 +334,12 @@ def train(
     from .train import train as run_train
 
     try:
+        if group is not None:
+            from .operations import group_task
+
+            if op != "add":
+                raise ModAddError(f"give the task by --op or by --group, not both (--op {op}, --group {group}).")
+            p, op = group_task(group)
         task = ModularTask(p=p, op=op, frac_train=frac_train, seed=data_seed, split=split)
         if d_model % n_heads:
             raise ArchitectureError(f"--n-heads {n_heads} does not divide --d-model {d_model}.")

@@ -300,6 +300,20 @@ OPERATIONS: dict[str, Operation] = {
 """Every supported operation by name."""
 
 
+def group_task(name: str) -> tuple[int, str]:
+    """``(p, op)`` of the task composing in the group called ``name``: ``(n, "add")`` for a cyclic ``C{n}``, else
+    ``(|G|, name)`` (the CLI's ``--group``).
+
+    Examples:
+        >>> group_task("C113"), group_task("S5"), group_task("D59")
+        ((113, 'add'), (120, 'S5'), (118, 'D59'))
+    """
+    group = by_name(name)
+    if group.name.startswith("C") and group.name[1:].isdigit():
+        return group.order, "add"
+    return group.order, group_operation(name).name
+
+
 def get_operation(name: str) -> Operation:
     """The :class:`Operation` called ``name`` (one of :data:`OPERATIONS`, or a group's name: :func:`group_operation`),
     or a clear error naming the supported ones."""

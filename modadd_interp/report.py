@@ -27,8 +27,10 @@ import torch
 from . import tl_adapter
 from .analysis import given_analysis
 from .causal import CircuitReport
+from .causal.irrep_circuit import GroupCircuitReport
 from .hook_names import hook_name
 from .probes import GridCache, probe_attention
+from .probes.irreps import neuron_irrep_shares
 from .task import ModularTask
 from .viz import AttentionView, Page
 from .viz import figures as F
@@ -62,6 +64,8 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
         ModAddError: ``cache`` or ``circuit`` belong to another task.
     """
     cache, report = given_analysis(model, task, cache, circuit)
+    if isinstance(report, GroupCircuitReport):
+        return _group_report(model, task, cache, report, out_dir, title)
     kf, neurons, embedding, logits = report.key_frequencies, report.neurons, report.embedding, report.logits
     attention = probe_attention(model, task, cache=cache)
     full = report.losses.full
@@ -110,15 +114,7 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
     page.section("The attention")
     page.figure(attention.plot())
     page.table(attention.to_frame())
-    n = cache.grid.n
-    chosen = cache.grid.pairs[torch.tensor([n + 2, n * (n // 3) + n // 2, n * n - 2]) % (n * n)]
-    tokens = cfg.encode(chosen)
-    symbol = task.operation.formula.split()[1]
-    names = ["a", "b", "="][: cfg.seq_len]
-    for (a, b), pattern in zip(chosen.tolist(), attention_patterns(model, tokens, cfg.n_layers - 1), strict=True):
-        labels = [str(a), str(b), "="][: cfg.seq_len]
-        page.attention(AttentionView(pattern, labels, title=f"{a} {symbol} {b}"),
-                       caption=f"last layer's attention for {a} {symbol} {b} (positions {', '.join(names)})")
+    _attention_views(page, model, task, cache)
 
     page.section(f"The logit readout: {task.grid.coords.readout}")
     page.figure(logits.plot())
@@ -155,3 +151,75 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
                         "unhealthy estimates) and degeneracy measures")
         page.table(frame, caption="The measures at every checkpoint")
     return page.write(out_dir)
+
+
+def _group_report(model, task: ModularTask, cache: GridCache, report: GroupCircuitReport, out_dir: str | Path,
+                  title: str | None) -> Path:
+    """The report of a group that is not ``Z/n``: the group and its characters, where the model lives among its
+    irreps, the neurons by irrep, the attention and the claims (:mod:`modadd_interp.causal.irrep_circuit`)."""
+    key, full, cfg = report.key_irreps, cache.full, cache.config
+    spectrum, group, verdict = key.spectrum, cache.grid.group, report.verdict.line
+    page = Page(title or f"composition in {group.name}: the circuit", subtitle=f"{task.describe()} · {verdict}")
+    page.section("Model and task", f"<p><b>{html.escape(verdict)}</b></p>").table(pd.DataFrame([
+        {"setting": k, "value": str(v)} for k, v in {**task.to_dict(), **cfg.to_dict(),
+                                                      "backend": tl_adapter.backend_name(model)}.items()]))
+    splits = [{"split": "train", "loss": full.train_loss, "accuracy": full.train_accuracy},
+              {"split": "test", "loss": full.test_loss, "accuracy": full.test_accuracy}] if task.split_known else []
+    page.section("Accuracy and losses").table(pd.DataFrame(
+        splits + [{"split": "all", "loss": full.loss, "accuracy": full.accuracy}]))
+
+    classes = ", ".join(str(int(size)) for size in spectrum.class_sizes)
+    page.section(f"The group {group.name}: its irreducible representations",
+                 f"<p>Order {group.order}, {len(spectrum.class_sizes)} conjugacy classes (sizes {classes}); the "
+                 "character table is computed from the Cayley table alone (Burnside–Dixon), and complex pairs are "
+                 "combined into real irreps (docs/groups.md).</p>")
+    page.table(_character_frame(spectrum), caption="The character table (rows: complex irreps; columns: classes)")
+    page.section("The key irreps", f"<p>{html.escape(key.reason)}.</p>")
+    page.figure(F.irrep_spectrum_figure(spectrum, key.names),
+                caption="The logits' energy along x ∘ y, W_E, W_U and the neurons' variance per irrep; the trace "
+                        "similarity is Chughtai et al.'s (the cosine of the centred logits with χ_ρ(x∘y∘z⁻¹))")
+    page.table(key.to_frame(), caption="The evidence per irrep")
+    page.section("The neurons by irrep")
+    page.figure(F.neuron_irrep_figure(neuron_irrep_shares(cache), spectrum.names))
+    page.section("The attention")
+    _attention_views(page, model, task, cache)
+    page.section("The claims, each tested by an intervention",
+                 f"<p>{html.escape(verdict)}. Claims marked decides=True decide it; the pizza and Zhong et al.'s "
+                 "diagnostics are not applicable to a non-abelian group.</p>")
+    page.table(report.to_frame()[["name", "decides", "passed", "after", "comparison", "threshold", "before",
+                                  "metric", "intervention", "detail"]])
+    page.table(pd.DataFrame([{"intervention": name, **m.to_dict()} for name, m in report.measurements.items()]),
+               caption="Every intervention's losses")
+    return page.write(out_dir)
+
+
+def _attention_views(page: Page, model, task: ModularTask, cache: GridCache) -> None:
+    """The last layer's attention for three inputs of the grid (circuitsvis views)."""
+    cfg, n = cache.config, cache.grid.n
+    chosen = cache.grid.pairs[torch.tensor([n + 2, n * (n // 3) + n // 2, n * n - 2]) % (n * n)]
+    tokens = cfg.encode(chosen)
+    symbol = task.operation.formula.split()[1]
+    names = ["a", "b", "="][: cfg.seq_len]
+    for (a, b), pattern in zip(chosen.tolist(), attention_patterns(model, tokens, cfg.n_layers - 1), strict=True):
+        labels = [str(a), str(b), "="][: cfg.seq_len]
+        page.attention(AttentionView(pattern, labels, title=f"{a} {symbol} {b}"),
+                       caption=f"last layer's attention for {a} {symbol} {b} (positions {', '.join(names)})")
+
+
+def _character_frame(spectrum) -> pd.DataFrame:
+    """The character table as text: a real value as a number, a complex one as ``a+bi``."""
+    def text(v: complex) -> str:
+        re, im = round(v.real, 4) + 0.0, round(v.imag, 4) + 0.0
+        return f"{re:g}" if abs(im) < 1e-9 else f"{re:g}{im:+g}i"
+
+    table = spectrum.character_table
+    sizes = [int(s) for s in spectrum.class_sizes]
+    names = [f"{n} (×2: χ, χ̄)" if fs == 0 and spectrum.real_dims[i] == 2 * spectrum.dims[i] else n
+             for i, (n, fs) in enumerate(zip(spectrum.names, spectrum.frobenius_schur, strict=True))]
+    rows = []
+    row_names = [name for name, fs in zip(names, spectrum.frobenius_schur, strict=True) for _ in range(2 if fs == 0
+                                                                                                       else 1)]
+    for name, values in zip(row_names, table.tolist(), strict=True):
+        rows.append({"irrep": name, **{f"class {j} (size {sizes[j]})": text(complex(v)) for j, v in
+                                        enumerate(values)}})
+    return pd.DataFrame(rows)

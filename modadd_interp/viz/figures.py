@@ -548,3 +548,32 @@ def circles_figure(circles) -> go.Figure:
     fig.update_yaxes(title_text="share of the isolated component's energy")
     return _layout(fig, "Each circle on its own (other frequencies removed from the embedding)", barmode="group",
                    height=380)
+
+
+def irrep_spectrum_figure(spectrum, key: tuple[str, ...] = ()) -> go.Figure:
+    """A group's real irreps: the shares of the logits, ``W_E``, ``W_U`` and the neurons in each (bars), and the
+    logit trace similarity with ``χ_ρ(x ∘ y ∘ z⁻¹)`` (points; key irreps marked)."""
+    frame = spectrum.to_frame().iloc[1:]  # the trivial irrep carries no share
+    names = [f"{r.irrep} (d={r.dim})" for r in frame.itertuples()]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.7, 0.3],
+                        subplot_titles=["share of each irrep (trivial excluded)", "logit trace similarity"])
+    for column, color in (("logit_share", KEY_COLOR), ("embed_share", "#1f77b4"), ("unembed_share", "#9467bd"),
+                          ("neuron_share", "#2ca02c")):
+        fig.add_bar(x=names, y=frame[column].tolist(), name=column, marker_color=color, row=1, col=1)
+    colors = [KEY_COLOR if name in key else "#7f7f7f" for name in frame["irrep"]]
+    fig.add_scatter(x=names, y=frame["trace_similarity"].tolist(), mode="markers", marker=dict(size=11, color=colors),
+                    name="trace similarity (red: key)", row=1, col=2)
+    fig.update_layout(barmode="group")
+    return _layout(fig, f"{spectrum.group}: where the model lives among the irreps", height=420,
+                   legend=dict(orientation="h", x=1.0, y=-0.25, xanchor="right"))
+
+
+def neuron_irrep_figure(shares: torch.Tensor, names: tuple[str, ...]) -> go.Figure:
+    """``[d_mlp, n_irreps]`` each readout-layer neuron's share of its variance in each irrep's blocks (neurons sorted
+    by their largest irrep)."""
+    order = torch.argsort(shares.argmax(1) * 10 - shares.max(1).values, stable=True)
+    z = shares[order].T
+    fig = go.Figure(go.Heatmap(z=_z(z), x=list(range(z.shape[1])), y=list(names), colorscale="Viridis", zmin=0, zmax=1,
+                               colorbar=dict(title="share")))
+    fig.update_xaxes(title_text="neuron (sorted by irrep)")
+    return _layout(fig, "The neurons by irrep (ρ⊗1, 1⊗ρ and ρ⊗ρ blocks of each neuron's variance)", height=360)
