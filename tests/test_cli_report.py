@@ -102,3 +102,27 @@ def test_open_needs_a_report():
     assert result.exit_code == 2
     assert "--open opens the HTML report: give --report DIR too" in result.stderr
     assert cli.webbrowser is webbrowser  # the module the tests patch is the one the CLI uses
+
+
+def test_analyze_with_report_analyses_once(monkeypatch, tmp_path):
+    """``analyze --report`` runs one grid pass and one analysis (verify_circuit's single sweep of its plans), and the
+    report reads them."""
+    from modadd_interp.probes import cache as cache_module
+
+    calls = {"cache": 0, "plans": 0}
+    original_init, original_plans = cache_module.GridCache.__init__, cache_module.GridCache.measure_plans
+
+    def counting_init(self, *args, **kwargs):
+        calls["cache"] += 1
+        original_init(self, *args, **kwargs)
+
+    def counting_plans(self, *args, **kwargs):
+        calls["plans"] += 1
+        return original_plans(self, *args, **kwargs)
+
+    monkeypatch.setattr(cache_module.GridCache, "__init__", counting_init)
+    monkeypatch.setattr(cache_module.GridCache, "measure_plans", counting_plans)
+    result = CliRunner().invoke(app, ["analyze", str(TWO_LAYER), "--json", "--report", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert calls == {"cache": 1, "plans": 1}
+    assert (tmp_path / "r" / "index.html").exists()

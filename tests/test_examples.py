@@ -51,7 +51,8 @@ def test_analyze_shipped():
         assert f"key frequencies: {PAPER_KEY_FREQS} (confidence high)" in out
         assert "circuit confirmed: True" in out
     assert "neuron clusters" in out
-    assert "[PASS]" in out or "[FAIL]" in out
+    # every applicable claim of a grokked model passes: at least ten, none failing
+    assert out.count("[PASS]") >= 10 and "[FAIL]" not in out
 
 
 def test_analyze_shipped_reports_a_bad_path(tmp_path):
@@ -72,7 +73,8 @@ def test_train_and_watch_quick(tmp_path):
     out = run_example("train_and_watch.py", "--quick", "--out", str(tmp_path / "run"))
     assert "training (a + b) mod 23 for 300 steps" in out
     assert "memorization ends at step:" in out
-    assert "grokked" in out  # "grokked: ..." or "not grokked after 300 steps: ..."
+    # 300 steps at p = 23 memorize but do not grok (measured: 73% test accuracy); the line says so with the numbers
+    assert "not grokked after 300 steps: test accuracy" in out and "no grokking: final test accuracy" in out
     assert (tmp_path / "run" / "run.json").exists()
 
 
