@@ -137,3 +137,46 @@ def planted_op_model(p: int, op: str, freqs: list[int], phases: int = 8, scale: 
     if multiplicative:
         w["unembed.W_U"][a_flag, 0] = w["unembed.W_U"][b_flag, 0] = zero_logit
     return cfg, {name: t.float() for name, t in w.items()}
+
+
+def planted_group_model(group, irrep, d_mlp: int = 512, scale: float = 8.0, seed: int = 0,
+                        fit_inputs: int = 60_000) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    """A hand-built representation clock on one irrep of ``group`` (a :class:`modadd_interp.groups.Group`).
+
+    Each token ``x`` is embedded as ``vec R(x)`` (``R`` the irrep's orthogonal matrices, ``r x r``); head 0 copies the
+    first position and head 1 the second into their own subspaces (attention by position, from '='); each neuron is
+    ``ReLU(u . vec R(x) + v . vec R(y) + c)`` with random ``u, v, c`` (seeded); a least-squares readout over
+    ``fit_inputs`` grid inputs maps the neurons onto ``vec R(x) R(y)``, and ``W_U`` reads ``scale tr(R(x) R(y) R(z)^T)
+    = scale χ(x y z⁻¹)``. Written without modadd_interp's analysis code. Accuracy on the grid: 100% for S4 and S6
+    (d_mlp 512 and 2048), 99.7% for S5 at d_mlp 512 (measured 2026-12-06).
+    """
+    n = group.order
+    rep = group.representation(irrep).double()  # [n, r, r]
+    r = rep.shape[1]
+    dv = r * r
+    vec = rep.reshape(n, dv)
+    tok, a0, b0, out0, pos0 = 0, dv, 2 * dv, 3 * dv, 4 * dv  # residual: token | a | b | readout | positions
+    cfg = ModelConfig(d_vocab=n + 1, d_vocab_out=n, n_ctx=3, d_model=pos0 + 3, n_heads=2, d_head=dv, d_mlp=d_mlp)
+    w = {name: torch.zeros(shape, dtype=torch.float64) for name, shape in cfg.shapes().items()}
+    w["embed.W_E"][:n, tok : tok + dv] = vec
+    for pos in range(3):
+        w["pos_embed.W_pos"][pos, pos0 + pos] = 1.0
+    for head, start in enumerate((a0, b0)):
+        w["blocks.0.attn.W_Q"][head, pos0 + 2, 0] = 50.0  # the '=' query ...
+        w["blocks.0.attn.W_K"][head, pos0 + head, 0] = 1.0  # ... attends to position `head`
+        w["blocks.0.attn.W_V"][head, tok : tok + dv, :] = torch.eye(dv, dtype=torch.float64)
+        w["blocks.0.attn.W_O"][head, :, start : start + dv] = torch.eye(dv, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.randn(dv, d_mlp, generator=gen, dtype=torch.float64) / math.sqrt(dv)
+    v = torch.randn(dv, d_mlp, generator=gen, dtype=torch.float64) / math.sqrt(dv)
+    c = 0.3 * torch.randn(d_mlp, generator=gen, dtype=torch.float64)
+    w["blocks.0.mlp.W_in"][a0 : a0 + dv] = u
+    w["blocks.0.mlp.W_in"][b0 : b0 + dv] = v
+    w["blocks.0.mlp.b_in"][:] = c
+    index = torch.randperm(n * n, generator=gen)[:fit_inputs]
+    x, y = index // n, index % n
+    acts = torch.relu(vec[x] @ u + vec[y] @ v + c)
+    target = (rep[x] @ rep[y]).reshape(len(index), dv)
+    w["blocks.0.mlp.W_out"][:, out0 : out0 + dv] = torch.linalg.lstsq(acts, target, driver="gelsd").solution
+    w["unembed.W_U"][out0 : out0 + dv, :] = scale * vec.T
+    return cfg, {name: t.float() for name, t in w.items()}

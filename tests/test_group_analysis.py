@@ -165,3 +165,19 @@ def test_an_untrained_s4_model_has_no_key_irreps():
     model = tl_adapter.build_model(cfg, paper_init(cfg, seed=0))
     report = mi.verify_circuit(model, mi.ModularTask(p=24, op="S4"))
     assert report.algorithm == "none" and not report.passed and report.key_irreps.confidence in ("low", "none")
+
+
+@pytest.mark.parametrize(("name", "irrep"), [("S4", "(2,1,1)"), ("D7", "2"), ("A5", "(3,1,1)+"), ("A4", "(3,1)"),
+                                             ("S3", "(2,1)")])
+def test_a_planted_representation_clock_is_found_at_its_irrep(name, irrep):
+    """Built by hand on the irrep chosen (tests/synthetic.py): the analysis must find that irrep and no other."""
+    from synthetic import planted_group_model
+
+    from modadd_interp import groups
+
+    group = groups.by_name(name)
+    cfg, weights = planted_group_model(group, irrep, d_mlp=256)
+    model = tl_adapter.build_model(cfg, weights)
+    report = mi.verify_circuit(model, mi.ModularTask(p=group.order, op=name))
+    assert report.key_irreps.names == (group.irrep(irrep).name,)
+    assert report.passed, report.verdict.line
