@@ -313,3 +313,68 @@ def test_calibration_finds_a_healthy_step_where_larger_ones_fail(memorizing):
     expected = 2 * at[lr2] - at[lr] if est.hyperparameters["extrapolated"] else at[lr2]
     assert est.mean == pytest.approx(expected)
     assert 0 < est.mean <= at[lr2] < at[lr]  # the estimate grows with the step size; the extrapolation removes that
+
+
+# ------------------------------------------------------------------ the LLC per component
+def _perturbed(cfg, weights: dict[str, torch.Tensor], selection) -> dict[str, torch.Tensor]:
+    """``weights`` with every entry a component selects (``(canonical weight, head or None)`` pairs) moved."""
+    w = {k: v.clone() for k, v in weights.items()}
+    for name, head in selection:
+        target = w[name] if head is None else w[name][head]
+        target += 1.0 + torch.rand_like(target)
+    return w
+
+
+@pytest.mark.adapter
+@pytest.mark.parametrize("n_layers", [1, 2])
+def test_component_masks_select_exactly_the_components_weights(backend, n_layers):
+    """A component's masks cover exactly the live parameter entries that its canonical weights (a head: its
+    slices) hold, on either TL version's layout: moving those weights moves those entries and no others."""
+    from conftest import random_weights
+
+    cfg = small_config(p=13, d_mlp=16, n_layers=n_layers)
+    weights = random_weights(cfg)
+    model = tl_adapter.build_model(cfg, weights, backend=backend)
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    table = tl_adapter.component_parameters(model)
+    expected = ["embed", "pos_embed"] + [c for layer in range(n_layers) for c in
+                                         [f"l{layer} attn", f"l{layer}h0", f"l{layer}h1", f"l{layer} mlp"]]
+    assert list(table) == expected + ["unembed"]
+    coverage = {k: torch.zeros_like(v, dtype=torch.int64) for k, v in before.items()}
+    for component, selection in tl_adapter.component_weights(cfg).items():
+        moved = tl_adapter.build_model(cfg, _perturbed(cfg, weights, selection), backend=backend)
+        changed = {k: (v.detach() != before[k]) for k, v in moved.named_parameters()}
+        masks = table[component]
+        for name, diff in changed.items():
+            mask = masks.get(name, False)
+            selected = torch.ones_like(diff) if mask is None else (mask if name in masks else torch.zeros_like(diff))
+            assert torch.equal(diff, selected), (component, name)
+            if slt._kind(component)[0] != "head":
+                coverage[name] += selected.long()
+    # the components without the single heads partition the parameters: every entry sampled exactly once
+    assert all(bool((c == 1).all()) for c in coverage.values()), {k: c.unique().tolist() for k, c in coverage.items()}
+    # per-head sizes: 4 d_model d_head weights and 3 d_head biases
+    head = table["l0h1"]
+    assert sum(int(m.sum()) for m in head.values()) == 4 * cfg.d_model * cfg.d_head + 3 * cfg.d_head
+    assert list(slt.component_masks(model, "coarse")) == [c for c in table if slt._kind(c)[0] != "head"]
+    assert list(slt.component_masks(model, ["heads", "full"]))[-1] == "full"
+    with pytest.raises(slt.SamplerSettingsError, match="unknown component"):
+        slt.component_masks(model, ["l7 mlp"])
+
+
+@pytest.mark.adapter
+def test_component_masks_match_devinterps_on_a_hooked_transformer():
+    """On a TL 3 HookedTransformer, which devinterp's create_param_masks understands, ours are the same."""
+    if not tl_adapter.HAS_HOOKED_TRANSFORMER:
+        pytest.skip("needs TL <= 3 (HookedTransformer)")
+    from conftest import random_weights
+    from devinterp.slt.weight_restrictions import create_param_masks
+
+    cfg = small_config(p=13, d_mlp=16, n_layers=2)
+    model = tl_adapter.build_model(cfg, random_weights(cfg), backend="hooked_transformer")
+    ours = tl_adapter.component_parameters(model)
+    for component in ("embed", "unembed", "l0 attn", "l1 mlp", "l0h1", "l1h0"):
+        theirs = create_param_masks(model, component)
+        assert set(theirs) == set(ours[component]), component
+        for name, mask in theirs.items():
+            assert (mask is None and ours[component][name] is None) or torch.equal(mask, ours[component][name])
