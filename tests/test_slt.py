@@ -6,6 +6,7 @@ import json
 import math
 import random
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -378,3 +379,47 @@ def test_component_masks_match_devinterps_on_a_hooked_transformer():
         assert set(theirs) == set(ours[component]), component
         for name, mask in theirs.items():
             assert (mask is None and ours[component][name] is None) or torch.equal(mask, ours[component][name])
+
+
+def test_llc_per_component_frame(fitted):
+    model = tl_adapter.build_model(small_config(p=13, d_mlp=16), fitted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 20 draws: the stationarity check may fail; not the point here
+        frame = slt.llc(model, TASK, components=["pos_embed", "l0h1", "l0 mlp", "full"], **QUICK)
+        whole = slt.llc(model, TASK, **QUICK)
+    assert tuple(frame.columns) == slt.COMPONENT_COLUMNS
+    assert frame["component"].tolist() == ["pos_embed", "l0h1", "l0 mlp", "full"]
+    assert frame["kind"].tolist() == ["pos_embed", "head", "mlp", "full"]
+    assert frame["layer"].tolist()[1:3] == [0, 0] and frame["head"].tolist()[1] == 1
+    n_all = sum(p.numel() for p in model.parameters())
+    assert frame["n_params"].tolist() == [3 * 16, 4 * 16 * 8 + 3 * 8, 2 * 16 * 16 + 16 + 16, n_all]
+    assert (frame["lr"] == QUICK["lr"]).all() and frame["lr2"].isna().all() and (frame["tries"] == 1).all()
+    assert (frame["n_beta"] == QUICK["n_beta"]).all() and (frame["num_draws"] == QUICK["num_draws"]).all()
+    # the whole model as a component is the whole-model estimate, to the bit (the same masks, seeds and batches)
+    full = frame.set_index("component").loc["full"]
+    assert full["llc_mean"] == whole.mean and frame.attrs["estimates"]["full"].per_chain == whole.per_chain
+    # the restriction is real: 48 positional weights cannot hold what the whole model's 2,000 do
+    assert 0 < frame["llc_mean"].iloc[0] < 0.5 * full["llc_mean"], frame[["component", "llc_mean"]]
+    assert ((frame["reasons"] == "") == frame["healthy"]).all()
+    assert frame.attrs["settings"]["n_beta"] == QUICK["n_beta"]
+
+
+def test_an_unhealthy_component_says_why(fitted):
+    model = tl_adapter.build_model(small_config(p=13, d_mlp=16), fitted)
+    with pytest.warns(UserWarning, match=r"component\(s\) \['l0h0'.* is unhealthy"):
+        frame = slt.llc(model, TASK, components=["l0h0", "pos_embed"], **dict(QUICK, lr=1.0))
+    row = frame.set_index("component").loc["l0h0"]
+    assert not row["healthy"] and ("diverged" in row["reasons"] or "NaN" in row["reasons"]), row["reasons"]
+
+
+@pytest.mark.adapter
+def test_component_llcs_on_a_two_layer_model(backend):
+    """The components of a 2-layer Clock-and-Pizza family model (tokens (a, b), no '='), on either TL version."""
+    model, task = mi.load(Path(__file__).parent / "data" / "trained" / "family_2layer.safetensors")
+    model = tl_adapter.build_model(tl_adapter.model_config(model), tl_adapter.canonical_weights(model),
+                                   backend=backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = slt.llc(model, task, components="coarse", **dict(QUICK, num_chains=1))
+    assert frame["component"].tolist() == ["embed", "pos_embed", "l0 attn", "l0 mlp", "l1 attn", "l1 mlp", "unembed"]
+    assert frame["llc_mean"].notna().all() and (frame["n_params"] > 0).all()

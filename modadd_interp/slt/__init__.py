@@ -12,7 +12,7 @@ the number of weights that carry the model's norm. Both are used per checkpoint 
   where ``L_batch`` is the mean of the per-token loss our ``loss_fn`` returns over the batch and its
   token positions. Our ``loss_fn`` runs the model on ``(a, b, '=')`` and returns the float64
   cross-entropy of the final-position answer logits (an ``'='`` output column dropped) repeated over
-  the 3 "token" positions devinterp expects, so the per-token mean is exactly the task's
+  the ``n_ctx`` "token" positions devinterp expects, so the per-token mean is exactly the task's
   cross-entropy on the batch;
 * ``init_loss`` is the mean loss at ``w0`` over ``num_init_loss_batches`` batches (we pass enough
   batches to cover the training split once);
@@ -209,7 +209,7 @@ def training_dataset(task: ModularTask, cfg: ModelConfig):
 
 
 def make_loss_fn(task: ModularTask, watch: Callable[[torch.Tensor], None] | None = None):
-    """``(model, input_ids [batch, n_ctx + 1]) -> [batch, 3]`` float64 loss: the task's cross-entropy, repeated.
+    """``(model, input_ids [batch, n_ctx + 1]) -> [batch, n_ctx]`` float64 loss: the task's cross-entropy, repeated.
 
     ``watch``, if given, sees every ``[batch, 1]`` loss before it is returned (see :class:`_Watch`).
     """
@@ -220,7 +220,7 @@ def make_loss_fn(task: ModularTask, watch: Callable[[torch.Tensor], None] | None
         loss = -logprobs.gather(1, input_ids[:, -1:].long())
         if watch is not None:
             watch(loss)
-        return loss.expand(-1, 3)
+        return loss.expand(-1, input_ids.shape[1] - 1)  # devinterp: one loss per predicted position
 
     return loss_fn
 
@@ -406,7 +406,7 @@ def llc(
                                               num_burnin_steps, min(batch_size, n_train), seed))
     with _preserved_global_state():  # building a HookedTransformer draws its init from the global RNG
         sampled = _Sampled(cfg, tl_adapter.canonical_weights(model), tl_adapter.backend_name(model))
-    chosen = None if components is None else component_masks(sampled.model, components)
+    chosen = None if components is None else _sampled_masks(sampled, component_masks(sampled.model, components))
     if chosen is None:
         estimate = _calibrated(sampled, task, lr, ladder, settings, None)
         if not estimate.healthy:
@@ -415,9 +415,8 @@ def llc(
     rows, estimates = [], {}
     for name, masks in chosen.items():
         start = time.perf_counter()
-        estimates[name] = _calibrated(sampled, task, lr, ladder, settings,
-                                      {f"model.{k}": v for k, v in masks.items()})
-        rows.append(_component_row(name, masks, sampled.model, estimates[name], time.perf_counter() - start))
+        estimates[name] = _calibrated(sampled, task, lr, ladder, settings, masks)
+        rows.append(_component_row(name, masks, sampled, estimates[name], time.perf_counter() - start))
     frame = pd.DataFrame(rows, columns=list(COMPONENT_COLUMNS))
     frame.attrs["estimates"] = estimates
     frame.attrs["settings"] = dict(lr=lr, ladder=list(ladder), n_beta=settings.n_beta,
@@ -477,6 +476,18 @@ def component_masks(model, components: str | list[str] | tuple[str, ...]) -> dic
                 f"unknown component {name!r}; this model's components are {list(table)}, plus {FULL!r} and the "
                 f"sets {list(COMPONENT_SETS)}.")
     return out
+
+
+def _sampled_masks(sampled: _Sampled, chosen: dict[str, dict]) -> dict[str, dict]:
+    """``chosen`` (keyed by the live model's parameter names) keyed by the names devinterp sees on ``sampled``.
+
+    A TransformerBridge names its parameters one way at its top (``tok_embed._original_component.weight``) and
+    another when reached through a parent module (``model.embed._original_component.weight``); the tensors are
+    the same, so the names are matched by identity.
+    """
+    outer = {id(p): name for name, p in sampled.named_parameters()}
+    inner = dict(sampled.model.named_parameters())
+    return {c: {outer[id(inner[k])]: m for k, m in masks.items()} for c, masks in chosen.items()}
 
 
 def _kind(name: str) -> tuple[str, int | None, int | None]:

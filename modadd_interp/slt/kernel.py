@@ -118,6 +118,7 @@ class LossKernel(Displayable):
         healthy, reasons: the run's health (as :func:`~modadd_interp.slt.llc`'s) and the kernel's own checks.
         hyperparameters: the sampler settings used.
         seconds: wall time.
+        losses: ``[N, T]`` float32 the per-input losses at every draw (only with ``keep_losses=True``).
     """
 
     n: int
@@ -139,6 +140,7 @@ class LossKernel(Displayable):
     reasons: tuple[str, ...]
     hyperparameters: dict
     seconds: float
+    losses: np.ndarray | None = None
 
     @property
     def ratio(self) -> float:
@@ -187,6 +189,7 @@ def loss_kernel(
     num_chains: int = DEFAULT_KERNEL_CHAINS, num_draws: int = DEFAULT_KERNEL_DRAWS,
     num_steps_bw_draws: int = DEFAULT_STEPS_BETWEEN_DRAWS, num_burnin_steps: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0, ladder: tuple[float, ...] = LR_LADDER,
+    keep_losses: bool = False,
 ) -> LossKernel:
     """The loss kernel of ``model`` over ``task``'s grid and its share in the key frequencies' span.
 
@@ -202,6 +205,7 @@ def loss_kernel(
         n_beta, localization, batch_size, seed, ladder, num_burnin_steps: as for :func:`~modadd_interp.slt.llc`.
         num_chains, num_draws, num_steps_bw_draws: the draws: ``T = num_chains * num_draws`` of them,
             ``num_steps_bw_draws`` SGLD steps apart. The kernel's rank is at most ``T - 1``.
+        keep_losses: keep the ``[N, T]`` per-input losses on the result (:attr:`LossKernel.losses`).
 
     Returns:
         A :class:`LossKernel` (an unhealthy sampling run also warns).
@@ -274,7 +278,8 @@ def loss_kernel(
         reasons.append("no input's loss varied over the draws: the kernel is empty")
     kernel = LossKernel(n=grid.n, key_freqs=key_freqs, top=top, n_draws=matrix.shape[1], estimate=estimate,
                         healthy=not reasons, reasons=tuple(reasons), hyperparameters=hyper,
-                        seconds=time.perf_counter() - start, **result)
+                        seconds=time.perf_counter() - start,
+                        losses=matrix.float().numpy() if keep_losses else None, **result)
     if not kernel.healthy:
         warnings.warn("the loss kernel's sampling run is unhealthy: " + "; ".join(kernel.reasons), stacklevel=2)
     return kernel
