@@ -423,3 +423,25 @@ def test_component_llcs_on_a_two_layer_model(backend):
         frame = slt.llc(model, task, components="coarse", **dict(QUICK, num_chains=1))
     assert frame["component"].tolist() == ["embed", "pos_embed", "l0 attn", "l0 mlp", "l1 attn", "l1 mlp", "unembed"]
     assert frame["llc_mean"].notna().all() and (frame["n_params"] > 0).all()
+
+
+def test_degeneracy_reads_the_readout_layer_of_a_two_layer_model():
+    """W_L is the readout (last) layer's W_out @ W_U, the layer whose neurons ``active`` counts: by hand (layer 0
+    planted rank 1, layer 1 rank 2), and on a trained 2-layer model of the Clock-and-Pizza family."""
+    from modadd_interp.fourier import effective_rank
+
+    cfg = small_config(p=13, d_mlp=8, n_layers=2)
+    w = {k: torch.zeros(s) for k, s in cfg.shapes().items()}
+    w["embed.W_E"][:13, 0] = 1.0
+    w["unembed.W_U"][:3, :3] = torch.eye(3)
+    w["blocks.0.mlp.W_out"][0, 0] = 1.0  # rank 1
+    w["blocks.1.mlp.W_out"][0, 0] = w["blocks.1.mlp.W_out"][1, 1] = 1.0  # rank 2
+    assert slt.degeneracy_measures(w, torch.ones(8), 13)["erank_wl"] == pytest.approx(2.0)
+
+    model, task = mi.load(Path(__file__).parent / "data" / "trained" / "family_2layer.safetensors")
+    weights = tl_adapter.canonical_weights(model)
+    ranks = [effective_rank(weights[f"blocks.{i}.mlp.W_out"].double() @ weights["unembed.W_U"].double()[:, :task.p])
+             for i in (0, 1)]
+    assert abs(ranks[0] - ranks[1]) > 0.3  # the layers differ enough for the test to tell them apart
+    deg = slt.degeneracy_measures(weights, grid_cache(model, task).neuron_active, task.p)
+    assert deg["erank_wl"] == pytest.approx(ranks[1], rel=1e-12)
