@@ -317,7 +317,7 @@ def test_calibration_finds_a_healthy_step_where_larger_ones_fail(memorizing):
 
 
 # ------------------------------------------------------------------ the LLC per component
-def _perturbed(cfg, weights: dict[str, torch.Tensor], selection) -> dict[str, torch.Tensor]:
+def _perturbed(weights: dict[str, torch.Tensor], selection) -> dict[str, torch.Tensor]:
     """``weights`` with every entry a component selects (``(canonical weight, head or None)`` pairs) moved."""
     w = {k: v.clone() for k, v in weights.items()}
     for name, head in selection:
@@ -343,7 +343,7 @@ def test_component_masks_select_exactly_the_components_weights(backend, n_layers
     assert list(table) == expected + ["unembed"]
     coverage = {k: torch.zeros_like(v, dtype=torch.int64) for k, v in before.items()}
     for component, selection in tl_adapter.component_weights(cfg).items():
-        moved = tl_adapter.build_model(cfg, _perturbed(cfg, weights, selection), backend=backend)
+        moved = tl_adapter.build_model(cfg, _perturbed(weights, selection), backend=backend)
         changed = {k: (v.detach() != before[k]) for k, v in moved.named_parameters()}
         masks = table[component]
         for name, diff in changed.items():
@@ -445,3 +445,51 @@ def test_degeneracy_reads_the_readout_layer_of_a_two_layer_model():
     assert abs(ranks[0] - ranks[1]) > 0.3  # the layers differ enough for the test to tell them apart
     deg = slt.degeneracy_measures(weights, grid_cache(model, task).neuron_active, task.p)
     assert deg["erank_wl"] == pytest.approx(ranks[1], rel=1e-12)
+
+
+def test_progress_measures_with_component_llcs(fitted_run, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an early checkpoint may be flagged unhealthy
+        frame = mi.progress_measures(fitted_run, progress=False, llc=dict(QUICK, components=["l0h0", "l0 mlp"]))
+    assert frame.attrs["llc_components"] == ["l0h0", "l0 mlp"]
+    for column in ("llc_l0h0", "llc_l0h0_std", "llc_l0h0_healthy", "llc_l0h0_reasons", "llc_l0h0_lr",
+                   "llc_l0_mlp", "llc_l0_mlp_healthy", "dead_neurons", "erank_wl"):
+        assert column in frame.columns and frame[column].notna().all(), column
+    assert frame["llc_l0h0_lr2"].isna().all() and (frame["llc_l0h0_lr"] == QUICK["lr"]).all()  # a fixed step
+    assert "llc_mean" not in frame.columns  # the whole model is not estimated (it is the component "full")
+    assert ((frame["llc_l0_mlp_reasons"] == "") == frame["llc_l0_mlp_healthy"]).all()
+    fig = llc_figure(frame)
+    assert [d.name for d in fig.data[:2]] == ["l0h0", "l0 mlp"] and fig.data[0].line.dash == "dash"
+    with pytest.raises(ValueError, match="components"):
+        mi.progress_measures(fitted_run, progress=False, llc="heads")
+    model, task = mi.load(fitted_run)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        page = mi.render_report(model, task, tmp_path, run=fitted_run,
+                                llc=dict(QUICK, components=["l0 mlp"]))
+    html = page.read_text()
+    assert "The LLC of each component" in html and "The loss kernel" in html
+
+
+def test_cli_progress_llc_takes_model_or_components(fitted_run, monkeypatch):
+    from typer.testing import CliRunner
+
+    from modadd_interp import progress as progress_module
+    from modadd_interp.cli import app
+
+    seen = []
+
+    def fake(series, task=None, progress=True, llc=False):  # noqa: ARG001 - the CLI's translation of --llc, not the measurement
+        seen.append(llc)
+        frame = mi.progress_measures(series, task=task, progress=False)
+        frame.attrs["llc_components"] = ["l0 mlp"] if llc == "components" else []
+        return frame
+
+    monkeypatch.setattr(progress_module, "progress_measures", fake)
+    for flag, expected in ((["--llc", "components"], "components"), (["--llc", "model"], True), ([], False)):
+        result = CliRunner().invoke(app, ["progress", str(fitted_run), *flag, "--json"])
+        assert result.exit_code == 0, result.output
+        assert seen[-1] == expected
+    assert json.loads(result.output)["llc_components"] == []
+    result = CliRunner().invoke(app, ["progress", str(fitted_run), "--llc", "heads"])
+    assert result.exit_code != 0 and "model' or 'components'" in result.output
