@@ -185,7 +185,9 @@ def _loss_kernel_section(page: Page, model, task: ModularTask, key_freqs: tuple[
     page.figure(kernel.plot(), caption="The loss kernel's top eigenvectors: their share per frequency of x + y "
                 "(key frequencies in red) against a random direction pair, the spectrum, and the top eigenvectors "
                 "over the grid")
-    summary = kernel.to_dict()
-    page.table(pd.DataFrame([{"measure": k, "value": str(summary[k])} for k in (
-        "fourier_share", "random_share", "random_share_std", "ratio", "sum_share", "constant_share", "top",
-        "n_draws", "llc", "healthy", "reasons", "hyperparameters", "seconds")]), caption="The loss kernel's numbers")
+    page.table(pd.DataFrame([{"statistic": name, **{k: getattr(r, k) for k in (
+        "fourier_share", "random_share", "random_share_std", "ratio", "sum_share", "constant_share")}}
+        for name, r in kernel.readings.items()]),
+        caption=f"The loss kernel's readings, from the same {kernel.n_draws} draws (top {kernel.top} eigenvectors; "
+                f"the run's LLC {kernel.estimate.mean:.3g}, {kernel.seconds:.0f} s; settings "
+                f"{html.escape(str(kernel.hyperparameters))})")

@@ -493,3 +493,65 @@ def test_cli_progress_llc_takes_model_or_components(fitted_run, monkeypatch):
     assert json.loads(result.output)["llc_components"] == []
     result = CliRunner().invoke(app, ["progress", str(fitted_run), "--llc", "heads"])
     assert result.exit_code != 0 and "model' or 'components'" in result.output
+
+
+# ------------------------------------------------------------------ the loss kernel
+KERNEL_QUICK = dict(num_chains=2, num_draws=60, num_steps_bw_draws=5)
+
+
+@pytest.mark.parametrize(("planted", "other"), [(3, 5), (5, 3)])
+def test_the_loss_kernel_finds_the_planted_frequency(planted, other):
+    """A model that computes (a + b) mod 17 at one planted frequency: its loss kernel's top eigenvectors lie at that
+    frequency of a + b, far above random subspaces and twice any other frequency (the softmax's harmonics, 2k and 3k,
+    come next); the other model's frequency is not there. Either statistic."""
+    from synthetic import planted_model
+
+    cfg, weights = planted_model(17, [planted])
+    model, task = tl_adapter.build_model(cfg, weights), mi.ModularTask(p=17, frac_train=0.8, seed=0)
+    kernel = slt.loss_kernel(model, task, (planted,), **KERNEL_QUICK)
+    assert kernel.n_draws == 120 and kernel.top == 3
+    assert kernel.eigenvectors.shape == (289, slt.kernel.KEPT_EIGENVECTORS)
+    assert kernel.random_share == pytest.approx(2 / 289, rel=0.3)  # its expectation: 2 |key| / N
+    for reading in kernel.readings.values():
+        shares = reading.frequency_shares
+        assert int(np.argmax(shares)) + 1 == planted, (reading.statistic, shares)
+        assert shares[planted - 1] > 2 * np.delete(shares, planted - 1).max(), (reading.statistic, shares)
+        assert reading.fourier_share > 8 * reading.random_share, reading.to_dict()
+        assert shares[other - 1] < shares[planted - 1] / 5, (reading.statistic, shares)
+    json.dumps(kernel.to_dict())
+    frame = kernel.to_frame()
+    assert frame["key"].sum() == 1 and set(frame.columns) == {"k", "pearson", "spearman", "key", "random"}
+
+
+def test_the_loss_kernel_is_devinterps_bif_factored(fitted):
+    """Our kernel Z Z^T is devinterp's bif (sequence-level Pearson correlation) on the same draws; the Spearman
+    reading is the same correlation of the ranks; the eigen-readings are those of the dense matrix."""
+    from devinterp.slt.bif import bif
+
+    from modadd_interp.slt import kernel as K
+
+    cfg = small_config(p=13, d_mlp=16)
+    model = tl_adapter.build_model(cfg, fitted)
+    settings = dict(lr=3e-5, num_chains=2, num_draws=30, num_steps_bw_draws=2, num_burnin_steps=10, batch_size=64)
+    ours = slt.loss_kernel(model, TASK, (1, 2), keep_losses=True, **settings)
+    sampled = slt._Sampled(cfg, tl_adapter.canonical_weights(model), tl_adapter.backend_name(model))
+    observed, rows = K._grid_observable(TASK, cfg, 64)
+    n_train = int(TASK.train_mask.sum())
+    with slt._preserved_global_state(), slt._quiet_sampler(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = bif(sampled, slt.training_dataset(TASK, cfg), {"grid": (observed, len(rows) // 64)}, lr=3e-5,
+                     n_beta=n_train / math.log(n_train), num_chains=2, num_draws=30, num_steps_bw_draws=2,
+                     num_burnin_steps=10, batch_size=64, localization=slt.DEFAULT_LOCALIZATION, init_seed=0,
+                     num_init_loss_batches=n_train // 64, device="cpu", loss_fn=slt.make_loss_fn(TASK),
+                     correlation_method="sequence", bif_device="cpu")
+    order = K._grid_order(torch.from_numpy(theirs["input_ids"].values), TASK, rows)
+    dense = torch.from_numpy(np.asarray(theirs["influences"].values, dtype=np.float64))[order][:, order]
+    z = K.standardized(torch.from_numpy(ours.losses))
+    constant = z.abs().sum(1) == 0  # no correlation: NaN in bif's, zero rows in ours
+    both = ~constant
+    np.testing.assert_allclose((z @ z.T)[both][:, both].numpy(), dense[both][:, both].numpy(), atol=2e-5)
+    # the eigenvalues of the dense kernel are the readings' (the nonzero ones)
+    eig = torch.linalg.eigvalsh(torch.nan_to_num(dense[both][:, both]).double()).flip(0)[:10] / 169
+    assert eig.numpy() == pytest.approx(ours.readings["pearson"].eigenvalues[:10], rel=1e-3, abs=1e-6)
+    ranks = K.average_ranks(torch.tensor([[3.0, 1.0, 1.0, 2.0], [5.0, 5.0, 5.0, 5.0]]))
+    assert ranks.tolist() == [[3.0, 0.5, 0.5, 2.0], [1.5, 1.5, 1.5, 1.5]]

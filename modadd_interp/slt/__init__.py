@@ -790,10 +790,10 @@ def degeneracy_measures(weights: dict[str, torch.Tensor], active: torch.Tensor, 
     }
 
 
-from .kernel import LossKernel, loss_kernel  # noqa: E402  (the kernel module builds on the sampler above)
+from .kernel import KernelReading, LossKernel, loss_kernel  # noqa: E402  (the kernel module builds on the sampler above)
 
 __all__ = [
-    "AUTO", "COMPONENT_COLUMNS", "COMPONENT_SETS", "FULL", "LLCEstimate", "LossKernel", "PROGRESS_COMPONENTS",
-    "SamplerSettingsError", "calibrate", "column_name", "component_masks", "degeneracy_measures", "extrapolate",
-    "llc", "loss_kernel", "stable", "weights_needed",
+    "AUTO", "COMPONENT_COLUMNS", "COMPONENT_SETS", "FULL", "KernelReading", "LLCEstimate", "LossKernel",
+    "PROGRESS_COMPONENTS", "SamplerSettingsError", "calibrate", "column_name", "component_masks",
+    "degeneracy_measures", "extrapolate", "llc", "loss_kernel", "stable", "weights_needed",
 ]

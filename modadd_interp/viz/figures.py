@@ -527,9 +527,11 @@ def loss_kernel_figure(kernel, eigenvectors: int = 4) -> go.Figure:
     the top eigenvectors drawn over the grid.
 
     Top left: per frequency ``k``, the share of the top ``m`` eigenvectors' energy in ``cos/sin(w_k z)``
-    (``z = x + y``; key frequencies in red) on a log scale, against the share a random direction pair has
-    (``2 / N``, dashed). Top right: the kernel's top eigenvalues (over ``N``). Bottom: the top eigenvectors over
-    the ``(x, y)`` grid (a function of ``x + y`` alone is constant along the anti-diagonals).
+    (``z = x + y``; key frequencies in red; the kernel's :attr:`~modadd_interp.slt.LossKernel.statistic`, the other
+    statistic's as diamonds) on a log scale, against the share a random direction pair has (``2 / N``, dashed).
+    Top right: the kernel's top eigenvalues (over ``N``). Bottom: the top eigenvectors over the ``(x, y)`` grid (a
+    function of ``x + y`` alone is constant along the anti-diagonals; frequencies near ``n / 2`` alias into
+    patterns along the diagonals on screen).
 
     Examples:
         >>> loss_kernel_figure(slt.loss_kernel(*mi.load())).show()    # doctest: +SKIP
@@ -541,8 +543,13 @@ def loss_kernel_figure(kernel, eigenvectors: int = 4) -> go.Figure:
                         subplot_titles=(f"share of the top {kernel.top} eigenvectors per frequency of z = x + y",
                                         "top eigenvalues / N", *[f"eigenvector {i + 1}" for i in range(shown)]))
     frame = kernel.to_frame()
-    fig.add_bar(x=frame["k"].tolist(), y=frame["share"].clip(lower=1e-7).tolist(), name="share per frequency",
+    fig.add_bar(x=frame["k"].tolist(), y=frame[kernel.statistic].clip(lower=1e-7).tolist(),
+                name=f"share per frequency ({kernel.statistic})",
                 marker_color=_bar_colors(len(frame), tuple(kernel.key_freqs)), row=1, col=1)
+    for other in [name for name in kernel.readings if name != kernel.statistic]:
+        fig.add_scatter(x=frame["k"].tolist(), y=frame[other].clip(lower=1e-7).tolist(), mode="markers",
+                        name=f"{other} (the same draws)", marker=dict(symbol="diamond", size=5, color="#1d2330"),
+                        row=1, col=1)
     fig.add_scatter(x=[0.5, len(frame) + 0.5], y=[frame["random"].iloc[0]] * 2, mode="lines",
                     name="random direction pair (2 / N)", line=dict(dash="dash", color="#555"), row=1, col=1)
     fig.update_yaxes(type="log", title_text="share", row=1, col=1)
@@ -559,8 +566,9 @@ def loss_kernel_figure(kernel, eigenvectors: int = 4) -> go.Figure:
         fig.update_yaxes(title_text="x" if i == 0 else None, showticklabels=False, autorange="reversed",
                          row=2, col=i + 1)
     note = _strided_note(display_stride(n), n)
-    title = (f"The loss kernel: {kernel.fourier_share:.1%} of its top {kernel.top} eigenvectors lie in the key "
-             f"frequencies' span {list(kernel.key_freqs)}; random subspaces: {kernel.random_share:.2%}{note}")
+    title = (f"The loss kernel ({kernel.statistic}): {kernel.fourier_share:.1%} of its top {kernel.top} eigenvectors "
+             f"lie in the key frequencies' span {list(kernel.key_freqs)}; random subspaces: "
+             f"{kernel.random_share:.2%}{note}")
     return _layout(fig, title, height=760, showlegend=True, legend=dict(orientation="h", y=-0.08))
 
 
