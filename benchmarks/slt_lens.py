@@ -45,10 +45,10 @@ def _components(model, task, which: str) -> dict:
             "rows": frame[list(ROW_COLUMNS)].to_dict(orient="records"), "healthy": int(frame["healthy"].sum())}
 
 
-def _kernel(model, task, key_freqs) -> dict:
+def _kernel(model, task, key_freqs, draws: int) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        kernel = slt.loss_kernel(model, task, key_freqs)
+        kernel = slt.loss_kernel(model, task, key_freqs, num_draws=draws)
     return kernel.to_dict()
 
 
@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", default="", help="checkpoints of the shipped run: comma-separated, or 'all'")
     parser.add_argument("--skip-final", action="store_true", help="skip the final model's figures")
     parser.add_argument("--kernel-only", action="store_true", help="per checkpoint, the kernel alone")
-    parser.add_argument("--no-kernel", action="store_true", help="per checkpoint, the components alone")
+    parser.add_argument("--no-kernel", action="store_true", help="no loss kernel (final model and checkpoints)")
+    parser.add_argument("--kernel-draws", type=int, default=slt.kernel.DEFAULT_KERNEL_DRAWS, help="draws per chain")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args(argv)
     if args.threads:
@@ -112,9 +113,10 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{row['lr2']:.3g}  tries {row['tries']}  {row['seconds']:5.1f} s  "
                   f"{'healthy' if row['healthy'] else 'UNHEALTHY: ' + row['reasons']}", flush=True)
         save()
-        result["kernel"] = _kernel(model, task, key_freqs)
+    if not args.skip_final and not args.no_kernel:
+        result["kernel"] = _kernel(model, task, key_freqs, args.kernel_draws)
         k = result["kernel"]
-        print(f"loss kernel: {k['seconds']:.1f} s = {k['seconds'] / llc_seconds:.1f}x the whole model's LLC; "
+        print(f"loss kernel: {k['seconds']:.1f} s = {k['seconds'] / result['llc_seconds']:.1f}x the whole LLC; "
               + "; ".join(f"{name}: key share {r['fourier_share']:.4f} against random {r['random_share']:.5f} "
                           f"({r['ratio']:.0f}x)" for name, r in k["readings"].items()), flush=True)
         save()
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
             if not args.kernel_only:
                 row["components"] = _components(checkpoint, run.task, args.components)
             if not args.no_kernel:
-                row["kernel"] = _kernel(checkpoint, run.task, key_freqs)
+                row["kernel"] = _kernel(checkpoint, run.task, key_freqs, args.kernel_draws)
             result["series"].append(row)
             print(f"step {step}: " + ", ".join(
                 f"{r['component']} {r['llc_mean']:.3g}{'' if r['healthy'] else ' (UNHEALTHY)'}"
