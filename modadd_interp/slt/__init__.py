@@ -343,8 +343,9 @@ COMPONENT_SETS: dict[str, str] = {
 }
 """Names ``llc(..., components=...)`` takes for a set of components (:func:`component_masks`)."""
 
-PROGRESS_COMPONENTS = "all"
-"""The components ``progress_measures(run, llc="components")`` estimates at every checkpoint."""
+PROGRESS_COMPONENTS = "coarse"
+"""The components ``progress_measures(run, llc="components")`` estimates at every checkpoint: the 5 of a 1-layer model
+(heads: ``llc={"components": "all"}``)."""
 
 FULL = "full"
 """The pseudo-component of every parameter: ``components=["full", ...]`` adds the whole model's LLC as a row."""

@@ -565,11 +565,12 @@ def loss_kernel_figure(kernel, eigenvectors: int = 4) -> go.Figure:
         fig.update_xaxes(title_text="y", showticklabels=False, row=2, col=i + 1)
         fig.update_yaxes(title_text="x" if i == 0 else None, showticklabels=False, autorange="reversed",
                          row=2, col=i + 1)
-    note = _strided_note(display_stride(n), n)
-    title = (f"The loss kernel ({kernel.statistic}): {kernel.fourier_share:.1%} of its top {kernel.top} eigenvectors "
-             f"lie in the key frequencies' span {list(kernel.key_freqs)}; random subspaces: "
-             f"{kernel.random_share:.2%}{note}")
-    return _layout(fig, title, height=760, showlegend=True, legend=dict(orientation="h", y=-0.08))
+    s = display_stride(n)
+    title = (f"The loss kernel ({kernel.statistic})<br><sup>{kernel.fourier_share:.1%} of its top {kernel.top} "
+             f"eigenvectors lie in the key frequencies' span {list(kernel.key_freqs)}; random subspaces: "
+             f"{kernel.random_share:.2%}" + (f"; eigenvectors: every {s}th row and column" if s > 1 else "")
+             + "</sup>")
+    return _layout(fig, title, height=780, showlegend=True, legend=dict(orientation="h", y=-0.08))
 
 
 def clock_pizza_figure(report, cache) -> go.Figure:
