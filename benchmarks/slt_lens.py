@@ -36,11 +36,11 @@ ROW_COLUMNS = ("component", "n_params", "llc_mean", "llc_std", "healthy", "reaso
                "llc_at_lr2", "extrapolated", "tries", "seconds")
 
 
-def _components(model, task, which: str) -> dict:
+def _components(model, task, which: str, settings: dict | None = None) -> dict:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # unhealthy rows are in the table, with their reasons
-        frame = slt.llc(model, task, components=which.split(",") if "," in which else which)
+        frame = slt.llc(model, task, components=which.split(",") if "," in which else which, **(settings or {}))
     return {"seconds": time.perf_counter() - start, "settings": frame.attrs["settings"],
             "rows": frame[list(ROW_COLUMNS)].to_dict(orient="records"), "healthy": int(frame["healthy"].sum())}
 
@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-kernel", action="store_true", help="no loss kernel (final model and checkpoints)")
     parser.add_argument("--kernel-draws", type=int, default=slt.kernel.DEFAULT_KERNEL_DRAWS, help="draws per chain")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--llc-settings", type=json.loads, default=None,
+                        help='slt.llc settings for the checkpoints, as JSON (e.g. \'{"lr": 5e-5}\'); default: its own')
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -123,12 +125,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.steps:
         run = mi.shipped_run()
         steps = run.steps if args.steps == "all" else [int(s) for s in args.steps.split(",")]
-        result["series"] = []
+        result["series"], result["series_llc_settings"] = [], args.llc_settings
         for step in steps:
             checkpoint = tl_adapter.build_model(run.config, run.weights[run.steps.index(step)])
             row: dict = {"step": step}
             if not args.kernel_only:
-                row["components"] = _components(checkpoint, run.task, args.components)
+                row["components"] = _components(checkpoint, run.task, args.components, args.llc_settings)
             if not args.no_kernel:
                 row["kernel"] = _kernel(checkpoint, run.task, key_freqs, args.kernel_draws)
             result["series"].append(row)
