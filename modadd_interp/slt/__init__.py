@@ -1,4 +1,5 @@
-"""The singular-learning-theory lens: the local learning coefficient (LLC) and degeneracy measures.
+"""The singular-learning-theory lens: the local learning coefficient (LLC), whole or per component, the loss
+kernel, and degeneracy measures.
 
 :func:`llc` estimates a model's LLC on the training split with devinterp's SGLD sampler
 (``pip install 'modadd_interp[slt]'``, devinterp 2.0.1; we write no sampler of our own).
@@ -65,10 +66,29 @@ Next to the largest stable step the growth is steeper than linear (step 200: 631
 longer runs (2 chains, 600 burn-in steps, one rung lower) the calibrated values are within 3% up to step
 4000; at the grokked end (LLC < 3) they are noise-limited (chain spread 10-60%).
 
+**Per component** (``llc(model, task, components=...)``; Wang et al. 2024's weight-restricted LLC): the same
+estimator with devinterp's ``param_masks`` restricting the chains to one component's weights
+(:func:`component_masks`, built from :func:`modadd_interp.tl_adapter.component_parameters` on either TL version:
+devinterp's own ``create_param_masks`` does not understand a TL 4 bridge). What devinterp does with a mask (read in
+its ``slt/sampler.py`` and ``optim/sgmcmc.py``): a parameter outside the masks is frozen (``requires_grad=False``:
+no gradient, no noise, no pull); inside, the mask multiplies the whole update, ``w <- w - lr/2 * m * (n_beta *
+grad L + localization * (w - w0)) + sqrt(lr) * m * N(0, 1)``, so masked-out entries stay at ``w0``. Every
+component is sampled at the same ``n_beta``, localization, batch, chains, draws, seed and health rules as the whole
+model, from the same ``L(w0)``; only the step is calibrated per component. A component's LLC is the learning
+coefficient of the loss as a function of its weights alone, the rest frozen: at most about ``n_params / 2`` (a
+regular component), and the components' values do not add up to the whole model's (a symmetry across two
+components is invisible to either). They compare across checkpoints as the whole model's do: same settings,
+each calibrated on its own.
+
+**The loss kernel** (:func:`loss_kernel`, in :mod:`modadd_interp.slt.kernel`): the correlations of the per-input
+losses over the grid under the same sampler, read at the key frequencies against random subspaces.
+
 Examples:
     >>> est = llc(*mi.load())                                # doctest: +SKIP
     >>> est.mean, est.std, est.healthy, est.hyperparameters["lr_pair"]
     >>> llc(*mi.load(), lr=1e-4).mean                        # a fixed step size  # doctest: +SKIP
+    >>> llc(*mi.load(), components="all")                    # one row per component  # doctest: +SKIP
+    >>> loss_kernel(*mi.load()).fourier_share                # doctest: +SKIP
 """
 
 from __future__ import annotations
