@@ -251,8 +251,8 @@ def progress(
     llc: Optional[str] = typer.Option(
         None, "--llc", metavar="model|components",
         help="Add the LLC (devinterp SGLD, step size calibrated per checkpoint) and degeneracy measures: 'model' for "
-             "the whole model's (~30 s per checkpoint), 'components' for each component's (embeddings, each layer's "
-             "attention, heads and MLP, unembedding; ~5 minutes per checkpoint)."),
+             "the whole model's (~30 s per checkpoint), 'components' for each component's (the embeddings, each "
+             "layer's attention and MLP, the unembedding; about 5x the time)."),
     op: Optional[str] = typer.Option(None, "--op", help="Operation add/sub/mul/div; default: recorded, else inferred."),
     frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split (with --frac-train/--split)."),
