@@ -274,8 +274,11 @@ def progress(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (rows, phases, key frequencies)."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the measures to this CSV file."),
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of bare TransformerBridge state dicts."),
-    llc: bool = typer.Option(False, "--llc", help="Add the LLC (devinterp SGLD, step size calibrated per checkpoint; "
-                             "slow: ~30 s per checkpoint) and degeneracy measures."),
+    llc: Optional[str] = typer.Option(
+        None, "--llc", metavar="model|components",
+        help="Add the LLC (devinterp SGLD, step size calibrated per checkpoint) and degeneracy measures: 'model' for "
+             "the whole model's (~30 s per checkpoint), 'components' for each component's (the embeddings, each "
+             "layer's attention and MLP, the unembedding; about 5x the time)."),
     op: Optional[str] = typer.Option(None, "--op", help=OP_HELP),
     group: Optional[str] = typer.Option(None, "--group", help=GROUP_HELP),
     frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
@@ -286,16 +289,20 @@ def progress(
     from .progress import progress_measures
     from .runs import load_run
 
+    if llc not in (None, "model", "components"):
+        raise typer.BadParameter(f"--llc takes 'model' or 'components', got {llc!r}", param_hint="--llc")
     try:
         series = load_run(run, n_heads=n_heads)
         task = _run_task(series, **_task_options(op, frac_train, seed, split, group))
-        frame = progress_measures(series, task=task, progress=not as_json, llc=llc)
+        frame = progress_measures(series, task=task, progress=not as_json,
+                                  llc={None: False, "model": True}.get(llc, llc))
     except ModAddError as e:
         _fail(e)
     if csv is not None:
         frame.to_csv(csv, index=False)
     if as_json:
-        payload = {key: frame.attrs[key] for key in ("key_freqs", "key_freqs_source", "phases", "phase_checks")}
+        payload = {key: frame.attrs[key] for key in ("key_freqs", "key_freqs_source", "phases", "phase_checks",
+                                                     "llc_components") if key in frame.attrs}
         payload["rows"] = frame.to_dict(orient="records")
         typer.echo(json.dumps(payload, indent=2))
     else:

@@ -54,7 +54,7 @@ FALL_END = 0.9
 
 def progress_measures(
     run: object, task: ModularTask | None = None, key_freqs: tuple[int, ...] | None = None,
-    progress: bool = True, llc: bool | dict = False,
+    progress: bool = True, llc: bool | dict | str = False,
 ) -> pd.DataFrame:
     """One row per checkpoint: losses, accuracies, restricted/excluded loss, Ginis, weight norm, clusters.
 
@@ -74,6 +74,12 @@ def progress_measures(
             ``llc_at_lr`` and ``llc_at_lr2`` (the LLC at each step), ``llc_extrapolated`` (whether the
             value is extrapolated to step 0 or is ``llc_at_lr2``), ``llc_localization``, ``llc_n_beta``
             and ``llc_tries`` (sampling runs made). Slow: about 30 s per checkpoint on a 2-core CPU.
+            ``"components"`` (or a dict with a ``"components"`` key: ``slt.llc(..., components=...)``; default
+            set :data:`modadd_interp.slt.PROGRESS_COMPONENTS`) estimates each component's weight-restricted LLC
+            instead of the whole model's, calibrated per component and checkpoint: per component ``c``
+            (:func:`modadd_interp.slt.column_name`, e.g. ``llc_l0_mlp``) the columns ``llc_c`` (the mean),
+            ``llc_c_std``, ``llc_c_healthy``, ``llc_c_reasons``, ``llc_c_lr`` and ``llc_c_lr2``, with the
+            degeneracy measures; ``attrs["llc_components"]`` lists the components. About 5x the whole model's time.
 
     Returns:
         A DataFrame indexed by row with a ``step`` column. ``attrs`` holds ``key_freqs``,
@@ -95,6 +101,7 @@ def progress_measures(
     workers = torch.get_num_threads() if from_weights and not llc else 1
     keep = "logits" if workers * task.grid.n_inputs * task.p * 4 <= keep_budget() else "rerun"  # float32 logits
     checkpoints = list(zip(run.steps, run.weights, strict=True))
+    llc_kwargs = _llc_kwargs(llc)
     with contextlib.nullcontext() if from_weights else grid_recorder(model, attention=False) as recorder:
 
         def measure(checkpoint: tuple[int, dict[str, torch.Tensor]]) -> dict:
@@ -105,7 +112,6 @@ def progress_measures(
                      else grid_cache(model, task, recorder=recorder, keep=keep))
             row = {"step": step, **checkpoint_measures(cache, key_freqs)}
             if llc:
-                llc_kwargs = llc if isinstance(llc, dict) else {}
                 row.update(_slt_measures(model, task, weights, cache.neuron_active, llc_kwargs))
             return row
 
@@ -114,6 +120,10 @@ def progress_measures(
     frame = pd.DataFrame(rows)
     frame.attrs["key_freqs"] = list(key_freqs)
     frame.attrs["key_freqs_source"] = source
+    if "components" in llc_kwargs:
+        from . import slt
+
+        frame.attrs["llc_components"] = list(slt.component_masks(model, llc_kwargs["components"]))
     frame.attrs["phases"] = detect_phases(frame)
     frame.attrs["phase_checks"] = phase_checks(frame, frame.attrs["phases"])
     return frame
@@ -265,10 +275,29 @@ def phase_checks(frame: pd.DataFrame, phases: dict) -> dict:
     return checks
 
 
+def _llc_kwargs(llc: bool | dict | str) -> dict:
+    """``progress_measures``' ``llc`` as keyword arguments of :func:`modadd_interp.slt.llc` (empty: the defaults)."""
+    if isinstance(llc, str):
+        if llc != "components":
+            raise ValueError(f"llc must be True, a dict of slt.llc settings or 'components', got {llc!r}")
+        from . import slt
+
+        return {"components": slt.PROGRESS_COMPONENTS}
+    return dict(llc) if isinstance(llc, dict) else {}
+
+
 def _slt_measures(model, task: ModularTask, weights: dict[str, torch.Tensor], active: torch.Tensor,
                   llc_kwargs: dict) -> dict:
     from . import slt
 
+    if "components" in llc_kwargs:
+        frame = slt.llc(model, task, **llc_kwargs)
+        row = {}
+        for r in frame.itertuples(index=False):
+            c = slt.column_name(r.component)
+            row.update({c: r.llc_mean, f"{c}_std": r.llc_std, f"{c}_healthy": r.healthy, f"{c}_reasons": r.reasons,
+                        f"{c}_lr": r.lr, f"{c}_lr2": r.lr2})
+        return {**row, **slt.degeneracy_measures(weights, active, task.p)}
     estimate = slt.llc(model, task, **llc_kwargs)
     hyper = estimate.hyperparameters
     pair = hyper.get("lr_pair") or [hyper["lr"], None]

@@ -46,7 +46,7 @@ def attention_patterns(model, tokens: torch.Tensor, layer: int = 0) -> torch.Ten
 
 
 def render_report(model, task: ModularTask, out_dir: str | Path, run: object = None,
-                  title: str | None = None, llc: bool | dict = False, *, cache: GridCache | None = None,
+                  title: str | None = None, llc: bool | dict | str = False, *, cache: GridCache | None = None,
                   circuit: CircuitReport | None = None) -> Path:
     """Analyze ``model`` and write ``out_dir/index.html``; return its path.
 
@@ -55,7 +55,10 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
             for the progress-measures section.
         title: the page title; default names the task.
         llc: with a run, also estimate the LLC and degeneracy measures at every checkpoint
-            (``progress_measures(..., llc=llc)``; slow: about 20 s per checkpoint) and add their panel.
+            (``progress_measures(..., llc=llc)``; slow: about 20 s per checkpoint; ``"components"``: the LLC of
+            each component, about 5x that) and add their panel. With or without a run, also add the model's
+            loss kernel (:func:`modadd_interp.slt.loss_kernel`, minutes at p = 113; a dict's sampler settings
+            apply to it too).
         cache: the model's :func:`~modadd_interp.probes.grid_cache`, when already made (saves the grid pass).
         circuit: the model's :func:`~modadd_interp.verify_circuit` result, when already computed with ``cache``
             (saves the analysis: at p = 1009 most of the report's time).
@@ -147,9 +150,13 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
         page.section("Progress over training", f"<p>{html.escape(frame.attrs['phases']['rule'])}.</p>")
         page.figure(F.progress_figure(frame))
         if llc:
-            page.figure(F.llc_figure(frame), caption="Local learning coefficient (devinterp SGLD; open markers: "
-                        "unhealthy estimates) and degeneracy measures")
+            what = ("The LLC of each component, weight-restricted, each calibrated on its own (dashed: single heads)"
+                    if "llc_components" in frame.attrs else "Local learning coefficient")
+            page.figure(F.llc_figure(frame), caption=f"{what} (devinterp SGLD; open markers: unhealthy estimates) "
+                        "and degeneracy measures")
         page.table(frame, caption="The measures at every checkpoint")
+    if llc:
+        _loss_kernel_section(page, model, task, kf.freqs, llc)
     return page.write(out_dir)
 
 
@@ -223,3 +230,32 @@ def _character_frame(spectrum) -> pd.DataFrame:
         rows.append({"irrep": name, **{f"class {j} (size {sizes[j]})": text(complex(v)) for j, v in
                                         enumerate(values)}})
     return pd.DataFrame(rows)
+
+
+def _loss_kernel_section(page: Page, model, task: ModularTask, key_freqs: tuple[int, ...], llc: bool | dict | str):
+    """The loss kernel's figure and numbers (``render_report(..., llc=...)``)."""
+    import inspect
+
+    from . import slt
+
+    if not key_freqs:
+        page.section("The loss kernel", "<p>No key frequencies were found: the kernel has nothing to be read at.</p>")
+        return
+    accepted = inspect.signature(slt.loss_kernel).parameters
+    settings = {k: v for k, v in llc.items() if k in accepted} if isinstance(llc, dict) else {}
+    kernel = slt.loss_kernel(model, task, key_freqs, **settings)
+    health = "" if kernel.healthy else f" (UNHEALTHY: {html.escape('; '.join(kernel.reasons))})"
+    page.section("The loss kernel", f"<p>{kernel.fourier_share:.1%} of the top {kernel.top} eigenvectors lie in the "
+                 f"key frequencies' span (random subspaces of the same dimension: {kernel.random_share:.2%}){health}. "
+                 "The loss kernel is the correlation of the per-input losses over SGLD draws from the local posterior "
+                 "(Adam, Furman &amp; Hoogland 2025), read here in the Fourier basis of the answer's coordinate "
+                 "(docs/concepts.md, \"The loss kernel\").</p>")
+    page.figure(kernel.plot(), caption="The loss kernel's top eigenvectors: their share per frequency of x + y "
+                "(key frequencies in red) against a random direction pair, the spectrum, and the top eigenvectors "
+                "over the grid")
+    page.table(pd.DataFrame([{"statistic": name, **{k: getattr(r, k) for k in (
+        "fourier_share", "random_share", "random_share_std", "ratio", "sum_share", "constant_share")}}
+        for name, r in kernel.readings.items()]),
+        caption=f"The loss kernel's readings, from the same {kernel.n_draws} draws (top {kernel.top} eigenvectors; "
+                f"the run's LLC {kernel.estimate.mean:.3g}, {kernel.seconds:.0f} s; settings "
+                f"{html.escape(str(kernel.hyperparameters))})")

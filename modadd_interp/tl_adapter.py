@@ -330,6 +330,67 @@ def canonical_parameters(model) -> dict[str, torch.nn.Parameter]:
     return {names[k]: v for k, v in native.items() if id(v) in params}
 
 
+_HEAD_WEIGHTS = ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V")  # [n_heads, ...] in the canonical layout
+
+
+def component_weights(cfg: ModelConfig) -> dict[str, list[tuple[str, int | None]]]:
+    """The transformer's components, each as ``(canonical weight, head or None for all of it)`` pairs.
+
+    Named as devinterp's weight restrictions are: ``"embed"`` (``W_E``), ``"pos_embed"`` (``W_pos``), per
+    layer ``i`` ``"l{i} attn"`` (``W_Q``/``W_K``/``W_V``/``W_O`` and their biases), ``"l{i}h{j}"`` (head
+    ``j``'s slices of ``W_Q``/``W_K``/``W_V``/``W_O``/``b_Q``/``b_K``/``b_V``; ``b_O`` is shared by the heads)
+    and ``"l{i} mlp"`` (``W_in``, ``b_in``, ``W_out``, ``b_out``), then ``"unembed"`` (``W_U``, ``b_U``).
+    Another architecture (an MLP) would have its own table here.
+
+    Examples:
+        >>> list(component_weights(mi.ModelConfig()))   # doctest: +SKIP
+        ['embed', 'pos_embed', 'l0 attn', 'l0h0', 'l0h1', 'l0h2', 'l0h3', 'l0 mlp', 'unembed']
+    """
+    table: dict[str, list[tuple[str, int | None]]] = {"embed": [("embed.W_E", None)],
+                                                      "pos_embed": [("pos_embed.W_pos", None)]}
+    for layer in range(cfg.n_layers):
+        a, m = f"blocks.{layer}.attn", f"blocks.{layer}.mlp"
+        table[f"l{layer} attn"] = [(f"{a}.{w}", None) for w in (*_HEAD_WEIGHTS, "b_O")]
+        for head in range(cfg.n_heads):
+            table[f"l{layer}h{head}"] = [(f"{a}.{w}", head) for w in _HEAD_WEIGHTS]
+        table[f"l{layer} mlp"] = [(f"{m}.{w}", None) for w in ("W_in", "b_in", "W_out", "b_out")]
+    table["unembed"] = [("unembed.W_U", None), ("unembed.b_U", None)]
+    return table
+
+
+@torch.no_grad()
+def component_parameters(model) -> dict[str, dict[str, torch.Tensor | None]]:
+    """Each component's trainable parameters on a live model, as devinterp ``ParamMasks``.
+
+    ``{component: {name in model.named_parameters(): bool mask of the parameter's shape, or None for all of
+    it}}``, components as :func:`component_weights` names them. The canonical selection is carried into the
+    model's own layout (on a bridge, head ``j`` is rows ``j*d_head:(j+1)*d_head`` of ``q/k/v.weight`` and
+    the same columns of ``o.weight``; on a HookedTransformer, index ``j`` of ``W_Q[j]``...). A weight that is
+    not a parameter is left out: the bridge's unembed bias is a buffer, so its ``"unembed"`` is ``W_U`` alone.
+
+    Examples:
+        >>> masks = component_parameters(model)["l0h1"]          # doctest: +SKIP
+        >>> {name: int(m.sum()) for name, m in masks.items()}   # 4 * d_model * d_head + 3 * d_head weights
+    """
+    cfg = model_config(model)
+    native = model.state_dict(keep_vars=True)
+    names = {id(p): name for name, p in model.named_parameters()}
+    out: dict[str, dict[str, torch.Tensor | None]] = {}
+    for component, selection in component_weights(cfg).items():
+        chosen = {k: torch.zeros(shape) for k, shape in cfg.shapes().items()}
+        for weight, head in selection:
+            (chosen[weight] if head is None else chosen[weight][head]).fill_(1.0)
+        laid_out = canonical_to_bridge(cfg, chosen) if is_bridge(model) else chosen  # the same layout moves
+        masks: dict[str, torch.Tensor | None] = {}
+        for key, mask in laid_out.items():
+            tensor = native.get(key)
+            if tensor is None or id(tensor) not in names or not bool(mask.any()):
+                continue
+            masks[names[id(tensor)]] = None if bool(mask.all()) else mask.bool()
+        out[component] = masks
+    return out
+
+
 # --------------------------------------------------------------------- hooks
 def hook_count(model) -> int:
     """Total forward/backward hooks on every submodule (for leak checks)."""

@@ -6,6 +6,7 @@ import json
 import math
 import random
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -313,3 +314,244 @@ def test_calibration_finds_a_healthy_step_where_larger_ones_fail(memorizing):
     expected = 2 * at[lr2] - at[lr] if est.hyperparameters["extrapolated"] else at[lr2]
     assert est.mean == pytest.approx(expected)
     assert 0 < est.mean <= at[lr2] < at[lr]  # the estimate grows with the step size; the extrapolation removes that
+
+
+# ------------------------------------------------------------------ the LLC per component
+def _perturbed(weights: dict[str, torch.Tensor], selection) -> dict[str, torch.Tensor]:
+    """``weights`` with every entry a component selects (``(canonical weight, head or None)`` pairs) moved."""
+    w = {k: v.clone() for k, v in weights.items()}
+    for name, head in selection:
+        target = w[name] if head is None else w[name][head]
+        target += 1.0 + torch.rand_like(target)
+    return w
+
+
+@pytest.mark.adapter
+@pytest.mark.parametrize("n_layers", [1, 2])
+def test_component_masks_select_exactly_the_components_weights(backend, n_layers):
+    """A component's masks cover exactly the live parameter entries that its canonical weights (a head: its
+    slices) hold, on either TL version's layout: moving those weights moves those entries and no others."""
+    from conftest import random_weights
+
+    cfg = small_config(p=13, d_mlp=16, n_layers=n_layers)
+    weights = random_weights(cfg)
+    model = tl_adapter.build_model(cfg, weights, backend=backend)
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    table = tl_adapter.component_parameters(model)
+    expected = ["embed", "pos_embed"] + [c for layer in range(n_layers) for c in
+                                         [f"l{layer} attn", f"l{layer}h0", f"l{layer}h1", f"l{layer} mlp"]]
+    assert list(table) == expected + ["unembed"]
+    coverage = {k: torch.zeros_like(v, dtype=torch.int64) for k, v in before.items()}
+    for component, selection in tl_adapter.component_weights(cfg).items():
+        moved = tl_adapter.build_model(cfg, _perturbed(weights, selection), backend=backend)
+        changed = {k: (v.detach() != before[k]) for k, v in moved.named_parameters()}
+        masks = table[component]
+        for name, diff in changed.items():
+            mask = masks.get(name, False)
+            selected = torch.ones_like(diff) if mask is None else (mask if name in masks else torch.zeros_like(diff))
+            assert torch.equal(diff, selected), (component, name)
+            if slt._kind(component)[0] != "head":
+                coverage[name] += selected.long()
+    # the components without the single heads partition the parameters: every entry sampled exactly once
+    assert all(bool((c == 1).all()) for c in coverage.values()), {k: c.unique().tolist() for k, c in coverage.items()}
+    # per-head sizes: 4 d_model d_head weights and 3 d_head biases
+    head = table["l0h1"]
+    assert sum(int(m.sum()) for m in head.values()) == 4 * cfg.d_model * cfg.d_head + 3 * cfg.d_head
+    assert list(slt.component_masks(model, "coarse")) == [c for c in table if slt._kind(c)[0] != "head"]
+    assert list(slt.component_masks(model, ["heads", "full"]))[-1] == "full"
+    with pytest.raises(slt.SamplerSettingsError, match="unknown component"):
+        slt.component_masks(model, ["l7 mlp"])
+
+
+@pytest.mark.adapter
+def test_component_masks_match_devinterps_on_a_hooked_transformer():
+    """On a TL 3 HookedTransformer, which devinterp's create_param_masks understands, ours are the same."""
+    if not tl_adapter.HAS_HOOKED_TRANSFORMER:
+        pytest.skip("needs TL <= 3 (HookedTransformer)")
+    from conftest import random_weights
+    from devinterp.slt.weight_restrictions import create_param_masks
+
+    cfg = small_config(p=13, d_mlp=16, n_layers=2)
+    model = tl_adapter.build_model(cfg, random_weights(cfg), backend="hooked_transformer")
+    ours = tl_adapter.component_parameters(model)
+    for component in ("embed", "unembed", "l0 attn", "l1 mlp", "l0h1", "l1h0"):
+        theirs = create_param_masks(model, component)
+        assert set(theirs) == set(ours[component]), component
+        for name, mask in theirs.items():
+            assert (mask is None and ours[component][name] is None) or torch.equal(mask, ours[component][name])
+
+
+def test_llc_per_component_frame(fitted):
+    model = tl_adapter.build_model(small_config(p=13, d_mlp=16), fitted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 20 draws: the stationarity check may fail; not the point here
+        frame = slt.llc(model, TASK, components=["pos_embed", "l0h1", "l0 mlp", "full"], **QUICK)
+        whole = slt.llc(model, TASK, **QUICK)
+    assert tuple(frame.columns) == slt.COMPONENT_COLUMNS
+    assert frame["component"].tolist() == ["pos_embed", "l0h1", "l0 mlp", "full"]
+    assert frame["kind"].tolist() == ["pos_embed", "head", "mlp", "full"]
+    assert frame["layer"].tolist()[1:3] == [0, 0] and frame["head"].tolist()[1] == 1
+    n_all = sum(p.numel() for p in model.parameters())
+    assert frame["n_params"].tolist() == [3 * 16, 4 * 16 * 8 + 3 * 8, 2 * 16 * 16 + 16 + 16, n_all]
+    assert (frame["lr"] == QUICK["lr"]).all() and frame["lr2"].isna().all() and (frame["tries"] == 1).all()
+    assert (frame["n_beta"] == QUICK["n_beta"]).all() and (frame["num_draws"] == QUICK["num_draws"]).all()
+    # the whole model as a component is the whole-model estimate, to the bit (the same masks, seeds and batches)
+    full = frame.set_index("component").loc["full"]
+    assert full["llc_mean"] == whole.mean and frame.attrs["estimates"]["full"].per_chain == whole.per_chain
+    # the restriction is real: 48 positional weights cannot hold what the whole model's 2,000 do
+    assert 0 < frame["llc_mean"].iloc[0] < 0.5 * full["llc_mean"], frame[["component", "llc_mean"]]
+    assert ((frame["reasons"] == "") == frame["healthy"]).all()
+    assert frame.attrs["settings"]["n_beta"] == QUICK["n_beta"]
+
+
+def test_an_unhealthy_component_says_why(fitted):
+    model = tl_adapter.build_model(small_config(p=13, d_mlp=16), fitted)
+    with pytest.warns(UserWarning, match=r"component\(s\) \['l0h0'.* is unhealthy"):
+        frame = slt.llc(model, TASK, components=["l0h0", "pos_embed"], **dict(QUICK, lr=1.0))
+    row = frame.set_index("component").loc["l0h0"]
+    assert not row["healthy"] and ("diverged" in row["reasons"] or "NaN" in row["reasons"]), row["reasons"]
+
+
+@pytest.mark.adapter
+def test_component_llcs_on_a_two_layer_model(backend):
+    """The components of a 2-layer Clock-and-Pizza family model (tokens (a, b), no '='), on either TL version."""
+    model, task = mi.load(Path(__file__).parent / "data" / "trained" / "family_2layer.safetensors")
+    model = tl_adapter.build_model(tl_adapter.model_config(model), tl_adapter.canonical_weights(model),
+                                   backend=backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = slt.llc(model, task, components="coarse", **dict(QUICK, num_chains=1))
+    assert frame["component"].tolist() == ["embed", "pos_embed", "l0 attn", "l0 mlp", "l1 attn", "l1 mlp", "unembed"]
+    assert frame["llc_mean"].notna().all() and (frame["n_params"] > 0).all()
+
+
+def test_degeneracy_reads_the_readout_layer_of_a_two_layer_model():
+    """W_L is the readout (last) layer's W_out @ W_U, the layer whose neurons ``active`` counts: by hand (layer 0
+    planted rank 1, layer 1 rank 2), and on a trained 2-layer model of the Clock-and-Pizza family."""
+    from modadd_interp.fourier import effective_rank
+
+    cfg = small_config(p=13, d_mlp=8, n_layers=2)
+    w = {k: torch.zeros(s) for k, s in cfg.shapes().items()}
+    w["embed.W_E"][:13, 0] = 1.0
+    w["unembed.W_U"][:3, :3] = torch.eye(3)
+    w["blocks.0.mlp.W_out"][0, 0] = 1.0  # rank 1
+    w["blocks.1.mlp.W_out"][0, 0] = w["blocks.1.mlp.W_out"][1, 1] = 1.0  # rank 2
+    assert slt.degeneracy_measures(w, torch.ones(8), 13)["erank_wl"] == pytest.approx(2.0)
+
+    model, task = mi.load(Path(__file__).parent / "data" / "trained" / "family_2layer.safetensors")
+    weights = tl_adapter.canonical_weights(model)
+    ranks = [effective_rank(weights[f"blocks.{i}.mlp.W_out"].double() @ weights["unembed.W_U"].double()[:, :task.p])
+             for i in (0, 1)]
+    assert abs(ranks[0] - ranks[1]) > 0.3  # the layers differ enough for the test to tell them apart
+    deg = slt.degeneracy_measures(weights, grid_cache(model, task).neuron_active, task.p)
+    assert deg["erank_wl"] == pytest.approx(ranks[1], rel=1e-12)
+
+
+def test_progress_measures_with_component_llcs(fitted_run, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an early checkpoint may be flagged unhealthy
+        frame = mi.progress_measures(fitted_run, progress=False, llc=dict(QUICK, components=["l0h0", "l0 mlp"]))
+    assert frame.attrs["llc_components"] == ["l0h0", "l0 mlp"]
+    for column in ("llc_l0h0", "llc_l0h0_std", "llc_l0h0_healthy", "llc_l0h0_reasons", "llc_l0h0_lr",
+                   "llc_l0_mlp", "llc_l0_mlp_healthy", "dead_neurons", "erank_wl"):
+        assert column in frame.columns and frame[column].notna().all(), column
+    assert frame["llc_l0h0_lr2"].isna().all() and (frame["llc_l0h0_lr"] == QUICK["lr"]).all()  # a fixed step
+    assert "llc_mean" not in frame.columns  # the whole model is not estimated (it is the component "full")
+    assert ((frame["llc_l0_mlp_reasons"] == "") == frame["llc_l0_mlp_healthy"]).all()
+    fig = llc_figure(frame)
+    assert [d.name for d in fig.data[:2]] == ["l0h0", "l0 mlp"] and fig.data[0].line.dash == "dash"
+    with pytest.raises(ValueError, match="components"):
+        mi.progress_measures(fitted_run, progress=False, llc="heads")
+    model, task = mi.load(fitted_run)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        page = mi.render_report(model, task, tmp_path, run=fitted_run,
+                                llc=dict(QUICK, components=["l0 mlp"]))
+    html = page.read_text()
+    assert "The LLC of each component" in html and "The loss kernel" in html
+
+
+def test_cli_progress_llc_takes_model_or_components(fitted_run, monkeypatch):
+    from typer.testing import CliRunner
+
+    from modadd_interp import progress as progress_module
+    from modadd_interp.cli import app
+
+    seen = []
+
+    def fake(series, task=None, progress=True, llc=False):  # noqa: ARG001 - the CLI's translation of --llc, not the measurement
+        seen.append(llc)
+        frame = mi.progress_measures(series, task=task, progress=False)
+        frame.attrs["llc_components"] = ["l0 mlp"] if llc == "components" else []
+        return frame
+
+    monkeypatch.setattr(progress_module, "progress_measures", fake)
+    for flag, expected in ((["--llc", "components"], "components"), (["--llc", "model"], True), ([], False)):
+        result = CliRunner().invoke(app, ["progress", str(fitted_run), *flag, "--json"])
+        assert result.exit_code == 0, result.output
+        assert seen[-1] == expected
+    assert json.loads(result.output)["llc_components"] == []
+    result = CliRunner().invoke(app, ["progress", str(fitted_run), "--llc", "heads"])
+    assert result.exit_code != 0 and "model' or 'components'" in result.output
+
+
+# ------------------------------------------------------------------ the loss kernel
+KERNEL_QUICK = dict(num_chains=2, num_draws=60, num_steps_bw_draws=5)
+
+
+@pytest.mark.parametrize(("planted", "other"), [(3, 5), (5, 3)])
+def test_the_loss_kernel_finds_the_planted_frequency(planted, other):
+    """A model that computes (a + b) mod 17 at one planted frequency: its loss kernel's top eigenvectors lie at that
+    frequency of a + b, far above random subspaces and twice any other frequency (the softmax's harmonics, 2k and 3k,
+    come next); the other model's frequency is not there. Either statistic."""
+    from synthetic import planted_model
+
+    cfg, weights = planted_model(17, [planted])
+    model, task = tl_adapter.build_model(cfg, weights), mi.ModularTask(p=17, frac_train=0.8, seed=0)
+    kernel = slt.loss_kernel(model, task, (planted,), **KERNEL_QUICK)
+    assert kernel.n_draws == 120 and kernel.top == 3
+    assert kernel.eigenvectors.shape == (289, slt.kernel.KEPT_EIGENVECTORS)
+    assert kernel.random_share == pytest.approx(2 / 289, rel=0.3)  # its expectation: 2 |key| / N
+    for reading in kernel.readings.values():
+        shares = reading.frequency_shares
+        assert int(np.argmax(shares)) + 1 == planted, (reading.statistic, shares)
+        assert shares[planted - 1] > 2 * np.delete(shares, planted - 1).max(), (reading.statistic, shares)
+        assert reading.fourier_share > 8 * reading.random_share, reading.to_dict()
+        assert shares[other - 1] < shares[planted - 1] / 5, (reading.statistic, shares)
+    json.dumps(kernel.to_dict())
+    frame = kernel.to_frame()
+    assert frame["key"].sum() == 1 and set(frame.columns) == {"k", "pearson", "spearman", "key", "random"}
+
+
+def test_the_loss_kernel_is_devinterps_bif_factored(fitted):
+    """Our kernel Z Z^T is devinterp's bif (sequence-level Pearson correlation) on the same draws; the Spearman
+    reading is the same correlation of the ranks; the eigen-readings are those of the dense matrix."""
+    from devinterp.slt.bif import bif
+
+    from modadd_interp.slt import kernel as K
+
+    cfg = small_config(p=13, d_mlp=16)
+    model = tl_adapter.build_model(cfg, fitted)
+    settings = dict(lr=3e-5, num_chains=2, num_draws=30, num_steps_bw_draws=2, num_burnin_steps=10, batch_size=64)
+    ours = slt.loss_kernel(model, TASK, (1, 2), keep_losses=True, **settings)
+    sampled = slt._Sampled(cfg, tl_adapter.canonical_weights(model), tl_adapter.backend_name(model))
+    observed, rows = K._grid_observable(TASK, cfg, 64)
+    n_train = int(TASK.train_mask.sum())
+    with slt._preserved_global_state(), slt._quiet_sampler(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = bif(sampled, slt.training_dataset(TASK, cfg), {"grid": (observed, len(rows) // 64)}, lr=3e-5,
+                     n_beta=n_train / math.log(n_train), num_chains=2, num_draws=30, num_steps_bw_draws=2,
+                     num_burnin_steps=10, batch_size=64, localization=slt.DEFAULT_LOCALIZATION, init_seed=0,
+                     num_init_loss_batches=n_train // 64, device="cpu", loss_fn=slt.make_loss_fn(TASK),
+                     correlation_method="sequence", bif_device="cpu")
+    order = K._grid_order(torch.from_numpy(theirs["input_ids"].values), TASK, rows)
+    dense = torch.from_numpy(np.asarray(theirs["influences"].values, dtype=np.float64))[order][:, order]
+    z = K.standardized(torch.from_numpy(ours.losses))
+    constant = z.abs().sum(1) == 0  # no correlation: NaN in bif's, zero rows in ours
+    both = ~constant
+    np.testing.assert_allclose((z @ z.T)[both][:, both].numpy(), dense[both][:, both].numpy(), atol=2e-5)
+    # the eigenvalues of the dense kernel are the readings' (the nonzero ones)
+    eig = torch.linalg.eigvalsh(torch.nan_to_num(dense[both][:, both]).double()).flip(0)[:10] / 169
+    assert eig.numpy() == pytest.approx(ours.readings["pearson"].eigenvalues[:10], rel=1e-3, abs=1e-6)
+    ranks = K.average_ranks(torch.tensor([[3.0, 1.0, 1.0, 2.0], [5.0, 5.0, 5.0, 5.0]]))
+    assert ranks.tolist() == [[3.0, 0.5, 0.5, 2.0], [1.5, 1.5, 1.5, 1.5]]

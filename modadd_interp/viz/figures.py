@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
@@ -449,32 +450,42 @@ def llc_figure(frame) -> go.Figure:
     The LLC panel is log-scaled when every value is positive (it spans decades over a grokking run).
     Unhealthy LLC estimates are drawn as open markers; hovering a point shows its step pair and tries.
     With a calibrated LLC, the single-step estimates before extrapolation are there too (hidden: click
-    their legend entries).
+    their legend entries). With ``llc="components"`` the panel draws one curve per component
+    (``frame.attrs["llc_components"]``; heads dashed), each calibrated on its own.
 
     Examples:
         >>> llc_figure(progress_measures(mi.shipped_run(), llc=True)).show()   # doctest: +SKIP
+        >>> llc_figure(progress_measures(mi.shipped_run(), llc="components")).show()   # doctest: +SKIP
     """
     steps = frame["step"].tolist()
+    components = frame.attrs.get("llc_components", [])
     fig = make_subplots(rows=2, cols=2, shared_xaxes=True, vertical_spacing=0.12, horizontal_spacing=0.08,
-                        subplot_titles=("local learning coefficient (± std over chains)", "dead / nearly-dead neurons",
-                                        "effective rank", "weights carrying 99% of Σ w²"))
-    healthy = frame["llc_healthy"].astype(bool).tolist()
-    hover = [f"step {s}<br>LLC %{{y:.3g}} ± {sd:.2g}<br>{'healthy' if h else 'UNHEALTHY'}" for s, sd, h in
-             zip(steps, frame["llc_std"].tolist(), healthy, strict=True)]
-    if "llc_lr" in frame.columns:
-        hover = [f"{text}<br>lr {lr:.3g}" + ("" if math.isnan(lr2) else f" and {lr2:.3g}") + f", {tries} tries"
-                 for text, lr, lr2, tries in zip(hover, frame["llc_lr"], frame["llc_lr2"], frame["llc_tries"],
-                                                 strict=True)]
-    fig.add_scatter(x=steps, y=frame["llc_mean"].tolist(), name="LLC", mode="lines+markers",
-                    error_y=dict(type="data", array=frame["llc_std"].tolist(), visible=True),
-                    marker=dict(symbol=["circle" if h else "circle-open" for h in healthy], size=7),
-                    line=dict(color="#1f77b4"), hovertext=hover, hoverinfo="text", row=1, col=1)
-    if "llc_at_lr2" in frame.columns and frame["llc_at_lr2"].notna().any():
-        for column, name, dash in (("llc_at_lr", "LLC at the larger step", "dot"),
-                                   ("llc_at_lr2", "LLC at the smaller step", "dash")):
-            fig.add_scatter(x=steps, y=frame[column].tolist(), name=name, mode="lines", visible="legendonly",
-                            line=dict(color="#1f77b4", dash=dash, width=1), row=1, col=1)
-    values = frame["llc_mean"]
+                        subplot_titles=("local learning coefficient (± std over chains)" if not components else
+                                        "LLC per component (weight-restricted, ± std over chains)",
+                                        "dead / nearly-dead neurons", "effective rank",
+                                        "weights carrying 99% of Σ w²"))
+    plotted = []
+    if "llc_mean" in frame.columns:
+        healthy = frame["llc_healthy"].astype(bool).tolist()
+        hover = [f"step {s}<br>LLC %{{y:.3g}} ± {sd:.2g}<br>{'healthy' if h else 'UNHEALTHY'}" for s, sd, h in
+                 zip(steps, frame["llc_std"].tolist(), healthy, strict=True)]
+        if "llc_lr" in frame.columns:
+            hover = [f"{text}<br>lr {lr:.3g}" + ("" if math.isnan(lr2) else f" and {lr2:.3g}") + f", {tries} tries"
+                     for text, lr, lr2, tries in zip(hover, frame["llc_lr"], frame["llc_lr2"], frame["llc_tries"],
+                                                     strict=True)]
+        fig.add_scatter(x=steps, y=frame["llc_mean"].tolist(), name="LLC", mode="lines+markers",
+                        error_y=dict(type="data", array=frame["llc_std"].tolist(), visible=True),
+                        marker=dict(symbol=["circle" if h else "circle-open" for h in healthy], size=7),
+                        line=dict(color="#1f77b4"), hovertext=hover, hoverinfo="text", row=1, col=1)
+        if "llc_at_lr2" in frame.columns and frame["llc_at_lr2"].notna().any():
+            for column, name, dash in (("llc_at_lr", "LLC at the larger step", "dot"),
+                                       ("llc_at_lr2", "LLC at the smaller step", "dash")):
+                fig.add_scatter(x=steps, y=frame[column].tolist(), name=name, mode="lines", visible="legendonly",
+                                line=dict(color="#1f77b4", dash=dash, width=1), row=1, col=1)
+        plotted.append(frame["llc_mean"])
+    for i, component in enumerate(components):
+        plotted.append(_component_llc_trace(fig, frame, component, COMPONENT_COLORS[i % len(COMPONENT_COLORS)]))
+    values = pd.concat(plotted) if plotted else pd.Series(dtype=float)
     if len(values) and values.notna().all() and (values > 0).all():
         fig.update_yaxes(type="log", dtick=1, title_text="LLC (log scale)", row=1, col=1)
     fig.add_scatter(x=steps, y=frame["dead_neurons"].tolist(), name="dead neurons", mode="lines", row=1, col=2)
@@ -484,7 +495,82 @@ def llc_figure(frame) -> go.Figure:
     fig.add_scatter(x=steps, y=frame["erank_we"].tolist(), name="erank W_E[:p]", mode="lines", row=2, col=1)
     fig.add_scatter(x=steps, y=frame["weights_needed"].tolist(), name="weights needed", mode="lines", row=2, col=2)
     _shade_phases(fig, frame)
-    return _layout(fig, "The singular-learning-theory lens: LLC and degeneracy over training", height=640)
+    return _layout(fig, "The singular-learning-theory lens: " + ("the LLC per component" if components else "LLC")
+                   + " and degeneracy over training", height=640 if not components else 720)
+
+
+COMPONENT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                    "#bcbd22", "#17becf")
+
+
+def _component_llc_trace(fig: go.Figure, frame, component: str, color: str):
+    """One component's LLC curve (``progress_measures(..., llc="components")`` columns) in the LLC panel."""
+    from ..slt import column_name
+
+    c = column_name(component)
+    steps, healthy = frame["step"].tolist(), frame[f"{c}_healthy"].astype(bool).tolist()
+    hover = [f"{component}, step {s}<br>LLC %{{y:.3g}} ± {sd:.2g}<br>lr {lr:.3g}"
+             + ("" if math.isnan(lr2) else f" and {lr2:.3g}") + ("" if h else f"<br>UNHEALTHY: {why}")
+             for s, sd, lr, lr2, h, why in zip(steps, frame[f"{c}_std"], frame[f"{c}_lr"], frame[f"{c}_lr2"],
+                                               healthy, frame[f"{c}_reasons"], strict=True)]
+    head = component[:1] == "l" and "h" in component and " " not in component
+    fig.add_scatter(x=steps, y=frame[c].tolist(), name=component, mode="lines+markers",
+                    error_y=dict(type="data", array=frame[f"{c}_std"].tolist(), visible=True, thickness=1),
+                    marker=dict(symbol=["circle" if h else "circle-open" for h in healthy], size=5),
+                    line=dict(color=color, dash="dash" if head else "solid", width=1.5), hovertext=hover,
+                    hoverinfo="text", row=1, col=1)
+    return frame[c]
+
+
+def loss_kernel_figure(kernel, eigenvectors: int = 4) -> go.Figure:
+    """The loss kernel (:func:`modadd_interp.slt.loss_kernel`): where its top eigenvectors lie, its spectrum, and
+    the top eigenvectors drawn over the grid.
+
+    Top left: per frequency ``k``, the share of the top ``m`` eigenvectors' energy in ``cos/sin(w_k z)``
+    (``z = x + y``; key frequencies in red; the kernel's :attr:`~modadd_interp.slt.LossKernel.statistic`, the other
+    statistic's as diamonds) on a log scale, against the share a random direction pair has (``2 / N``, dashed).
+    Top right: the kernel's top eigenvalues (over ``N``). Bottom: the top eigenvectors over the ``(x, y)`` grid (a
+    function of ``x + y`` alone is constant along the anti-diagonals; frequencies near ``n / 2`` alias into
+    patterns along the diagonals on screen).
+
+    Examples:
+        >>> loss_kernel_figure(slt.loss_kernel(*mi.load())).show()    # doctest: +SKIP
+    """
+    n = kernel.n
+    shown = min(4, eigenvectors, kernel.eigenvectors.shape[1])
+    fig = make_subplots(rows=2, cols=4, specs=[[{"colspan": 2}, None, {"colspan": 2}, None], [{}, {}, {}, {}]],
+                        row_heights=[0.55, 0.45], vertical_spacing=0.16, horizontal_spacing=0.05,
+                        subplot_titles=(f"share of the top {kernel.top} eigenvectors per frequency of z = x + y",
+                                        "top eigenvalues / N", *[f"eigenvector {i + 1}" for i in range(shown)]))
+    frame = kernel.to_frame()
+    fig.add_bar(x=frame["k"].tolist(), y=frame[kernel.statistic].clip(lower=1e-7).tolist(),
+                name=f"share per frequency ({kernel.statistic})",
+                marker_color=_bar_colors(len(frame), tuple(kernel.key_freqs)), row=1, col=1)
+    for other in [name for name in kernel.readings if name != kernel.statistic]:
+        fig.add_scatter(x=frame["k"].tolist(), y=frame[other].clip(lower=1e-7).tolist(), mode="markers",
+                        name=f"{other} (the same draws)", marker=dict(symbol="diamond", size=5, color="#1d2330"),
+                        row=1, col=1)
+    fig.add_scatter(x=[0.5, len(frame) + 0.5], y=[frame["random"].iloc[0]] * 2, mode="lines",
+                    name="random direction pair (2 / N)", line=dict(dash="dash", color="#555"), row=1, col=1)
+    fig.update_yaxes(type="log", title_text="share", row=1, col=1)
+    fig.update_xaxes(title_text="frequency k", row=1, col=1)
+    top = kernel.eigenvalues[:24]
+    fig.add_bar(x=list(range(1, len(top) + 1)), y=top.tolist(), name="eigenvalue / N", marker_color=OTHER_COLOR,
+                row=1, col=3)
+    fig.update_xaxes(title_text="eigenvector", row=1, col=3)
+    for i in range(shown):
+        grid, s = stride_grid(torch.from_numpy(kernel.eigenvectors[:, i]).reshape(n, n))
+        fig.add_trace(go.Heatmap(z=_z(grid), x=list(range(0, n, s)), y=list(range(0, n, s)), colorscale="RdBu",
+                                 zmid=0, showscale=False), row=2, col=i + 1)
+        fig.update_xaxes(title_text="y", showticklabels=False, row=2, col=i + 1)
+        fig.update_yaxes(title_text="x" if i == 0 else None, showticklabels=False, autorange="reversed",
+                         row=2, col=i + 1)
+    s = display_stride(n)
+    title = (f"The loss kernel ({kernel.statistic})<br><sup>{kernel.fourier_share:.1%} of its top {kernel.top} "
+             f"eigenvectors lie in the key frequencies' span {list(kernel.key_freqs)}; random subspaces: "
+             f"{kernel.random_share:.2%}" + (f"; eigenvectors: every {s}th row and column" if s > 1 else "")
+             + "</sup>")
+    return _layout(fig, title, height=780, showlegend=True, legend=dict(orientation="h", y=-0.08))
 
 
 def clock_pizza_figure(report, cache) -> go.Figure:

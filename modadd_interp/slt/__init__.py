@@ -1,4 +1,5 @@
-"""The singular-learning-theory lens: the local learning coefficient (LLC) and degeneracy measures.
+"""The singular-learning-theory lens: the local learning coefficient (LLC), whole or per component, the loss
+kernel, and degeneracy measures.
 
 :func:`llc` estimates a model's LLC on the training split with devinterp's SGLD sampler
 (``pip install 'modadd_interp[slt]'``, devinterp 2.0.1; we write no sampler of our own).
@@ -12,7 +13,7 @@ the number of weights that carry the model's norm. Both are used per checkpoint 
   where ``L_batch`` is the mean of the per-token loss our ``loss_fn`` returns over the batch and its
   token positions. Our ``loss_fn`` runs the model on ``(a, b, '=')`` and returns the float64
   cross-entropy of the final-position answer logits (an ``'='`` output column dropped) repeated over
-  the 3 "token" positions devinterp expects, so the per-token mean is exactly the task's
+  the ``n_ctx`` "token" positions devinterp expects, so the per-token mean is exactly the task's
   cross-entropy on the batch;
 * ``init_loss`` is the mean loss at ``w0`` over ``num_init_loss_batches`` batches (we pass enough
   batches to cover the training split once);
@@ -65,10 +66,29 @@ Next to the largest stable step the growth is steeper than linear (step 200: 631
 longer runs (2 chains, 600 burn-in steps, one rung lower) the calibrated values are within 3% up to step
 4000; at the grokked end (LLC < 3) they are noise-limited (chain spread 10-60%).
 
+**Per component** (``llc(model, task, components=...)``; Wang et al. 2024's weight-restricted LLC): the same
+estimator with devinterp's ``param_masks`` restricting the chains to one component's weights
+(:func:`component_masks`, built from :func:`modadd_interp.tl_adapter.component_parameters` on either TL version:
+devinterp's own ``create_param_masks`` does not understand a TL 4 bridge). What devinterp does with a mask (read in
+its ``slt/sampler.py`` and ``optim/sgmcmc.py``): a parameter outside the masks is frozen (``requires_grad=False``:
+no gradient, no noise, no pull); inside, the mask multiplies the whole update, ``w <- w - lr/2 * m * (n_beta *
+grad L + localization * (w - w0)) + sqrt(lr) * m * N(0, 1)``, so masked-out entries stay at ``w0``. Every
+component is sampled at the same ``n_beta``, localization, batch, chains, draws, seed and health rules as the whole
+model, from the same ``L(w0)``; only the step is calibrated per component. A component's LLC is the learning
+coefficient of the loss as a function of its weights alone, the rest frozen: at most about ``n_params / 2`` (a
+regular component), and the components' values do not add up to the whole model's (a symmetry across two
+components is invisible to either). They compare across checkpoints as the whole model's do: same settings,
+each calibrated on its own.
+
+**The loss kernel** (:func:`loss_kernel`, in :mod:`modadd_interp.slt.kernel`): the correlations of the per-input
+losses over the grid under the same sampler, read at the key frequencies against random subspaces.
+
 Examples:
     >>> est = llc(*mi.load())                                # doctest: +SKIP
     >>> est.mean, est.std, est.healthy, est.hyperparameters["lr_pair"]
     >>> llc(*mi.load(), lr=1e-4).mean                        # a fixed step size  # doctest: +SKIP
+    >>> llc(*mi.load(), components="all")                    # one row per component  # doctest: +SKIP
+    >>> loss_kernel(*mi.load()).fourier_share                # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -80,19 +100,21 @@ import math
 import random
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 import torch
 
-from . import tl_adapter
-from .config import ModelConfig
-from .display import Displayable, Summary
-from .errors import ModAddError
-from .fourier import effective_rank
-from .grid import check_compatible
-from .task import ModularTask
+from .. import tl_adapter
+from ..config import ModelConfig
+from ..display import Displayable, Summary
+from ..errors import ModAddError
+from ..fourier import effective_rank
+from ..grid import check_compatible
+from ..task import ModularTask
 
 AUTO = "auto"
 """``llc(..., lr=AUTO)``: calibrate the step size per model (see the module docstring)."""
@@ -207,7 +229,7 @@ def training_dataset(task: ModularTask, cfg: ModelConfig):
 
 
 def make_loss_fn(task: ModularTask, watch: Callable[[torch.Tensor], None] | None = None):
-    """``(model, input_ids [batch, n_ctx + 1]) -> [batch, 3]`` float64 loss: the task's cross-entropy, repeated.
+    """``(model, input_ids [batch, n_ctx + 1]) -> [batch, n_ctx]`` float64 loss: the task's cross-entropy, repeated.
 
     ``watch``, if given, sees every ``[batch, 1]`` loss before it is returned (see :class:`_Watch`).
     """
@@ -218,7 +240,7 @@ def make_loss_fn(task: ModularTask, watch: Callable[[torch.Tensor], None] | None
         loss = -logprobs.gather(1, input_ids[:, -1:].long())
         if watch is not None:
             watch(loss)
-        return loss.expand(-1, 3)
+        return loss.expand(-1, input_ids.shape[1] - 1)  # devinterp: one loss per predicted position
 
     return loss_fn
 
@@ -334,23 +356,43 @@ class _Settings:
         return dataclasses.replace(self, num_burnin_steps=burnin, num_chains=num_chains or self.num_chains)
 
 
+COMPONENT_SETS: dict[str, str] = {
+    "all": "every component: the embeddings, each layer's attention, each of its heads and its MLP, the unembedding",
+    "coarse": "the embeddings, each layer's attention and MLP, the unembedding (no single heads)",
+    "heads": "each attention head",
+}
+"""Names ``llc(..., components=...)`` takes for a set of components (:func:`component_masks`)."""
+
+PROGRESS_COMPONENTS = "coarse"
+"""The components ``progress_measures(run, llc="components")`` estimates at every checkpoint: the 5 of a 1-layer model
+(heads: ``llc={"components": "all"}``)."""
+
+FULL = "full"
+"""The pseudo-component of every parameter: ``components=["full", ...]`` adds the whole model's LLC as a row."""
+
+
 def llc(
-    model, task: ModularTask, *, lr: float | str = DEFAULT_LR, n_beta: float | None = DEFAULT_N_BETA,
+    model, task: ModularTask, *, components: str | list[str] | tuple[str, ...] | None = None,
+    lr: float | str = DEFAULT_LR, n_beta: float | None = DEFAULT_N_BETA,
     localization: float = DEFAULT_LOCALIZATION, num_chains: int = DEFAULT_NUM_CHAINS,
     num_draws: int = DEFAULT_NUM_DRAWS, num_burnin_steps: int | None = DEFAULT_NUM_BURNIN_STEPS,
     batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0, ladder: tuple[float, ...] = LR_LADDER,
-) -> LLCEstimate:
-    """Estimate the local learning coefficient of ``model`` on ``task``'s training split.
+) -> LLCEstimate | pd.DataFrame:
+    """Estimate the local learning coefficient of ``model`` on ``task``'s training split, whole or per component.
 
     Samples on a fresh copy of the model (the user's model, its hooks and the global RNG states are
     left unchanged). Deterministic for a given ``seed``. See the module docstring for the estimator,
-    the health check and the calibration.
+    the health check, the calibration and what a component's (weight-restricted) LLC means.
 
     Args:
         model: a HookedTransformer (TL 3) or TransformerBridge (TL 4) of the supported architecture.
         task: the task; its training split (``n`` inputs) is the sampled data.
+        components: ``None`` (default): the whole model's LLC. Else a set name of :data:`COMPONENT_SETS`
+            (``"all"``, ``"coarse"``, ``"heads"``), a component name (``"embed"``, ``"pos_embed"``,
+            ``"l0 attn"``, ``"l0h1"``, ``"l0 mlp"``, ``"unembed"``, :data:`FULL`) or a list of them: one
+            weight-restricted LLC per component, each calibrated on its own (the same settings otherwise).
         lr: devinterp's SGLD step size, or ``"auto"`` (default): the step-size calibration of the module
-            docstring, over ``ladder``.
+            docstring, over ``ladder`` (per component when ``components`` is given).
         n_beta: devinterp's inverse temperature; default ``n / log(n)`` (Lau et al.'s ``beta* = 1 / log n``).
         localization: the pull toward ``w0`` (devinterp's ``localization``, gamma).
         num_chains, num_draws, batch_size: each sampling run's shape.
@@ -360,14 +402,21 @@ def llc(
         ladder: the step sizes ``lr="auto"`` tries, strictly decreasing (at least ``MARGIN + 2``).
 
     Returns:
-        An :class:`LLCEstimate`; when unhealthy, a warning is emitted too.
+        Without ``components``, an :class:`LLCEstimate`. With them, a DataFrame with one row per component
+        (:data:`COMPONENT_COLUMNS`: ``component``, ``kind``, ``layer``, ``head``, ``n_params`` (the weights
+        sampled), ``llc_mean``, ``llc_std``, ``healthy``, ``reasons`` (``""`` when healthy), the step pair
+        ``lr``/``lr2`` with ``llc_at_lr``/``llc_at_lr2``, ``extrapolated``, ``tries``, the common settings and
+        ``seconds``); ``attrs["estimates"]`` holds each row's :class:`LLCEstimate`, ``attrs["settings"]``
+        the settings common to the rows. An unhealthy estimate (or row) also warns.
 
     Raises:
-        SamplerSettingsError: a setting is out of range.
+        SamplerSettingsError: a setting is out of range, or a component name is unknown.
 
     Examples:
         >>> est = llc(*mi.load())                                   # doctest: +SKIP
         >>> est.mean, est.std, est.healthy, est.hyperparameters["lr_pair"]
+        >>> frame = llc(*mi.load(), components="all")               # doctest: +SKIP
+        >>> frame[["component", "n_params", "llc_mean", "llc_std", "healthy", "lr", "lr2"]]
     """
     _require_devinterp()
     cfg: ModelConfig = check_compatible(model, task)
@@ -378,14 +427,133 @@ def llc(
                                               num_burnin_steps, min(batch_size, n_train), seed))
     with _preserved_global_state():  # building a HookedTransformer draws its init from the global RNG
         sampled = _Sampled(cfg, tl_adapter.canonical_weights(model), tl_adapter.backend_name(model))
+    chosen = None if components is None else _sampled_masks(sampled, component_masks(sampled.model, components))
+    if chosen is None:
+        estimate = _calibrated(sampled, task, lr, ladder, settings, None)
+        if not estimate.healthy:
+            warnings.warn("the LLC estimate is unhealthy: " + "; ".join(estimate.reasons), stacklevel=2)
+        return estimate
+    rows, estimates = [], {}
+    for name, masks in chosen.items():
+        start = time.perf_counter()
+        estimates[name] = _calibrated(sampled, task, lr, ladder, settings, masks)
+        rows.append(_component_row(name, masks, sampled, estimates[name], time.perf_counter() - start))
+    frame = pd.DataFrame(rows, columns=list(COMPONENT_COLUMNS))
+    frame.attrs["estimates"] = estimates
+    frame.attrs["settings"] = dict(lr=lr, ladder=list(ladder), n_beta=settings.n_beta,
+                                   localization=settings.localization, num_chains=settings.num_chains,
+                                   num_draws=settings.num_draws, num_burnin_steps=settings.num_burnin_steps,
+                                   batch_size=settings.batch_size, seed=settings.seed)
+    sick = frame.loc[~frame["healthy"], "component"].tolist()
+    if sick:
+        warnings.warn(f"the LLC of component(s) {sick} is unhealthy (see the frame's 'reasons')", stacklevel=2)
+    return frame
+
+
+COMPONENT_COLUMNS = (
+    "component", "kind", "layer", "head", "n_params", "llc_mean", "llc_std", "healthy", "reasons", "lr", "lr2",
+    "llc_at_lr", "llc_at_lr2", "extrapolated", "tries", "n_beta", "localization", "num_chains", "num_draws",
+    "num_burnin_steps", "batch_size", "seed", "init_loss", "seconds",
+)
+"""The columns of ``llc(..., components=...)``, in order."""
+
+
+def component_masks(model, components: str | list[str] | tuple[str, ...]) -> dict[str, dict[str, torch.Tensor | None]]:
+    """The parameter masks (devinterp ``ParamMasks``) of each named component of a live model, in order.
+
+    Args:
+        model: a HookedTransformer or TransformerBridge.
+        components: a set name of :data:`COMPONENT_SETS`, a component name of
+            :func:`modadd_interp.tl_adapter.component_weights` or :data:`FULL`, or a list of names.
+
+    Returns:
+        ``{component: {parameter name (model.named_parameters()): bool mask, or None for all of it}}``.
+
+    Raises:
+        SamplerSettingsError: an unknown name.
+
+    Examples:
+        >>> list(component_masks(model, "coarse"))             # doctest: +SKIP
+        ['embed', 'pos_embed', 'l0 attn', 'l0 mlp', 'unembed']
+    """
+    table = tl_adapter.component_parameters(model)
+    names = [components] if isinstance(components, str) else list(components)
+    if not names:
+        raise SamplerSettingsError("components is empty; pass a set name, a component name or a list of them.")
+    out: dict[str, dict[str, torch.Tensor | None]] = {}
+    for name in names:
+        if name == "all":
+            out.update(table)
+        elif name == "coarse":
+            out.update({k: v for k, v in table.items() if _kind(k)[0] != "head"})
+        elif name == "heads":
+            out.update({k: v for k, v in table.items() if _kind(k)[0] == "head"})
+        elif name == FULL:
+            out[FULL] = {k: None for k, p in model.named_parameters() if p.requires_grad}
+        elif name in table:
+            out[name] = table[name]
+        else:
+            raise SamplerSettingsError(
+                f"unknown component {name!r}; this model's components are {list(table)}, plus {FULL!r} and the "
+                f"sets {list(COMPONENT_SETS)}.")
+    return out
+
+
+def _sampled_masks(sampled: _Sampled, chosen: dict[str, dict]) -> dict[str, dict]:
+    """``chosen`` (keyed by the live model's parameter names) keyed by the names devinterp sees on ``sampled``.
+
+    A TransformerBridge names its parameters one way at its top (``tok_embed._original_component.weight``) and
+    another when reached through a parent module (``model.embed._original_component.weight``); the tensors are
+    the same, so the names are matched by identity.
+    """
+    outer = {id(p): name for name, p in sampled.named_parameters()}
+    inner = dict(sampled.model.named_parameters())
+    return {c: {outer[id(inner[k])]: m for k, m in masks.items()} for c, masks in chosen.items()}
+
+
+def _kind(name: str) -> tuple[str, int | None, int | None]:
+    """``(kind, layer, head)`` of a component name: ``"l0h1"`` is ``("head", 0, 1)``, ``"embed"`` ``("embed", None,
+    None)``."""
+    if name.startswith("l") and name[1:2].isdigit():
+        layer, _, rest = name[1:].partition(" ")
+        if rest:
+            return rest, int(layer), None
+        layer, head = name[1:].split("h")
+        return "head", int(layer), int(head)
+    return name, None, None
+
+
+def column_name(component: str) -> str:
+    """The progress-measures column of a component's LLC: ``"l0 attn"`` -> ``"llc_l0_attn"``."""
+    return "llc_" + component.replace(" ", "_")
+
+
+def _component_row(name: str, masks: dict, model, estimate: LLCEstimate, seconds: float) -> dict:
+    params = dict(model.named_parameters())
+    kind, layer, head = _kind(name)
+    hyper = estimate.hyperparameters
+    pair = hyper.get("lr_pair") or [hyper["lr"], None]
+    at = {t.hyperparameters["lr"]: t.mean for t in estimate.tries} or {hyper["lr"]: estimate.mean}
+    nan = float("nan")
+    return dict(
+        component=name, kind=kind, layer=layer, head=head,
+        n_params=int(sum(params[k].numel() if m is None else int(m.sum()) for k, m in masks.items())),
+        llc_mean=estimate.mean, llc_std=estimate.std, healthy=estimate.healthy, reasons="; ".join(estimate.reasons),
+        lr=pair[0], lr2=nan if pair[1] is None else pair[1], llc_at_lr=at.get(pair[0], nan),
+        llc_at_lr2=at.get(pair[1], nan), extrapolated=bool(hyper.get("extrapolated", False)),
+        tries=hyper.get("tries", 1), n_beta=hyper["n_beta"], localization=hyper["localization"],
+        num_chains=hyper["num_chains"], num_draws=hyper["num_draws"], num_burnin_steps=hyper["num_burnin_steps"],
+        batch_size=hyper["batch_size"], seed=hyper["seed"], init_loss=estimate.init_loss, seconds=seconds,
+    )
+
+
+def _calibrated(sampled: _Sampled, task: ModularTask, lr: float | str, ladder: tuple[float, ...], settings: _Settings,
+                masks: dict | None) -> LLCEstimate:
+    """One estimate (over the parameters of ``masks``, all when None): calibrated when ``lr == AUTO``."""
     if lr == AUTO:
-        estimate = calibrate(lambda step, chains: _sample(sampled, task, step, settings.at(step, chains), True),
-                             tuple(float(x) for x in ladder))
-    else:
-        estimate = _sample(sampled, task, float(lr), settings.at(float(lr)), stop_early=False)
-    if not estimate.healthy:
-        warnings.warn("the LLC estimate is unhealthy: " + "; ".join(estimate.reasons), stacklevel=2)
-    return estimate
+        return calibrate(lambda step, chains: _sample(sampled, task, step, settings.at(step, chains), True, masks),
+                         tuple(float(x) for x in ladder))
+    return _sample(sampled, task, float(lr), settings.at(float(lr)), False, masks)
 
 
 def _checked(lr: float | str, ladder: tuple[float, ...], s: _Settings) -> _Settings:
@@ -412,8 +580,10 @@ def _checked(lr: float | str, ladder: tuple[float, ...], s: _Settings) -> _Setti
     return s
 
 
-def _sample(sampled: _Sampled, task: ModularTask, lr: float, s: _Settings, stop_early: bool) -> LLCEstimate:
-    """One devinterp sampling run at step size ``lr``; ``stop_early``: end it at the first divergent step."""
+def _sample(sampled: _Sampled, task: ModularTask, lr: float, s: _Settings, stop_early: bool,
+            masks: dict | None = None) -> LLCEstimate:
+    """One devinterp sampling run at step size ``lr``; ``stop_early``: end it at the first divergent step;
+    ``masks``: devinterp's ``param_masks`` (names of ``sampled``'s parameters; None: every parameter)."""
     devinterp_llc = _require_devinterp()
     n_train = int(task.train_mask.sum())
     hyper = dict(lr=lr, n_beta=s.n_beta, localization=s.localization, num_chains=s.num_chains,
@@ -427,7 +597,7 @@ def _sample(sampled: _Sampled, task: ModularTask, lr: float, s: _Settings, stop_
             warnings.simplefilter("always")
             result = devinterp_llc(
                 sampled, training_dataset(task, sampled.cfg_), {}, lr=lr, n_beta=s.n_beta,
-                loss_fn=make_loss_fn(task, watch),
+                param_masks=masks, loss_fn=make_loss_fn(task, watch),
                 num_chains=s.num_chains, num_draws=s.num_draws, num_burnin_steps=s.num_burnin_steps,
                 batch_size=s.batch_size, localization=s.localization, init_seed=s.seed,
                 num_init_loss_batches=max(1, n_train // s.batch_size), device="cpu",
@@ -614,17 +784,23 @@ def degeneracy_measures(weights: dict[str, torch.Tensor], active: torch.Tensor, 
 
     Args:
         weights: canonical weights.
-        active: ``[d_mlp]`` fraction of the grid where each neuron's activation at ``'='`` is positive
-            (``GridCache.neuron_active``).
+        active: ``[d_mlp]`` fraction of the grid where each readout-layer neuron's activation at the last
+            position is positive (``GridCache.neuron_active``).
         p: the modulus.
 
     Returns:
         ``dead_neurons`` (never active on the grid), ``nearly_dead_neurons`` (active on fewer than
         :data:`NEARLY_DEAD_FRACTION` of the grid, the dead ones included), ``erank_wl`` (effective rank of
-        ``W_L = W_out @ W_U[:, :p]``), ``erank_we`` (effective rank of the number embedding ``W_E[:p]``) and
-        ``weights_needed`` (:func:`weights_needed`) with ``n_params`` for scale.
+        ``W_L = W_out @ W_U[:, :p]`` of the readout (last) layer, whose neurons ``active`` counts),
+        ``erank_we`` (effective rank of the number embedding ``W_E[:p]``) and ``weights_needed``
+        (:func:`weights_needed`) with ``n_params`` for scale.
+
+    Examples:
+        >>> degeneracy_measures(tl_adapter.canonical_weights(model), grid_cache(model, task).neuron_active, 113)
+        ... # doctest: +SKIP
     """
-    w_l = weights["blocks.0.mlp.W_out"].double() @ weights["unembed.W_U"].double()[:, :p]
+    readout = max(int(k.split(".")[1]) for k in weights if k.startswith("blocks."))
+    w_l = weights[f"blocks.{readout}.mlp.W_out"].double() @ weights["unembed.W_U"].double()[:, :p]
     return {
         "dead_neurons": int((active == 0).sum()),
         "nearly_dead_neurons": int((active < NEARLY_DEAD_FRACTION).sum()),
@@ -633,3 +809,12 @@ def degeneracy_measures(weights: dict[str, torch.Tensor], active: torch.Tensor, 
         "weights_needed": weights_needed(weights),
         "n_params": int(sum(w.numel() for w in weights.values())),
     }
+
+
+from .kernel import KernelReading, LossKernel, loss_kernel  # noqa: E402  (the kernel module builds on the sampler above)
+
+__all__ = [
+    "AUTO", "COMPONENT_COLUMNS", "COMPONENT_SETS", "FULL", "KernelReading", "LLCEstimate", "LossKernel",
+    "PROGRESS_COMPONENTS", "SamplerSettingsError", "calibrate", "column_name", "component_masks",
+    "degeneracy_measures", "extrapolate", "llc", "loss_kernel", "stable", "weights_needed",
+]
