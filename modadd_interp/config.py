@@ -21,9 +21,11 @@ import torch
 
 from .errors import ArchitectureError, InvalidWeightsError
 
-ACT_FNS = ("relu", "gelu")
+ACT_FNS = ("relu", "gelu", "quad")
 ATTENTION_DIRS = ("causal", "bidirectional")
+ARCHS = ("transformer", "mlp")
 _INT_FIELDS = ("d_vocab", "d_vocab_out", "n_ctx", "d_model", "n_heads", "d_head", "d_mlp", "n_layers")
+_MLP_FIELDS = ("d_embed", "embed", "shared_embed", "mlp_bias")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,10 +43,18 @@ class ModelConfig:
     is constant attention. ``attention_dir`` is ``"causal"`` (TransformerLens's default, the paper's
     models) or ``"bidirectional"`` (the Clock-and-Pizza models apply no mask).
 
+    ``arch="mlp"`` is a one-hidden-layer MLP (:mod:`modadd_interp.mlp`, :meth:`ModelConfig.mlp`) seen as this
+    architecture's readout layer with no attention: ``n_heads = d_head = 0``, tokens ``(x, n + y)``, ``d_model =
+    d_in + d_mlp`` (the input slot and the MLP's output slot); ``d_embed``, ``embed``, ``shared_embed`` and
+    ``mlp_bias`` describe it (and are left out of :meth:`to_dict` for a transformer).
+
     Examples:
         >>> cfg = ModelConfig.paper(59, has_eq=False, attn_rate=0.0, n_layers=2)
         >>> cfg.p, cfg.d_vocab, cfg.encode(torch.tensor([[3, 4]])).tolist()
         (59, 59, [[3, 4]])
+        >>> mlp = ModelConfig.mlp(24, d_embed=32, d_mlp=64)
+        >>> mlp.arch, mlp.d_model, mlp.encode(torch.tensor([[3, 4]])).tolist()
+        ('mlp', 128, [[3, 28]])
     """
 
     d_vocab: int
@@ -60,16 +70,27 @@ class ModelConfig:
     attention_dir: str = "causal"
     has_eq: bool = True
     separate_b_tokens: bool = False
+    arch: str = "transformer"
+    d_embed: int = 0
+    embed: str = "concat"
+    shared_embed: bool = False
+    mlp_bias: bool = False
 
     def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ArchitectureError(f"arch must be one of {ARCHS}, got {self.arch!r}.")
         for name in _INT_FIELDS:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            zero_ok = self.arch == "mlp" and name in ("n_heads", "d_head")
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero_ok else 1):
                 raise ArchitectureError(f"{name} must be a positive integer, got {value!r}.")
-        if self.act_fn not in ACT_FNS:
+        if self.act_fn not in ACT_FNS or (self.act_fn == "quad" and self.arch != "mlp"):
             raise ArchitectureError(
-                f"act_fn {self.act_fn!r} is not supported; the probes read {' or '.join(ACT_FNS)} neurons."
+                f"act_fn {self.act_fn!r} is not supported; the probes read relu or gelu neurons (and an MLP's "
+                "quad ones)."
             )
+        if self.arch == "mlp":
+            self._check_mlp()
         rate = self.attn_rate
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= float(rate) <= 1.0:
             raise ArchitectureError(f"attn_rate must be a number in [0, 1], got {rate!r}.")
@@ -94,6 +115,39 @@ class ModelConfig:
             raise ArchitectureError(
                 f"d_vocab_out={self.d_vocab_out} is smaller than p={self.p}: the model cannot output every answer."
             )
+
+    def _check_mlp(self) -> None:
+        from .mlp import EMBEDS
+
+        if self.embed not in EMBEDS:
+            raise ArchitectureError(f"embed must be one of {EMBEDS}, got {self.embed!r}.")
+        d_in = self.d_embed * (2 if self.embed == "concat" else 1)
+        expected = dict(n_heads=0, d_head=0, n_layers=1, has_eq=False, separate_b_tokens=True, n_ctx=2,
+                        d_model=d_in + self.d_mlp)
+        wrong = {k: getattr(self, k) for k, v in expected.items() if getattr(self, k) != v}
+        if self.d_embed < 1 or wrong:
+            raise ArchitectureError(f"an MLP config needs d_embed >= 1 and {expected} (d_model = d_in + d_mlp); "
+                                    f"got d_embed={self.d_embed} and {wrong}. Build it with ModelConfig.mlp(...).")
+
+    @classmethod
+    def mlp(cls, n: int, d_embed: int = 256, d_mlp: int = 128, embed: str = "concat", shared_embed: bool = False,
+            act_fn: str = "relu", mlp_bias: bool = False, d_vocab_out: int | None = None) -> ModelConfig:
+        """A one-hidden-layer MLP on two operands of ``n`` tokens each (:mod:`modadd_interp.mlp`); the defaults are
+        Chughtai et al.'s (embeddings of 256, 128 hidden neurons, concatenated, ReLU, no biases)."""
+        d_in = d_embed * (2 if embed == "concat" else 1)
+        return cls(d_vocab=2 * n, d_vocab_out=d_vocab_out or n, n_ctx=2, d_model=d_in + d_mlp, n_heads=0, d_head=0,
+                   d_mlp=d_mlp, n_layers=1, act_fn=act_fn, attention_dir="bidirectional", has_eq=False,
+                   separate_b_tokens=True, arch="mlp", d_embed=d_embed, embed=embed, shared_embed=shared_embed,
+                   mlp_bias=mlp_bias)
+
+    def mlp_config(self):
+        """The :class:`modadd_interp.mlp.MLPConfig` of an ``arch="mlp"`` config."""
+        from .mlp import MLPConfig
+
+        if self.arch != "mlp":
+            raise ArchitectureError("mlp_config() is for an MLP's config (arch='mlp').")
+        return MLPConfig(n=self.p, d_embed=self.d_embed, d_mlp=self.d_mlp, d_vocab_out=self.d_vocab_out,
+                         embed=self.embed, shared_embed=self.shared_embed, act_fn=self.act_fn, bias=self.mlp_bias)
 
     @classmethod
     def paper(cls, p: int, has_eq: bool = True, separate_b_tokens: bool = False, **overrides) -> ModelConfig:
@@ -140,8 +194,12 @@ class ModelConfig:
         return rows, rows + self.p if self.separate_b_tokens else rows
 
     def to_dict(self) -> dict:
-        """JSON-safe description."""
-        return dataclasses.asdict(self)
+        """JSON-safe description (a transformer's leaves out the MLP-only fields)."""
+        out = dataclasses.asdict(self)
+        if self.arch == "transformer":
+            for name in ("arch", *_MLP_FIELDS):
+                out.pop(name)
+        return out
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """The canonical weight names and their shapes."""
@@ -202,8 +260,13 @@ def paper_init(cfg: ModelConfig, seed: int) -> dict[str, torch.Tensor]:
     """The paper's initialisation, in canonical layout.
 
     Every matrix is ``randn / sqrt(d_model)``, except ``W_U``, which is
-    ``randn / sqrt(d_vocab)``; every bias is zero. Deterministic for a given seed.
+    ``randn / sqrt(d_vocab)``; every bias is zero. Deterministic for a given seed. An MLP gets Chughtai et
+    al.'s (:class:`modadd_interp.mlp.HookedMLP`).
     """
+    if cfg.arch == "mlp":
+        from .mlp import HookedMLP
+
+        return HookedMLP(cfg.mlp_config(), seed=seed).canonical()
     generator = torch.Generator().manual_seed(seed)
     weights = {}
     for name, shape in cfg.shapes().items():
@@ -216,6 +279,9 @@ def paper_init(cfg: ModelConfig, seed: int) -> dict[str, torch.Tensor]:
 
 
 def frozen_biases(cfg: ModelConfig) -> list[str]:
-    """The canonical biases the paper's model does not have: they stay zero in training."""
+    """The canonical biases the paper's model does not have: they stay zero in training (for an MLP without biases,
+    its own ``b_in`` and ``b_U``: the names :func:`modadd_interp.tl_adapter.canonical_parameters` gives)."""
+    if cfg.arch == "mlp":
+        return [] if cfg.mlp_bias else ["b_in", "b_U"]
     names = [f"blocks.{i}.attn.b_{x}" for i in range(cfg.n_layers) for x in "QKVO"]
     return names + ["unembed.b_U"]

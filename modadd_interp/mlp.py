@@ -197,3 +197,24 @@ def to_canonical(cfg: MLPConfig, own: dict[str, torch.Tensor]) -> dict[str, torc
             "blocks.0.mlp.W_in": w_in, "blocks.0.mlp.b_in": own["b_in"].clone().float(),
             "blocks.0.mlp.W_out": w_out, "blocks.0.mlp.b_out": torch.zeros(d_model),
             "unembed.W_U": w_u, "unembed.b_U": own["b_U"].clone().float()}
+
+
+def from_canonical(cfg: MLPConfig, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An MLP's own weights from its transformer-layout ones (:func:`to_canonical`'s inverse)."""
+    d_in, n, e = cfg.d_in, cfg.n, cfg.d_embed
+    w_e = weights["embed.W_E"]
+    y_slot = slice(e, 2 * e) if cfg.embed == "concat" else slice(0, e)
+    own = {"embed_x": w_e[:n, :e], "W_in": weights["blocks.0.mlp.W_in"][:d_in],
+           "b_in": weights["blocks.0.mlp.b_in"], "W_U": weights["unembed.W_U"][d_in:], "b_U": weights["unembed.b_U"]}
+    if not cfg.shared_embed:
+        own["embed_y"] = w_e[n:, y_slot]
+    return {name: t.detach().clone().float() for name, t in own.items()}
+
+
+def build(cfg: MLPConfig, weights: dict[str, torch.Tensor]) -> HookedMLP:
+    """A :class:`HookedMLP` holding the transformer-layout ``weights`` (in eval mode)."""
+    model = HookedMLP(cfg)
+    with torch.no_grad():
+        for name, value in from_canonical(cfg, weights).items():
+            getattr(model, name).copy_(value)
+    return model.eval()
