@@ -63,7 +63,7 @@ class WeightPass:
         self._qkv = [torch.einsum("tvd,hde->tvhe", self._embedded, weights[f"{attn}.W_{x}"])
                      + weights[f"{attn}.b_{x}"] for x in "QKV"]
         self._last_scores = None
-        if cfg.n_layers == 1:  # layer 0 is the readout layer, read at the last query only: its scores are a table
+        if cfg.n_layers == 1 and cfg.n_heads:  # layer 0 is the readout layer, read at the last query only: a table
             # [seq, d_vocab (last token), d_vocab (key token), h]
             self._last_scores = torch.einsum("vhe,suhe->svuh", self._qkv[0][seq - 1], self._qkv[1]) / math.sqrt(
                 cfg.d_head)
@@ -73,6 +73,11 @@ class WeightPass:
         cfg, w = self.cfg, self.w
         seq, last = tokens.shape[1], cfg.n_layers - 1
         position = torch.arange(seq)
+        if cfg.arch == "mlp":  # no attention: the readout layer's input is the operands' embeddings, summed
+            mid = self._embedded[position, tokens].sum(1)  # each in its slot (modadd_interp.mlp)
+            out = {hook_name("resid_mid", 0): mid, hook_name("z", 0): mid.new_zeros(len(tokens), 0, 0),
+                   hook_name("pattern", 0): mid.new_zeros(len(tokens), 0, seq)}
+            return {name: out[name] for name in self.names}
         out: dict[str, torch.Tensor] = {}
         resid = None  # [m, seq, d_model], the residual stream entering the layer (from layer 1 on)
         for layer in range(cfg.n_layers):
@@ -165,5 +170,7 @@ def column_major(matrix: torch.Tensor) -> torch.Tensor:
 
 
 def activation(act_fn: str, pre: torch.Tensor) -> torch.Tensor:
-    """The MLP's activation function, in place on ``pre`` for ReLU."""
-    return pre.relu_() if act_fn == "relu" else torch.nn.functional.gelu(pre)
+    """The MLP's activation function (ReLU in place on ``pre``, GeLU, or an MLP's square)."""
+    if act_fn == "relu":
+        return pre.relu_()
+    return torch.nn.functional.gelu(pre) if act_fn == "gelu" else pre.square_()
