@@ -24,8 +24,12 @@ Heatmap values are sent as float32 arrays (plotly's typed-array encoding: 4 byte
 decimal string).
 
 Examples:
-    >>> fig = embedding_figure(probe_embedding(model, task))   # doctest: +SKIP
-    >>> fig.show()
+    >>> import modadd_interp as mi
+    >>> from modadd_interp.probes import probe_embedding
+    >>> fig = embedding_figure(probe_embedding(*mi.load()))
+    >>> fig.show()                                             # draws it: not run  # doctest: +SKIP
+    >>> len(fig.data) > 0, fig.layout.title.text
+    (True, 'Embedding norms per frequency (key in red: [1, 5, 7, 29]; 93% of W_E in key)')
 """
 
 from __future__ import annotations
@@ -452,7 +456,7 @@ def llc_figure(frame) -> go.Figure:
     their legend entries).
 
     Examples:
-        >>> llc_figure(progress_measures(mi.shipped_run(), llc=True)).show()   # doctest: +SKIP
+        >>> llc_figure(progress_measures(mi.shipped_run(), llc=True)).show()  # minutes; slt extra  # doctest: +SKIP
     """
     steps = frame["step"].tolist()
     fig = make_subplots(rows=2, cols=2, shared_xaxes=True, vertical_spacing=0.12, horizontal_spacing=0.08,
