@@ -24,7 +24,8 @@ The claims, each an intervention measured over the grid (one sweep for all of th
   the attention heads are necessary.
 
 Examples:
-    >>> model, task = mi.load("tests/data/trained/group_S4.safetensors")  # the repository's S4 model  # doctest: +SKIP
+    >>> import modadd_interp as mi
+    >>> model, task = mi.load("tests/data/trained/group_S4.safetensors")  # not shipped: not run  # doctest: +SKIP
     >>> report = verify_circuit(model, task)       # a task with op="S4": this module's report  # doctest: +SKIP
     >>> report.verdict.line                        # doctest: +SKIP
     'clock at ρ = [(3,1)]: 100.0% of the loss recovered (circuit confirmed)'
