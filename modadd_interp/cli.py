@@ -147,7 +147,7 @@ def open_in_browser(uri: str) -> str:
     it is.
 
     Examples:
-        >>> open_in_browser("file:///tmp/report/index.html")      # doctest: +SKIP
+        >>> open_in_browser("file:///tmp/report/index.html")      # opens a browser: not run  # doctest: +SKIP
         'opened in your web browser (firefox)'
     """
     try:

@@ -4,8 +4,11 @@ Inputs are operand pairs ``(a, b)``, encoded in each model's own token layout
 (:meth:`modadd_interp.config.ModelConfig.encode`); logits are read at the last position.
 
 Examples:
-    >>> logits = grid_logits(model, task)            # doctest: +SKIP
+    >>> import modadd_interp as mi
+    >>> model, task = mi.load()
+    >>> logits = grid_logits(model, task)
     >>> logits.shape                                  # [p*p, d_vocab_out], final position
+    torch.Size([12769, 113])
 """
 
 from __future__ import annotations
@@ -42,10 +45,15 @@ class GridRecorder:
     """Hooks attached once, then any number of chunked grid passes (e.g. over checkpoints).
 
     Examples:
-        >>> with GridRecorder(model, ["blocks.0.mlp.hook_post"]) as rec:      # doctest: +SKIP
-        ...     for weights in series:
-        ...         tl_adapter.set_weights(model, weights)
-        ...         logits, acts = rec.run(task)
+        >>> import modadd_interp as mi
+        >>> run = mi.shipped_run()                    # the shipped model's checkpoints over training
+        >>> model = tl_adapter.build_model(run.config, run.weights[0])
+        >>> with GridRecorder(model, ["blocks.0.mlp.hook_post"]) as rec:
+        ...     for weights in run.weights[-2:]:
+        ...         tl_adapter.set_weights(model, run.config, weights)
+        ...         logits, acts = rec.run(run.task)
+        >>> logits.shape, acts["blocks.0.mlp.hook_post"].shape      # [p*p, p], [p*p, n_ctx, d_mlp]
+        (torch.Size([12769, 113]), torch.Size([12769, 3, 512]))
     """
 
     def __init__(

@@ -11,8 +11,8 @@ key-frequency evidence, the claims and every table keep their exact values. A p 
 11 MB (docs/performance.md).
 
 Examples:
-    >>> path = render_report(*mi.load(), "report/", run=mi.shipped_run())   # doctest: +SKIP
-    >>> path.name
+    >>> path = render_report(*mi.load(), "report/", run=mi.shipped_run())   # about a minute: not run  # doctest: +SKIP
+    >>> path.name                                                            # doctest: +SKIP
     'index.html'
 """
 

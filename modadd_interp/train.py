@@ -10,7 +10,7 @@ checkpoint falls back to the one before, with a warning. A lock file
 
 Examples:
     >>> task = ModularTask(p=23, frac_train=0.5)
-    >>> run_dir = train(task, "runs/p23", steps=200)  # doctest: +SKIP
+    >>> run_dir = train(task, "runs/p23", steps=200)  # a minute or more on two cores: not run  # doctest: +SKIP
 """
 
 from __future__ import annotations

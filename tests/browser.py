@@ -83,6 +83,7 @@ class PageReport:
             non-empty plot (a sized ``.main-svg`` and at least one trace).
         circuitsvis_divs / circuitsvis_rendered: ``.cv-view`` containers, and those
             with rendered, non-zero-size content.
+        text: the page's rendered text (``document.body.innerText``).
         screenshot: the full-page PNG, when one was asked for.
     """
 
@@ -95,6 +96,7 @@ class PageReport:
     plotly_drawn: int = 0
     circuitsvis_divs: int = 0
     circuitsvis_rendered: int = 0
+    text: str = ""
     screenshot: Path | None = None
 
     @property
@@ -211,6 +213,7 @@ def open_page(
                 pass  # the counts below show what did not draw
             page.evaluate("document.fonts.ready.then(() => true)")
             report.title = page.title()
+            report.text = page.evaluate("document.body.innerText")
             for key, value in page.evaluate(_MEASURE_JS).items():
                 setattr(report, key, value)
             if screenshot is not None:

@@ -40,11 +40,15 @@ def test_the_p1009_report_is_small_and_draws_every_figure(tmp_path):
     # probes recomputed here hold the same values
     assert stored["p"] == P and list(circuit.key_freqs) == planted == stored["planted"]
     claims = {c.name: c for c in circuit.claims}
+    # stored here from another run, maybe another CPU: a float64 ratio of W_E's energies (W_E's float32 bits can
+    # differ only in its 1e-3 seeded-randn part; ATen's scalar kernels moved it 8e-16) keeps 1e-9
     assert math.isclose(claims["the embedding is sparse in the Fourier basis"].after,
                         circuit.embedding.fraction_in_key, rel_tol=1e-9)
     readout_claim = next(c for name, c in claims.items() if name.startswith("the logits are carried by"))
     assert math.isclose(readout_claim.after, circuit.logits.fit.test_loss, rel_tol=1e-6)
-    assert math.isclose(circuit.losses.full.test_loss, cache.full.test_loss, rel_tol=1e-9)
+    # losses of float32 logits: each input's sum over 1009 answers is float32 (readout.label_scores), sqrt(1009) *
+    # 2^-24 = 2e-6 of it, averaging to ~2e-9 over 7e5 inputs (ATen's scalar kernels: 3.5e-9); was 1e-9
+    assert math.isclose(circuit.losses.full.test_loss, cache.full.test_loss, rel_tol=1e-6)
     assert circuit.verdict.line == stored["verdict"]
 
     before = model_snapshot(model)  # after the grid pass: a bridge adds two internal hooks on its first forward

@@ -17,8 +17,14 @@ The isolated model is run on :data:`ISOLATION_ROWS` evenly spaced rows ``x`` of 
 so every ``x + y`` and ``x - y`` class appears), which bounds the cost to a fraction of a grid pass per circle.
 
 Examples:
-    >>> circles = isolate_circles(model, task, (3, 15, 17), [Clock(), Pizza()])     # doctest: +SKIP
-    >>> circles.labels, circles.signatures
+    >>> import modadd_interp as mi
+    >>> from modadd_interp.hypotheses import Clock, Pizza
+    >>> model, task = mi.load()                       # a clock model; its circle k = 1 alone is a pizza's
+    >>> circles = isolate_circles(model, task, (1, 5, 7, 29), [Clock(), Pizza()])
+    >>> circles.labels
+    {1: 'pizza', 5: 'clock', 7: 'clock', 29: 'clock'}
+    >>> {k: round(s["pizzaness"], 2) for k, s in circles.signatures.items()}
+    {1: 1.08, 5: 0.01, 7: 0.06, 29: 0.01}
 """
 
 from __future__ import annotations

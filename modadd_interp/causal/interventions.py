@@ -10,10 +10,18 @@ bridge, an edit at ``hook_resid_mid`` reaches the MLP input but not the residual
 Skip-path ablations are therefore written as edits of the attention/MLP outputs.
 
 Examples:
-    >>> with ablate_heads(model, [0, 2]):                       # doctest: +SKIP
-    ...     logits = grid_logits(model, task)
-    >>> with project(model, NEURONS, directions, complement=True):   # doctest: +SKIP
-    ...     logits = grid_logits(model, task)
+    >>> import modadd_interp as mi
+    >>> from modadd_interp.causal import measure
+    >>> model, task = mi.load()
+    >>> with ablate_heads(model, [0, 2]):
+    ...     ablated = measure(model, task)
+    >>> ablated.test_accuracy                               # 1.0 with every head
+    0.31
+    >>> directions = torch.randn(512, 8, generator=torch.Generator().manual_seed(0))   # [d_mlp, 8]
+    >>> with project(model, NEURONS, directions, complement=True):
+    ...     projected = measure(model, task)                # 8 random neuron directions removed: no harm
+    >>> projected.test_accuracy
+    1.0
 """
 
 from __future__ import annotations

@@ -24,9 +24,11 @@ The claims, each an intervention measured over the grid (one sweep for all of th
   the attention heads are necessary.
 
 Examples:
+    >>> import modadd_interp as mi
+    >>> model, task = mi.load("tests/data/trained/group_S4.safetensors")  # not shipped: not run  # doctest: +SKIP
     >>> report = verify_circuit(model, task)       # a task with op="S4": this module's report  # doctest: +SKIP
-    >>> report.verdict.line
-    'clock at ρ = [(3,1), (1,1,1,1)]: 99.9% of the loss recovered (circuit confirmed)'
+    >>> report.verdict.line                        # doctest: +SKIP
+    'clock at ρ = [(3,1)]: 100.0% of the loss recovered (circuit confirmed)'
 """
 
 from __future__ import annotations

@@ -15,8 +15,11 @@ interventions run through hooks (``causal.ablate_neurons``, ``causal.replace_act
 The restricted logits depend only on ``(a+b) mod p`` and are measured from the residue means.
 
 Examples:
-    >>> fl = fourier_losses(model, task)           # doctest: +SKIP
-    >>> fl.restricted.test_loss, fl.excluded_all.train_loss
+    >>> import modadd_interp as mi
+    >>> model, task = mi.load()
+    >>> fl = fourier_losses(model, task)           # ~10 s: not run by the doctests  # doctest: +SKIP
+    >>> fl.restricted.test_loss, fl.excluded_all.train_loss    # the full model's: 3.4e-07  # doctest: +SKIP
+    (4.4e-08, 6.46)
 """
 
 from __future__ import annotations

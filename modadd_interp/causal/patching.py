@@ -14,8 +14,19 @@ Components: the embedding at the corrupted position (TL's ``resid_pre`` patch), 
 deeper model has these per layer, prefixed ``"L{layer} "``.
 
 Examples:
-    >>> result = activation_patching(model, task, clusters={6: [1, 5], 23: [2]})  # doctest: +SKIP
-    >>> result.to_frame()
+    >>> import modadd_interp as mi
+    >>> model, task = mi.load()
+    >>> result = activation_patching(model, task)     # ~10 s: not run by the doctests  # doctest: +SKIP
+    >>> result.to_frame()                             # doctest: +SKIP
+               component     a     b
+    0              embed  1.00  1.00
+    1             head 0  0.21  0.26
+    2             head 1  0.26  0.25
+    3             head 2  0.24  0.19
+    4             head 3  0.25  0.26
+    5  attention out (=)  1.00  1.00
+    6    all neurons (=)  0.98  0.98
+    7        MLP out (=)  0.98  0.98
 """
 
 from __future__ import annotations

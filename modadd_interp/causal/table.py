@@ -22,8 +22,24 @@ Row names: a one-layer model's rows are named as below; a deeper model's per-lay
 * the logits restricted to their ``cos/sin(w_k(a+b))`` key components (the restricted loss).
 
 Examples:
-    >>> table = ablation_table(model, task)        # doctest: +SKIP
-    >>> table.to_frame()
+    >>> import modadd_interp as mi
+    >>> model, task = mi.load()
+    >>> table = ablation_table(model, task)        # ~10 s: not run by the doctests  # doctest: +SKIP
+    >>> table.to_frame()[["intervention", "test_accuracy"]]    # doctest: +SKIP
+                                  intervention  test_accuracy
+    0                               full model           1.00
+    1                      head 0 zero-ablated           0.82
+    2                      head 1 zero-ablated           0.66
+    3                      head 2 zero-ablated           0.83
+    4                      head 3 zero-ablated           0.76
+    5                   all heads zero-ablated           0.01
+    6              attention skip zero-ablated           1.00
+    7                         MLP zero-ablated           0.07
+    8                     MLP skip zero-ablated           1.00
+    9          neurons onto W_L key directions           1.00
+    10          neurons onto W_L key nullspace           0.07
+    11     logits restricted to key components           1.00
+    12  clustered neurons replaced by trig fit           1.00
 """
 
 from __future__ import annotations

@@ -182,7 +182,7 @@ def sympy_relabelling(n: int) -> torch.Tensor:
     the package); the order is the installed sympy's, so use the same sympy version as the run being read.
 
     Examples:
-        >>> sympy_relabelling(3).tolist()  # doctest: +SKIP
+        >>> sympy_relabelling(3).tolist()
         [0, 3, 4, 1, 2, 5]
     """
     from sympy.combinatorics.named_groups import SymmetricGroup  # lazy: optional

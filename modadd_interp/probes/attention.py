@@ -5,8 +5,11 @@ The grid is the task's analysis grid (:class:`modadd_interp.task.AnalysisGrid`).
 there is no frequency to find: such rows have zero variance, ``dominant_freq`` 0 and ``fve`` 0.
 
 Examples:
-    >>> probe = probe_attention(model, task)       # doctest: +SKIP
+    >>> import modadd_interp as mi
+    >>> model, task = mi.load()
+    >>> probe = probe_attention(model, task)        # one row per head of the shipped model's one layer
     >>> probe.dominant_freq, probe.fve
+    ([5, 29, 5, 29], [0.69, 0.72, 0.74, 0.73])
 """
 
 from __future__ import annotations

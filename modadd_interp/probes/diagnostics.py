@@ -20,8 +20,11 @@ coordinates (for ``add`` exactly theirs):
   (in group order), so a model with an ``'='`` token differs from theirs by that row.
 
 Examples:
-    >>> diag = zhong_diagnostics(model, task)             # doctest: +SKIP
+    >>> import modadd_interp as mi
+    >>> model, task = mi.load()
+    >>> diag = zhong_diagnostics(model, task)
     >>> diag.gradient_symmetricity, diag.distance_irrelevance, diag.circularity
+    (0.46, 0.75, 0.82)
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """The embedding probe: how W_E (and W_U) spread over the Fourier frequencies.
 
 Examples:
-    >>> probe = probe_embedding(model, task)            # doctest: +SKIP
-    >>> probe.fraction_in_key, probe.to_frame().head()
+    >>> import modadd_interp as mi
+    >>> model, task = mi.load()
+    >>> probe = probe_embedding(model, task)
+    >>> probe.fraction_in_key, probe.to_frame().query("is_key")["freq"].tolist()
+    (0.93, [1, 5, 7, 29])
 """
 
 from __future__ import annotations

@@ -39,9 +39,14 @@ The evidence per real irrep ρ (:class:`IrrepSpectrum`; shares exclude the trivi
    no answer to carry (an untrained model): ``"none"``.
 
 Examples:
-    >>> spectrum = irrep_spectrum(model, task)          # doctest: +SKIP
-    >>> key = key_irreps(model, task)                   # doctest: +SKIP
-    >>> key.names, key.to_frame()                       # doctest: +SKIP
+    >>> import modadd_interp as mi
+    >>> model, task = mi.load()                         # Z/113: its irreps are the Fourier frequencies
+    >>> cache = grid_cache(model, task)                 # one grid pass for both
+    >>> irrep_spectrum(model, task, cache)
+    IrrepSpectrum: C113: 57 real irreps; the logits' largest: 29 46.7%, 7 25.2%, 5 18.2%
+    >>> key = key_irreps(model, task, cache)
+    >>> key.names, key.confidence                        # by the logits' share: the frequencies [1, 5, 7, 29]
+    (('29', '7', '5', '1'), 'high')
 """
 
 from __future__ import annotations

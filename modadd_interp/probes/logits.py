@@ -1,8 +1,11 @@
 """The logit probe: W_L = W_out W_U in the Fourier basis, and the cos(w(a+b-c)) readout.
 
 Examples:
-    >>> probe = probe_logits(model, task)          # doctest: +SKIP
-    >>> probe.alpha, probe.fve, probe.fit_loss
+    >>> import modadd_interp as mi
+    >>> model, task = mi.load()
+    >>> probe = probe_logits(model, task)
+    >>> probe.alpha.tolist(), probe.fve, probe.fit_loss
+    ([7.85, 10.73, 12.61, 17.19], 0.98, 3.7e-08)
 """
 
 from __future__ import annotations

@@ -9,8 +9,16 @@ frequency; since those terms span exactly the 3x3 block, the fit is read off the
 coefficients, and its R^2 equals the best share.
 
 Examples:
-    >>> probe = probe_neurons(model, task)                 # doctest: +SKIP
-    >>> probe.cluster_sizes(), probe.to_frame().head()
+    >>> import modadd_interp as mi
+    >>> model, task = mi.load()
+    >>> probe = probe_neurons(model, task)
+    >>> probe.cluster_sizes()
+    {'1': 53, '5': 61, '7': 59, '29': 100, 'unclustered': 239}
+    >>> probe.to_frame()[["neuron", "best_freq", "r2"]].head(3)
+       neuron  best_freq        r2
+    0       0          5  0.96
+    1       1         29  0.96
+    2       2          7  0.85
 """
 
 from __future__ import annotations
@@ -180,8 +188,13 @@ def probe_neurons(
         layer: one layer (negative counts from the end), or None for every layer (rows by layer).
 
     Examples:
-        >>> probe = probe_neurons(model, task)                      # doctest: +SKIP
-        >>> probe.per_layer(), probe.select(0).clusters()
+        >>> import modadd_interp as mi
+        >>> model, task = mi.load()
+        >>> probe = probe_neurons(model, task)
+        >>> probe.per_layer()
+        {'0': {'1': 53, '5': 61, '7': 59, '29': 100, 'unclustered': 239}}
+        >>> probe.select(0).clusters()[29][:5]                       # layer 0's neurons at frequency 29
+        [1, 27, 29, 40, 46]
     """
     threshold = check_threshold(threshold)
     cache = cache or grid_cache(model, task)

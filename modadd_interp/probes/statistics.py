@@ -15,8 +15,12 @@ Examples:
     ...     def __init__(self): self.value = float("-inf")
     ...     def add(self, chunk): self.value = max(self.value, float(chunk.piece.logits.max()))
     ...     def result(self): return self.value
-    >>> cache = grid_cache(model, task, statistics=[Peak()])      # doctest: +SKIP
-    >>> cache.statistics["peak"]                                    # doctest: +SKIP
+    >>> import modadd_interp as mi
+    >>> from modadd_interp.probes import grid_cache
+    >>> model, task = mi.load()
+    >>> cache = grid_cache(model, task, statistics=[Peak()])
+    >>> round(cache.statistics["peak"], 1)
+    55.7
 """
 
 from __future__ import annotations

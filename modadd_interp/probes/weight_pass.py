@@ -16,9 +16,15 @@ user's hook must run) and the model's own logits agree with it on a sample of th
 recorded activation against the model's hooks on the fixtures (paper, Clock-and-Pizza, deeper, every operation).
 
 Examples:
-    >>> forward = WeightPass(cfg, canonical_weights, [hook_name("resid_mid", 0), hook_name("z", 0)])   # doctest: +SKIP
-    >>> for rows, logits, acts in forward.chunks(task.grid.pairs, 4096):              # doctest: +SKIP
-    ...     acts[hook_name("resid_mid", 0)].shape                                              # [m, d_model]
+    >>> import modadd_interp as mi
+    >>> from modadd_interp import tl_adapter
+    >>> model, task = mi.load()
+    >>> cfg, canonical_weights = tl_adapter.model_config(model), tl_adapter.canonical_weights(model)
+    >>> forward = WeightPass(cfg, canonical_weights, [hook_name("resid_mid", 0), hook_name("z", 0)])
+    >>> for rows, logits, acts in forward.chunks(task.grid.pairs, 8192):
+    ...     acts[hook_name("resid_mid", 0)].shape                                    # [m, d_model]
+    torch.Size([8192, 128])
+    torch.Size([4577, 128])
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Importing this package never imports Ray; only the Ray executor does, when it ru
 
 Examples:
     >>> import modadd_interp as mi
-    >>> table = mi.sweep("sweep.toml", "sweeps/wd_frac")      # doctest: +SKIP
+    >>> table = mi.sweep("sweep.toml", "sweeps/wd_frac")      # trains a model per cell: not run  # doctest: +SKIP
     >>> table.groupby(["weight_decay", "frac_train"])["label"].agg(lambda s: s.mode()[0])   # doctest: +SKIP
 """
 

@@ -8,9 +8,9 @@ also carries the full ``analyze`` dict, the phases and their checks, and the war
 Examples:
     >>> from modadd_interp.sweep import SweepSpec
     >>> cell = SweepSpec.from_dict({"p": 7, "steps": 50, "d_model": 16, "d_mlp": 32}).cells()[0]
-    >>> record = run_cell(cell, "sweeps/tiny")                # doctest: +SKIP
+    >>> record = run_cell(cell, "sweeps/tiny")                # trains and analyzes: not run  # doctest: +SKIP
     >>> record["status"], record["label"], record["key_frequencies"]   # doctest: +SKIP
-    ('ok', 'memorization', [])
+    ('ok', 'confusion', [])
 """
 
 from __future__ import annotations

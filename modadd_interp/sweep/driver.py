@@ -9,8 +9,13 @@ keeps two sweeps from writing to one directory at once.
 Examples:
     >>> import modadd_interp as mi
     >>> table = mi.sweep({"p": 23, "weight_decay": [0.5, 1], "seed": [0, 1], "steps": 300,
-    ...                   "d_model": 32, "d_mlp": 128}, "sweeps/wd", executor="serial")   # doctest: +SKIP
+    ...                   "d_model": 32, "d_mlp": 128}, "sweeps/wd", executor="serial")  # 4 models  # doctest: +SKIP
     >>> table[["weight_decay", "seed", "status", "label", "test_accuracy"]]           # doctest: +SKIP
+       weight_decay  seed status         label  test_accuracy
+    0           0.5     0     ok  memorization       0.070081
+    1           0.5     1     ok  memorization       0.008086
+    2           1.0     0     ok  memorization       0.045822
+    3           1.0     1     ok  memorization       0.018868
 """
 
 from __future__ import annotations

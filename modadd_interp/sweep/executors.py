@@ -20,7 +20,7 @@ Examples:
     >>> executor = make_executor("serial")
     >>> executor.name, executor.slots
     ('serial', 1)
-    >>> records = list(executor.map(cells, "sweeps/tiny"))          # doctest: +SKIP
+    >>> records = list(executor.map(cells, "sweeps/tiny"))          # trains every cell: not run  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ time to grok is the **median** over the seeds that reached the test threshold. A
 drawn are shown as one panel per combination of their values.
 
 Examples:
-    >>> frame = read_results("sweeps/wd_frac")                        # doctest: +SKIP
+    >>> frame = read_results("sweeps/wd_frac")       # a finished sweep's directory: not run  # doctest: +SKIP
     >>> phase_diagram(frame, "weight_decay", "frac_train").show()      # doctest: +SKIP
 """
 

@@ -6,7 +6,7 @@ labels, majority over seeds); the time to grok; our phases beside the labels; th
 whole table. Built with :class:`modadd_interp.viz.Page`: plotly.js inlined, nothing from the network.
 
 Examples:
-    >>> path = render_sweep_report("sweeps/wd_frac", "sweeps/wd_frac/report")   # doctest: +SKIP
+    >>> path = render_sweep_report("sweeps/wd_frac", "sweeps/wd_frac/report")   # a sweep's directory  # doctest: +SKIP
     >>> path.name                                                              # doctest: +SKIP
     'index.html'
 """

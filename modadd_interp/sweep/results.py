@@ -8,7 +8,7 @@ cut short by a kill is ignored. ``results.csv`` is the tidy table (one row per c
 list values (``key_frequencies``) are written as JSON (``[1, 5]``).
 
 Examples:
-    >>> results = Results("sweeps/wd_frac")          # doctest: +SKIP
+    >>> results = Results("sweeps/wd_frac")          # a finished sweep's directory: not run  # doctest: +SKIP
     >>> results.is_finished(cell)                    # doctest: +SKIP
     >>> read_results("sweeps/wd_frac").groupby("label").size()   # doctest: +SKIP
 """

@@ -9,8 +9,10 @@ Examples:
     >>> cached = torch.full((7 * 7, 4, 3, 3), 1 / 3)     # blocks.0.attn.hook_pattern over the grid
     >>> page = (Page("p = 7").section("Attention").attention(AttentionView.from_grid(cached, p=7, a=2, b=3))
     ...         .section("Loss").figure(px.line(y=[2.0, 0.5, 0.01])))
-    >>> page.write("out/demo")  # doctest: +SKIP
-    PosixPath('out/demo/index.html')
+    >>> import tempfile
+    >>> out = tempfile.mkdtemp()                          # your folder, e.g. "out/demo"
+    >>> page.write(out).relative_to(out)
+    PosixPath('index.html')
 """
 
 from .attention_view import AttentionView, circuitsvis_bundle

@@ -14,7 +14,7 @@ and ``chrome`` on ``PATH``, then ``/usr/bin/chromium``.
 
 Examples:
     >>> import plotly.graph_objects as go
-    >>> export_figure(go.Figure(go.Scatter(y=[1, 3, 2])), "curve.svg")  # doctest: +SKIP
+    >>> export_figure(go.Figure(go.Scatter(y=[1, 3, 2])), "curve.svg")  # needs a Chromium: not run  # doctest: +SKIP
     PosixPath('curve.svg')
 """
 
@@ -58,7 +58,7 @@ def find_browser(browser: str | os.PathLike[str] | None = None) -> Path:
         BrowserNotFoundError: no usable executable was found (the message says what to install).
 
     Examples:
-        >>> find_browser()  # doctest: +SKIP
+        >>> find_browser()  # this machine's: not run  # doctest: +SKIP
         PosixPath('/usr/bin/chromium')
     """
     if browser is not None:
@@ -121,7 +121,7 @@ def export_figure(
 
     Examples:
         >>> import plotly.express as px
-        >>> export_figure(px.imshow([[0, 1], [1, 0]]), "out/grid.png", scale=2)  # doctest: +SKIP
+        >>> export_figure(px.imshow([[0, 1], [1, 0]]), "out/grid.png", scale=2)  # needs Chromium  # doctest: +SKIP
         PosixPath('out/grid.png')
     """
     out = Path(path)

@@ -24,8 +24,12 @@ Heatmap values are sent as float32 arrays (plotly's typed-array encoding: 4 byte
 decimal string).
 
 Examples:
-    >>> fig = embedding_figure(probe_embedding(model, task))   # doctest: +SKIP
-    >>> fig.show()
+    >>> import modadd_interp as mi
+    >>> from modadd_interp.probes import probe_embedding
+    >>> fig = embedding_figure(probe_embedding(*mi.load()))
+    >>> fig.show()                                             # draws it: not run  # doctest: +SKIP
+    >>> len(fig.data) > 0, fig.layout.title.text
+    (True, 'Embedding norms per frequency (key in red: [1, 5, 7, 29]; 93% of W_E in key)')
 """
 
 from __future__ import annotations
@@ -454,8 +458,8 @@ def llc_figure(frame) -> go.Figure:
     (``frame.attrs["llc_components"]``; heads dashed), each calibrated on its own.
 
     Examples:
-        >>> llc_figure(progress_measures(mi.shipped_run(), llc=True)).show()   # doctest: +SKIP
-        >>> llc_figure(progress_measures(mi.shipped_run(), llc="components")).show()   # doctest: +SKIP
+        >>> llc_figure(progress_measures(mi.shipped_run(), llc=True)).show()  # minutes; slt extra  # doctest: +SKIP
+        >>> llc_figure(progress_measures(mi.shipped_run(), llc="components")).show()  # minutes  # doctest: +SKIP
     """
     steps = frame["step"].tolist()
     components = frame.attrs.get("llc_components", [])

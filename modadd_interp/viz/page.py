@@ -12,8 +12,10 @@ Examples:
     >>> page = Page("Grokking report")
     >>> page.section("Embedding", "<p>Norms per frequency.</p>").figure(px.line(y=[3, 1, 2]), caption="W_E norms")
     Page('Grokking report', 1 sections, 1 figures, 0 tables, 0 views)
-    >>> page.write("out/report")  # doctest: +SKIP
-    PosixPath('out/report/index.html')
+    >>> import tempfile
+    >>> out = tempfile.mkdtemp()                          # your folder, e.g. "out/report"
+    >>> page.write(out).relative_to(out)
+    PosixPath('index.html')
 """
 
 from __future__ import annotations
