@@ -27,9 +27,10 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
+from ..config import check_weights
 from ..errors import ArchitectureError, CheckpointError
 from .checkpoint import ASSUMABLE, Assumed, Checkpoint, Series, assumption_notice
-from .layout import tensor_dict
+from .layout import fill_missing_biases, tensor_dict
 from .source import Source
 
 
@@ -201,11 +202,14 @@ def check_options(n_heads: object, config: object) -> ReadOptions:
 
 def finish(result: Checkpoint | Series, src: Source, options: ReadOptions) -> Checkpoint | Series:
     """A raw read made ready for the caller: ``options.config`` applied where the format assumed and checked
-    against what it read, ``options.n_heads`` checked, and each assumption turned into one note.
+    against what it read, ``options.n_heads`` checked, the weights validated against the config
+    (:func:`~modadd_interp.config.check_weights`; missing biases are zeros), and each assumption turned into one
+    note.
 
     Raises:
         ArchitectureError: ``n_heads`` or a ``config`` field contradicts the source, or the result is not a
             valid architecture.
+        InvalidWeightsError: a format's weights do not fit its config (keys, shapes, dtype, NaN/inf).
     """
     if isinstance(result, Series):
         return dataclasses.replace(result, checkpoints=tuple(_finish_one(c, src, options) for c in result.checkpoints))
@@ -248,7 +252,8 @@ def _finish_one(ckpt: Checkpoint, src: Source, options: ReadOptions) -> Checkpoi
             raise ArchitectureError(
                 f"config makes {src.name} a model for p={config.p}, but it records a task with p={ckpt.task.p}."
             )
-    out = dataclasses.replace(ckpt, config=config, assumed=None)
+    weights = check_weights(config, fill_missing_biases(config, ckpt.weights))  # every format's, checked here too
+    out = dataclasses.replace(ckpt, config=config, weights=weights, assumed=None)
     if assumed:
         remaining = Assumed(tuple(f for f in ASSUMABLE if f in assumed), ckpt.assumed.reason, ckpt.assumed.remedy)
         out = dataclasses.replace(out, assumed=remaining)
