@@ -308,3 +308,23 @@ def test_the_clock_and_pizza_file_still_names_its_missing_config(tmp_path):
     with pytest.warns(UserWarning, match=match):
         ckpt = read_checkpoint(tmp_path / "model_a.pt")
     assert len(ckpt.notes) == 1
+
+
+def test_register_refuses_what_is_not_a_format():
+    with pytest.raises(ValueError, match=r"is not a format: it needs a NAME \(str\), sniff\(src\) and read"):
+        formats.register(object())
+    with pytest.raises(ValueError, match="a format named 'paper' is already registered"):
+        formats.register(formats.paper)
+    with pytest.raises(ValueError, match=r"no registered format is named 'nope'; the formats are \['run_directory'"):
+        formats.register(ToyRenamed, before="nope")
+    assert [f.NAME for f in formats.formats()] == DOCUMENTED_ORDER
+
+
+def test_config_may_give_a_bridge_state_dicts_head_count():
+    cfg = small_config(P, n_heads=4, d_head=4)
+    state = tl_adapter.canonical_to_bridge(cfg, random_weights(cfg))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert from_state_dict(state, config={"n_heads": 2}).config.n_heads == 2
+        with pytest.raises(mi.ArchitectureError, match="n_heads must be a positive integer, got True"):
+            from_state_dict(state, config={"n_heads": True})

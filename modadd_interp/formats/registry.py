@@ -27,7 +27,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
-from ..config import check_weights
+from ..config import ModelConfig, check_weights
 from ..errors import ArchitectureError, CheckpointError
 from .checkpoint import ASSUMABLE, Assumed, Checkpoint, Series, assumption_notice
 from .layout import fill_missing_biases, tensor_dict
@@ -181,10 +181,6 @@ def check_options(n_heads: object, config: object) -> ReadOptions:
         ArchitectureError: ``n_heads`` is not a positive integer, or ``config`` is not a mapping of
             :class:`~modadd_interp.config.ModelConfig` fields.
     """
-    from ..config import ModelConfig
-
-    if n_heads is not None and (isinstance(n_heads, bool) or not isinstance(n_heads, int) or n_heads < 1):
-        raise ArchitectureError(f"n_heads must be a positive integer, got {n_heads!r}.")
     if config is None:
         config = {}
     elif isinstance(config, ModelConfig):
@@ -195,8 +191,10 @@ def check_options(n_heads: object, config: object) -> ReadOptions:
     unknown = sorted(str(k) for k in config if k not in known)
     if unknown:
         raise ArchitectureError(f"config has unknown fields {unknown}; ModelConfig's fields are {sorted(known)}.")
-    if n_heads is None and isinstance(config.get("n_heads"), int):
-        n_heads = config["n_heads"]
+    if n_heads is None:
+        n_heads = config.get("n_heads")
+    if n_heads is not None and (isinstance(n_heads, bool) or not isinstance(n_heads, int) or n_heads < 1):
+        raise ArchitectureError(f"n_heads must be a positive integer, got {n_heads!r}.")
     return ReadOptions(n_heads=n_heads, config=dict(config))
 
 
