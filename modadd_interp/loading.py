@@ -15,9 +15,11 @@ from importlib import resources
 from pathlib import Path
 
 from . import tl_adapter
-from .checkpoints import Checkpoint, read_checkpoint
 from .config import ModelConfig
-from .errors import CheckpointError, TaskMismatchError
+from .errors import ArchitectureError, CheckpointError, TaskMismatchError
+from .formats import registry
+from .formats.checkpoint import Checkpoint
+from .formats.source import Source
 from .group_inference import infer_group, require_group
 from .inference import infer_op, infer_split, require_op
 from .task import ModularTask
@@ -41,6 +43,7 @@ def load(
     seed: int | None = None,
     split: str | None = None,
     n_heads: int | None = None,
+    config: object = None,
     backend: str | None = None,
 ):
     """Load a model and its task.
@@ -57,7 +60,11 @@ def load(
             one recognised from the training loss the file recorded (:func:`modadd_interp.inference.infer_split`),
             else ``split="unknown"`` (full-grid figures only), with a notice. Any of them given sets the
             split (the others default to 0.3, 0 and ``"paper"``).
-        n_heads: the head count, for a bare TransformerBridge state dict (default 4).
+        n_heads: the head count, for a bare TransformerBridge state dict (default 4, with a notice).
+        config: :class:`~modadd_interp.config.ModelConfig` fields (a dict, or a ModelConfig) for what the file does
+            not record: a bare state dict's ``attn_rate``, ``act_fn``, ``attention_dir``, ``has_eq``,
+            ``separate_b_tokens`` (assumed 1, ReLU, causal, ``n_ctx >= 3``, False otherwise, with a notice). A
+            field that contradicts the file raises. Not for a live model (its ``cfg`` says it all).
         backend: ``"bridge"`` or ``"hooked_transformer"``; default: the installed TL's.
 
     Returns:
@@ -80,13 +87,17 @@ def load(
             raise CheckpointError(f"the shipped model is missing from the installed package ({source}); "
                                   "reinstall modadd_interp, or pass a checkpoint path.")
     if isinstance(source, (str, Path)):
-        ckpt = read_checkpoint(source, n_heads=n_heads)
+        options = registry.check_options(n_heads, config)
+        src = Source.of_path(source)
+        ckpt = registry.finish(registry.read_final(src, options), src, options)
         for note in ckpt.notes:
             warnings.warn(note, stacklevel=2)
         model = tl_adapter.build_model(ckpt.config, ckpt.weights, backend=backend)
         origin = Path(source).name
         config, recorded, recorded_loss = ckpt.config, ckpt.task, ckpt.recorded_train_loss
     else:
+        if config is not None:
+            raise ArchitectureError("config= describes a checkpoint file; a live model's architecture is its cfg.")
         model, origin = source, type(source).__name__
         config, recorded, recorded_loss = tl_adapter.model_config(source), None, None
     _check_p(config, p)

@@ -2,8 +2,9 @@
 
 A :class:`Run` is a list of canonical-weight checkpoints of one model over training. It can be
 read from a run directory written by :func:`modadd_interp.train`, a paper-style series
-(``state_dicts``, ``epochs``, ...; a dict or a torch file), a series file of ours, or a list of
-``(step, model or state dict)`` pairs.
+(``state_dicts``, ``epochs``, ...; a dict or a torch file), a series file of ours, anything a registered
+format reads as a series (all through :mod:`modadd_interp.formats`), or a list of ``(step, model or state dict)``
+pairs (each state dict in any format the registry reads; what state dicts do not record is assumed and said once).
 
 Examples:
     >>> run = load_run("runs/p113")            # doctest: +SKIP
@@ -20,14 +21,17 @@ from pathlib import Path
 import torch
 
 from . import tl_adapter
-from .checkpoints import Checkpoint, from_state_dict, read_paper_series
-from .config import ModelConfig, check_weights
-from .errors import CheckpointError, TaskMismatchError
-from .storage import load_tensors, save_tensors, torch_load_safely
+from .config import ModelConfig
+from .errors import CheckpointError, ModAddError, TaskMismatchError
+from .formats import ours, registry
+from .formats.checkpoint import Checkpoint, Series
+from .formats.ours import SERIES_FORMAT
+from .formats.registry import ReadOptions
+from .formats.source import Source
+from .formats.values import as_int
 from .task import ModularTask
-from .train import checkpoint_paths, read_run_info
 
-SERIES_FORMAT = "modadd_interp.series/1"
+__all__ = ["SERIES_FORMAT", "Run", "load_run", "write_series"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,26 +60,45 @@ class Run:
         return Checkpoint(self.config, self.weights[index], self.task, self.steps[index], "modadd_interp")
 
 
-def load_run(source: object, task: ModularTask | None = None, n_heads: int | None = None) -> Run:
+def load_run(source: object, task: ModularTask | None = None, n_heads: int | None = None,
+             config: object = None) -> Run:
     """Read a checkpoint series from any supported form (see the module docstring).
 
+    Args:
+        source: a run directory, a series file, a paper-style series (a torch file or the dict), any file or object a
+            registered format reads as a series, a list of ``(step, model or state dict)`` pairs, or a :class:`Run`.
+        task: the task, when the source does not record it (or to override it).
+        n_heads: the head count of bridge state dicts (default 4, with a notice).
+        config: :class:`~modadd_interp.config.ModelConfig` fields for what state dicts do not record (their
+            attention rate, activation, attention direction, token layout: assumed 1, ReLU, causal, ``(a, b, '=')``
+            with 3 positions, with one notice per call otherwise).
+
     Raises:
-        CheckpointError: nothing readable, or steps that are not increasing.
+        CheckpointError: nothing readable, a single model, or steps that are not increasing.
         TaskMismatchError: checkpoints for different p, or a ``task`` that does not fit.
+        ArchitectureError: ``n_heads`` or ``config`` contradicts the source.
     """
     if isinstance(source, Run):
         run = source
-    elif isinstance(source, (str, Path)):
-        run = _from_path(Path(source), n_heads)
-    elif isinstance(source, Mapping) and "state_dicts" in source:
-        run = _from_checkpoints(read_paper_series(source, n_heads))
-    elif isinstance(source, Sequence) and not isinstance(source, (str, bytes)):
-        run = _from_pairs(source, n_heads)
     else:
-        raise CheckpointError(
-            f"cannot read a run from a {type(source).__name__}: pass a run directory, a series file, "
-            "a paper-style dict with 'state_dicts', or a list of (step, model or state dict) pairs."
-        )
+        options = dataclasses.replace(registry.check_options(n_heads, config), series=True)
+        if isinstance(source, (str, Path)):
+            src = Source.of_path(source)
+            series = registry.finish(registry.read_series(src, options), src, options)
+        elif isinstance(source, Mapping):
+            src = Source.of_object(source, "the series dict")
+            series = registry.finish(registry.read_series(src, options), src, options)
+        elif isinstance(source, Sequence) and not isinstance(source, (str, bytes)):
+            src = Source.of_object(source, "each (step, state dict) pair's state dict")
+            series = registry.finish(_from_pairs(source, options), src, options)
+        else:
+            raise CheckpointError(
+                f"cannot read a run from a {type(source).__name__}: pass a run directory, a series file, "
+                "a paper-style dict with 'state_dicts', or a list of (step, model or state dict) pairs."
+            )
+        run = _from_series(series)
+        for note in registry.notes_of(series):
+            warnings.warn(note, stacklevel=2)
     if task is not None:
         if task.p != run.config.p:
             raise TaskMismatchError(f"the task has p={task.p} but the run's models are for p={run.config.p}.")
@@ -84,82 +107,36 @@ def load_run(source: object, task: ModularTask | None = None, n_heads: int | Non
 
 
 def write_series(run: Run, path: str | Path, dtype: torch.dtype = torch.float16) -> None:
-    """Write ``run`` as one safetensors series file (weights in ``dtype``, history in float64)."""
-    tensors = {f"{step:08d}.{name}": t.to(dtype) for step, w in zip(run.steps, run.weights, strict=True)
-               for name, t in w.items()}
-    for key, values in (run.history or {}).items():
-        tensors[f"history.{key}"] = values.to(torch.float64)
-    info = {"format": SERIES_FORMAT, "config": run.config.to_dict(), "steps": list(run.steps),
-            "task": run.task.to_dict() if run.task else None}
-    save_tensors(Path(path), tensors, info)
+    """Write ``run`` as one safetensors series file (weights in ``dtype``, history in float64;
+    :func:`modadd_interp.formats.ours.write_series`)."""
+    ours.write_series(path, run.config, run.steps, run.weights, run.task, run.history, dtype)
 
 
 # -------------------------------------------------------------------- readers
-def _from_path(path: Path, n_heads: int | None) -> Run:
-    if path.is_dir():
-        return _from_run_dir(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path} does not exist; pass a run directory or a series file.")
-    if path.suffix == ".safetensors":
-        return _from_series_file(path)
-    obj = torch_load_safely(path)
-    if isinstance(obj, Mapping) and "state_dicts" in obj:
-        return _from_checkpoints(read_paper_series(obj, n_heads))
-    raise CheckpointError(
-        f"{path} holds a single model, not a series; progress measures need several checkpoints "
-        "(a run directory, a paper-style 'state_dicts' file, or a list of (step, state dict) pairs)."
-    )
-
-
-def _from_run_dir(path: Path) -> Run:
-    if not (path / "run.json").exists():
-        raise CheckpointError(f"{path} is a directory but not a modadd_interp run (no run.json).")
-    info = read_run_info(path)
-    found = checkpoint_paths(path)
-    if not found:
-        raise CheckpointError(f"the run {path} has no checkpoints yet (checkpoints/ is empty).")
-    config = ModelConfig(**info["config"])
-    steps, weights, history = [], [], None
-    for step, file in found:
-        try:
-            tensors, _ = load_tensors(file)
-        except CheckpointError as e:
-            warnings.warn(f"skipping unreadable checkpoint {file.name}: {e}", stacklevel=3)
-            continue
-        weights.append(check_weights(config, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}))
-        steps.append(step)
-        history = {k[8:]: v for k, v in tensors.items() if k.startswith("history.")} or history
-    return Run(config, tuple(steps), tuple(weights), ModularTask(**info["task"]), history)
-
-
-def _from_series_file(path: Path) -> Run:
-    tensors, info = load_tensors(path)
-    if info.get("format") != SERIES_FORMAT:
-        raise CheckpointError(f"{path} is not a modadd_interp series file (format {info.get('format')!r}).")
-    config = ModelConfig(**info["config"])
-    steps = tuple(int(s) for s in info["steps"])
-    weights = tuple(check_weights(config, {k[9:]: v.float() for k, v in tensors.items() if k.startswith(f"{s:08d}.")})
-                    for s in steps)
-    history = {k[8:]: v for k, v in tensors.items() if k.startswith("history.")} or None
-    task = ModularTask(**info["task"]) if info.get("task") else None
-    return Run(config, steps, weights, task, history)
-
-
-def _from_pairs(pairs: Sequence, n_heads: int | None) -> Run:
+def _from_pairs(pairs: Sequence, options: ReadOptions) -> Series:
     checkpoints = []
-    for item in pairs:
+    for index, item in enumerate(pairs):
         if not (isinstance(item, (tuple, list)) and len(item) == 2):
-            raise CheckpointError("a run list must hold (step, model or state dict) pairs.")
+            raise CheckpointError(
+                f"a run list must hold (step, model or state dict) pairs; item {index} is a {type(item).__name__}."
+            )
         step, obj = item
+        step = as_int(step, f"the step of pair {index}")
         if isinstance(obj, Mapping):
-            ckpt = from_state_dict(obj, n_heads)
+            try:
+                ckpt = registry.read_final(Source.of_object(obj, f"the state dict of step {step}"), options)
+            except ModAddError as e:
+                raise type(e)(f"pair {index} (step {step}): {e}") from e
         else:
             ckpt = Checkpoint(tl_adapter.model_config(obj), tl_adapter.canonical_weights(obj), None, None, "model")
-        checkpoints.append(dataclasses.replace(ckpt, step=int(step)))
-    return _from_checkpoints(checkpoints)
+        checkpoints.append(dataclasses.replace(ckpt, step=step))
+    if not checkpoints:
+        raise CheckpointError("the run has no checkpoints.")
+    return Series(tuple(checkpoints))
 
 
-def _from_checkpoints(checkpoints: list[Checkpoint]) -> Run:
+def _from_series(series: Series) -> Run:
+    checkpoints = series.checkpoints
     if not checkpoints:
         raise CheckpointError("the run has no checkpoints.")
     config = checkpoints[0].config
@@ -171,4 +148,4 @@ def _from_checkpoints(checkpoints: list[Checkpoint]) -> Run:
     steps = [c.step for c in checkpoints]
     if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
         raise CheckpointError(f"the run's steps must increase strictly, got {steps}.")
-    return Run(config, tuple(steps), tuple(c.weights for c in checkpoints), checkpoints[-1].task)
+    return Run(config, tuple(steps), tuple(c.weights for c in checkpoints), checkpoints[-1].task, series.history)

@@ -24,6 +24,7 @@ Traps handled here (checked on TL 4.3):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import importlib.metadata
 from collections.abc import Callable, Iterator, Sequence
@@ -190,34 +191,119 @@ def _build_bridge(cfg: ModelConfig, weights: dict[str, torch.Tensor]):
     return model
 
 
+# ------------------------------------------------------------- bridge names
+@dataclasses.dataclass(frozen=True)
+class BridgeName:
+    """One row of :data:`BRIDGE_NAMES`: a canonical weight and the ``boot_native`` bridge tensor that holds it.
+
+    Attributes:
+        canonical: the canonical name (``"{b}"`` stands for every block, ``"blocks.0"`` ...).
+        bridge: the bridge state dict's name (``nn.Linear`` layout).
+        axes: the bridge tensor's axes in the layout notation of :mod:`modadd_interp.formats.layout`
+            (``"n_heads*d_head"`` is a product of two dimensions).
+        move: how the canonical tensor becomes the bridge's: ``"same"``, ``"transpose"``, ``"heads_in"`` (``W_Q``),
+            ``"heads_bias"`` (``b_Q``) or ``"heads_out"`` (``W_O``); see :func:`_to_bridge`.
+        optional: a bridge state dict may lack it (the unembed bias; read as zeros).
+    """
+
+    canonical: str
+    bridge: str
+    axes: tuple[str, ...]
+    move: str
+    optional: bool = False
+
+
+BRIDGE_NAMES: tuple[BridgeName, ...] = (
+    BridgeName("embed.W_E", "embed.weight", ("d_vocab", "d_model"), "same"),
+    BridgeName("pos_embed.W_pos", "pos_embed.weight", ("n_ctx", "d_model"), "same"),
+    *(BridgeName(f"{{b}}.attn.W_{x}", f"{{b}}.attn.{x.lower()}.weight", ("n_heads*d_head", "d_model"), "heads_in")
+      for x in "QKV"),
+    *(BridgeName(f"{{b}}.attn.b_{x}", f"{{b}}.attn.{x.lower()}.bias", ("n_heads*d_head",), "heads_bias")
+      for x in "QKV"),
+    BridgeName("{b}.attn.W_O", "{b}.attn.o.weight", ("d_model", "n_heads*d_head"), "heads_out"),
+    BridgeName("{b}.attn.b_O", "{b}.attn.o.bias", ("d_model",), "same"),
+    BridgeName("{b}.mlp.W_in", "{b}.mlp.in.weight", ("d_mlp", "d_model"), "transpose"),
+    BridgeName("{b}.mlp.b_in", "{b}.mlp.in.bias", ("d_mlp",), "same"),
+    BridgeName("{b}.mlp.W_out", "{b}.mlp.out.weight", ("d_model", "d_mlp"), "transpose"),
+    BridgeName("{b}.mlp.b_out", "{b}.mlp.out.bias", ("d_model",), "same"),
+    BridgeName("unembed.W_U", "unembed.weight", ("d_vocab_out", "d_model"), "transpose"),
+    BridgeName("unembed.b_U", "unembed.bias", ("d_vocab_out",), "same", optional=True),
+)
+"""The one table of TL 4 ``boot_native`` bridge names. :func:`bridge_names`, :func:`canonical_to_bridge`,
+:func:`bridge_to_canonical`, :func:`canonical_parameters` (hence :func:`canonical_weights` and :func:`set_weights`)
+and the bridge format's shape table (:mod:`modadd_interp.formats.bridge`) are all generated from it.
+
+Canonical ``W_Q`` ``[n_heads, d_model, d_head]`` is ``q.weight`` ``[n_heads*d_head, d_model]`` (rows
+``h*d_head .. (h+1)*d_head`` hold ``W_Q[h].T``); canonical ``W_O`` ``[n_heads, d_head, d_model]`` is ``o.weight``
+``[d_model, n_heads*d_head]``; the MLP and unembedding matrices are transposed (``nn.Linear`` stores
+``[out, in]``)."""
+
+def _to_bridge(move: str, t: torch.Tensor, h: int, dh: int, dm: int) -> torch.Tensor:
+    """A canonical tensor in the bridge's layout (views and copies only: bit-exact)."""
+    if move == "transpose":
+        return t.T
+    if move == "heads_in":  # [h, dm, dh] -> [h*dh, dm]
+        return t.permute(0, 2, 1).reshape(h * dh, dm)
+    if move == "heads_bias":  # [h, dh] -> [h*dh]
+        return t.reshape(h * dh)
+    if move == "heads_out":  # [h, dh, dm] -> [dm, h*dh]
+        return t.reshape(h * dh, dm).T
+    return t
+
+
+def _from_bridge(move: str, t: torch.Tensor, h: int, dh: int, dm: int) -> torch.Tensor:
+    """The inverse of :func:`_to_bridge`."""
+    if move == "transpose":
+        return t.T
+    if move == "heads_in":
+        return t.reshape(h, dh, dm).permute(0, 2, 1)
+    if move == "heads_bias":
+        return t.reshape(h, dh)
+    if move == "heads_out":
+        return t.T.reshape(h, dh, dm)
+    return t
+
+
+def _expanded(n_layers: int) -> list[tuple[str, str, BridgeName]]:
+    """``(canonical, bridge, row)`` for every tensor of an ``n_layers``-block model, in table order."""
+    out = []
+    for row in BRIDGE_NAMES:
+        for block in [f"blocks.{i}" for i in range(n_layers)] if "{b}" in row.canonical else [""]:
+            out.append((row.canonical.replace("{b}", block), row.bridge.replace("{b}", block), row))
+    return out
+
+
+def bridge_names(n_layers: int) -> dict[str, str]:
+    """``{canonical name: bridge name}`` for an ``n_layers``-block model.
+
+    Examples:
+        >>> bridge_names(1)["blocks.0.attn.W_Q"], bridge_names(1)["unembed.W_U"]
+        ('blocks.0.attn.q.weight', 'unembed.weight')
+    """
+    return {canonical: bridge for canonical, bridge, _ in _expanded(n_layers)}
+
+
 def canonical_to_bridge(cfg: ModelConfig, w: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Canonical weights -> a ``boot_native`` bridge state dict (``nn.Linear`` layout)."""
+    """Canonical weights -> a ``boot_native`` bridge state dict (``nn.Linear`` layout; :data:`BRIDGE_NAMES`).
+
+    Examples:
+        >>> from modadd_interp.config import paper_init
+        >>> cfg = ModelConfig.paper(5, d_model=8, n_heads=2, d_head=4, d_mlp=16)
+        >>> canonical_to_bridge(cfg, paper_init(cfg, 0))["blocks.0.attn.q.weight"].shape  # [n_heads*d_head, d_model]
+        torch.Size([8, 8])
+    """
     h, dh, dm = cfg.n_heads, cfg.d_head, cfg.d_model
-    out = {"embed.weight": w["embed.W_E"], "pos_embed.weight": w["pos_embed.W_pos"]}
-    for layer in range(cfg.n_layers):
-        c, n = f"blocks.{layer}.attn", f"blocks.{layer}.attn"
-        for x in "QKV":
-            # q.weight rows h*d_head..(h+1)*d_head hold W_Q[h].T
-            out[f"{n}.{x.lower()}.weight"] = w[f"{c}.W_{x}"].permute(0, 2, 1).reshape(h * dh, dm)
-            out[f"{n}.{x.lower()}.bias"] = w[f"{c}.b_{x}"].reshape(h * dh)
-        out[f"{n}.o.weight"] = w[f"{c}.W_O"].reshape(h * dh, dm).T
-        out[f"{n}.o.bias"] = w[f"{c}.b_O"]
-        m = f"blocks.{layer}.mlp"
-        out[f"{m}.in.weight"] = w[f"{m}.W_in"].T
-        out[f"{m}.in.bias"] = w[f"{m}.b_in"]
-        out[f"{m}.out.weight"] = w[f"{m}.W_out"].T
-        out[f"{m}.out.bias"] = w[f"{m}.b_out"]
-    out["unembed.weight"] = w["unembed.W_U"].T
-    out["unembed.bias"] = w["unembed.b_U"]
-    return {k: v.contiguous() for k, v in out.items()}
+    return {bridge: _to_bridge(row.move, w[canonical], h, dh, dm).contiguous()
+            for canonical, bridge, row in _expanded(cfg.n_layers)}
 
 
 def bridge_to_canonical(state: dict[str, torch.Tensor], n_heads: int, **layout) -> tuple[ModelConfig, dict]:
-    """A ``boot_native`` bridge state dict -> (config, canonical weights).
+    """A ``boot_native`` bridge state dict -> (config, canonical weights) (:data:`BRIDGE_NAMES`).
 
     A bridge state dict does not record the head count, so the caller gives ``n_heads``; nor the
     activation, attention direction, attention rate or token layout (``layout``: :class:`ModelConfig`
-    fields; default: ReLU, causal, rate 1, ``'='`` when ``n_ctx >= 3``).
+    fields; default: ReLU, causal, rate 1, ``'='`` when ``n_ctx >= 3``). Its shapes are checked by the
+    caller (:mod:`modadd_interp.formats.bridge`); a missing unembed bias is zeros.
     """
     d_vocab, d_model = state["embed.weight"].shape
     n_layers = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
@@ -234,22 +320,13 @@ def bridge_to_canonical(state: dict[str, torch.Tensor], n_heads: int, **layout) 
         d_head=hd // n_heads, d_mlp=state["blocks.0.mlp.in.weight"].shape[0], n_layers=n_layers, **layout,
     )
     h, dh = n_heads, hd // n_heads
-    w = {"embed.W_E": state["embed.weight"], "pos_embed.W_pos": state["pos_embed.weight"]}
-    for layer in range(n_layers):
-        n = f"blocks.{layer}.attn"
-        for x in "QKV":
-            w[f"{n}.W_{x}"] = state[f"{n}.{x.lower()}.weight"].reshape(h, dh, d_model).permute(0, 2, 1)
-            w[f"{n}.b_{x}"] = state[f"{n}.{x.lower()}.bias"].reshape(h, dh)
-        w[f"{n}.W_O"] = state[f"{n}.o.weight"].T.reshape(h, dh, d_model)
-        w[f"{n}.b_O"] = state[f"{n}.o.bias"]
-        m = f"blocks.{layer}.mlp"
-        w[f"{m}.W_in"] = state[f"{m}.in.weight"].T
-        w[f"{m}.b_in"] = state[f"{m}.in.bias"]
-        w[f"{m}.W_out"] = state[f"{m}.out.weight"].T
-        w[f"{m}.b_out"] = state[f"{m}.out.bias"]
-    w["unembed.W_U"] = state["unembed.weight"].T
-    w["unembed.b_U"] = state.get("unembed.bias", torch.zeros(cfg.d_vocab_out))
-    return cfg, {k: v.contiguous() for k, v in w.items()}
+    w = {}
+    for canonical, bridge, row in _expanded(n_layers):
+        if bridge not in state and row.optional:
+            w[canonical] = torch.zeros(cfg.shapes()[canonical])
+        else:
+            w[canonical] = _from_bridge(row.move, state[bridge], h, dh, d_model).contiguous()
+    return cfg, w
 
 
 # ------------------------------------------------------------------- reading
@@ -315,18 +392,7 @@ def canonical_parameters(model) -> dict[str, torch.nn.Parameter]:
         return dict(model.named_parameters())
     native = model.state_dict(keep_vars=True)
     params = {id(p) for p in model.parameters()}
-    cfg = model_config(model)
-    names = {
-        "embed.weight": "embed.W_E", "pos_embed.weight": "pos_embed.W_pos",
-        "unembed.weight": "unembed.W_U", "unembed.bias": "unembed.b_U",
-    }
-    for layer in range(cfg.n_layers):
-        a, m = f"blocks.{layer}.attn", f"blocks.{layer}.mlp"
-        for x in "QKVO":
-            names[f"{a}.{x.lower()}.weight"] = f"{a}.W_{x}"
-            names[f"{a}.{x.lower()}.bias"] = f"{a}.b_{x}"
-        names.update({f"{m}.in.weight": f"{m}.W_in", f"{m}.in.bias": f"{m}.b_in",
-                      f"{m}.out.weight": f"{m}.W_out", f"{m}.out.bias": f"{m}.b_out"})
+    names = {bridge: canonical for canonical, bridge in bridge_names(model_config(model).n_layers).items()}
     return {names[k]: v for k, v in native.items() if id(v) in params}
 
 

@@ -1,12 +1,12 @@
 """Train a grokking model with the paper's recipe; checkpointed, resumable, deterministic.
 
 A run directory holds ``run.json`` (task, architecture, recipe) and
-``checkpoints/step_XXXXXXX.safetensors``. Each checkpoint holds the canonical
-weights (``model.*``), the AdamW state (``optim.*``) and the loss history
-(``history.*``), and is written atomically with a checksum. Training resumes
-from the newest readable checkpoint, to bit-identical results; a corrupt newest
-checkpoint falls back to the one before, with a warning. A lock file
-(``.lock``) keeps two processes from training the same run at once.
+``checkpoints/step_XXXXXXX.safetensors`` (its layout is :mod:`modadd_interp.formats.run_dir`'s, which
+the loaders read too). Each checkpoint holds the canonical weights (``model.*``), the AdamW state
+(``optim.*``) and the loss history (``history.*``), and is written atomically with a checksum.
+Training resumes from the newest readable checkpoint, to bit-identical results; a corrupt newest
+checkpoint falls back to the one before, with a warning. A lock file (``.lock``) keeps two processes
+from training the same run at once.
 
 Examples:
     >>> task = ModularTask(p=23, frac_train=0.5)
@@ -16,9 +16,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import re
 import warnings
 from pathlib import Path
 
@@ -28,11 +26,11 @@ from tqdm.auto import tqdm
 from . import tl_adapter
 from .config import ModelConfig, frozen_biases, paper_init
 from .errors import CheckpointError, RecipeError, RunLockedError, TaskMismatchError
-from .storage import atomic_write_bytes, exclusive_lock, load_tensors, save_tensors
+from .formats import run_dir
+from .formats.run_dir import CKPT_RE, RUN_FORMAT, checkpoint_paths, latest_checkpoint, read_run_info
 from .task import ModularTask
 
-RUN_FORMAT = "modadd_interp.run/1"
-CKPT_RE = re.compile(r"^step_(\d+)\.safetensors$")
+__all__ = ["CKPT_RE", "RUN_FORMAT", "Recipe", "checkpoint_paths", "latest_checkpoint", "read_run_info", "train"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,49 +86,6 @@ class Recipe:
 
 def _is_real(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def checkpoint_paths(run_dir: Path) -> list[tuple[int, Path]]:
-    """``[(step, path)]`` of a run's checkpoints, oldest first."""
-    folder = Path(run_dir) / "checkpoints"
-    found = []
-    if folder.is_dir():
-        for path in folder.iterdir():
-            match = CKPT_RE.match(path.name)
-            if match:
-                found.append((int(match.group(1)), path))
-    return sorted(found)
-
-
-def read_run_info(run_dir: Path) -> dict:
-    """The parsed ``run.json`` of a run directory."""
-    path = Path(run_dir) / "run.json"
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path} is missing or not valid JSON: {e}") from e
-    if not isinstance(info, dict) or info.get("format") != RUN_FORMAT:
-        found = info.get("format") if isinstance(info, dict) else type(info).__name__
-        raise CheckpointError(f"{path} is not a modadd_interp run (format {found!r}, expected {RUN_FORMAT!r}).")
-    missing = sorted({"task", "config", "recipe"} - set(info))
-    if missing:
-        raise CheckpointError(f"{path} lacks the entries {missing}; it is damaged. Start a new run.")
-    return info
-
-
-def latest_checkpoint(run_dir: Path) -> tuple[int, dict[str, torch.Tensor], dict] | None:
-    """The newest readable checkpoint as ``(step, tensors, info)``, or None when there is none.
-
-    Unreadable checkpoints are skipped with a warning naming them.
-    """
-    for step, path in reversed(checkpoint_paths(run_dir)):
-        try:
-            tensors, info = load_tensors(path)
-        except CheckpointError as e:
-            warnings.warn(f"skipping corrupt checkpoint {path.name}: {e}", stacklevel=2)
-            continue
-        return step, tensors, info
-    return None
 
 
 def train(
@@ -257,8 +212,7 @@ def _final_position_loss(logits: torch.Tensor, labels: torch.Tensor, p: int) -> 
 
 
 def _check_or_write_run_info(out_dir: Path, run_info: dict) -> None:
-    path = out_dir / "run.json"
-    if path.exists():
+    if (out_dir / run_dir.RUN_INFO).exists():
         existing = read_run_info(out_dir)
         for key in ("task", "config"):
             if existing[key] != run_info[key]:
@@ -273,18 +227,18 @@ def _check_or_write_run_info(out_dir: Path, run_info: dict) -> None:
                 f"{out_dir} was trained with recipe {existing['recipe']}; resuming with a different "
                 "recipe would not reproduce it. Use the same recipe (only `steps` may change)."
             )
-    atomic_write_bytes(path, json.dumps(run_info, indent=2, sort_keys=True).encode())
+    run_dir.write_run_info(out_dir, run_info)
 
 
 def _run_lock(out_dir: Path):
     """Hold an exclusive lock on ``out_dir/.lock``; the OS releases it if the process dies."""
-    return exclusive_lock(out_dir / ".lock", RunLockedError(
+    return run_dir.lock(out_dir, RunLockedError(
         f"another process is training in {out_dir}; wait for it to finish, or use another out_dir."))
 
 
 def _remove_stale_temp_files(out_dir: Path) -> None:
     """Delete half-written checkpoint temp files left by a killed run (we hold the run lock)."""
-    for tmp in (out_dir / "checkpoints").glob(".step_*.safetensors.*.tmp"):
+    for tmp in run_dir.stale_temp_files(out_dir):
         tmp.unlink(missing_ok=True)
 
 
@@ -298,7 +252,7 @@ def _write_checkpoint(out_dir, step, model, optimizer, names, history, run_info)
         tensors[f"history.{key}"] = torch.tensor(values, dtype=torch.float64)
     info = {"step": step, "task": run_info["task"], "config": run_info["config"],
             "backend": tl_adapter.backend_name(model)}
-    save_tensors(out_dir / "checkpoints" / f"step_{step:07d}.safetensors", tensors, info)
+    run_dir.write_checkpoint(out_dir, step, tensors, info)
 
 
 def _optimizer_state_from_tensors(optimizer, names, tensors) -> dict:

@@ -7,6 +7,7 @@ import math
 import os
 import pickle
 import struct
+import warnings
 
 import pytest
 import torch
@@ -601,6 +602,120 @@ def test_not_a_model_at_all():
 def test_from_state_dict_rejects_non_mappings():
     with pytest.raises(mi.CheckpointError, match="expected a state dict .*got a list"):
         from_state_dict([torch.zeros(2)])
+
+
+# ------------------------------------------------- what a state dict does not record, and config=
+ASSUMED = (r"is a HookedTransformer state dict, which records no configuration: its attention rate, activation, "
+           r"attention direction and token layout are unknown; assumed attention rate 1, ReLU, causal attention and "
+           r"inputs \(a, b, '='\)\. If any differs, give it: config=\{'attn_rate': 1\.0, 'act_fn': 'relu', ")
+
+
+def test_a_state_dict_file_says_what_was_assumed(tmp_path, weights):
+    with pytest.warns(UserWarning, match=r"m\.pt " + ASSUMED):
+        mi.load(_save(weights, tmp_path / "m.pt"), op="add")
+
+
+def test_pairs_of_state_dicts_say_once_what_was_assumed(weights):
+    with pytest.warns(UserWarning, match=ASSUMED) as caught:
+        mi.load_run([(0, weights), (10, weights), (20, weights)])
+    assert len([c for c in caught if "records no configuration" in str(c.message)]) == 1
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"rotary_dim": 4}, r"config has unknown fields \['rotary_dim'\]; ModelConfig's fields are"),
+        ("relu", "config must be a ModelConfig or a dict of its fields, got a str"),
+        ({"d_model": 32}, r"config gives d_model=32, but m\.pt records \(or its weights show\) d_model=16; drop"),
+        ({"attn_rate": 2.0}, r"config does not fit m\.pt: attn_rate must be a number in \[0, 1\], got 2\.0"),
+        ({"act_fn": "tanh"}, r"config does not fit m\.pt: act_fn 'tanh' is not supported"),
+        ({"separate_b_tokens": True}, r"config does not fit m\.pt: d_vocab=14 does not fit separate a and b tokens"),
+    ],
+)
+def test_config_that_does_not_fit_the_state_dict(tmp_path, weights, config, match):
+    with pytest.raises(mi.ArchitectureError, match=match):
+        mi.load(_save(weights, tmp_path / "m.pt"), config=config, op="add")
+
+
+def test_config_that_contradicts_what_the_file_records(tmp_path, weights):
+    path = _own_file(tmp_path / "own.safetensors", weights, task={"p": P})
+    match = r"config gives attn_rate=0\.5, but own\.safetensors records \(or its weights show\) attn_rate=1\.0"
+    with pytest.raises(mi.ArchitectureError, match=match):
+        mi.load(path, config={"attn_rate": 0.5})
+    with pytest.raises(mi.ArchitectureError, match=r"config gives act_fn='gelu', but own\.safetensors records"):
+        read_checkpoint(path, config={"act_fn": "gelu"})
+
+
+def test_config_with_a_live_model(tmp_path, weights):
+    model, _ = mi.load(_save(weights, tmp_path / "m.pt"), op="add")
+    with pytest.raises(mi.ArchitectureError, match="config= describes a checkpoint file; a live model's architecture"):
+        mi.load(model, config={"attn_rate": 0.5})
+
+
+def test_own_file_whose_weights_disagree_with_its_config_names_the_dimension(tmp_path, weights):
+    weights["pos_embed.W_pos"] = torch.zeros(3, 20)
+    match = (r"pos_embed\.W_pos has shape \(3, 20\), but its d_model should be 16 to match the config in the file's "
+             r"metadata")
+    with pytest.raises(mi.InvalidWeightsError, match=match):
+        mi.load(_own_file(tmp_path / "m.safetensors", weights))
+
+
+# ------------------------------------------------------------------- runs: pairs and series files
+@pytest.mark.parametrize(
+    ("pairs", "error", "match"),
+    [
+        ([(0,)], mi.CheckpointError, r"must hold \(step, model or state dict\) pairs; item 0 is a tuple"),
+        ([("a", None)], mi.CheckpointError, r"the step of pair 0 must be an integer, got 'a'"),
+        ([(1.5, None)], mi.CheckpointError, r"the step of pair 0 must be an integer, got 1\.5"),
+        ([], mi.CheckpointError, "the run has no checkpoints"),
+        ([(0, {})], mi.CheckpointError, r"pair 0 \(step 0\): the state dict is empty"),
+        ([(0, {"x": torch.zeros(2)})], mi.CheckpointError, r"pair 0 \(step 0\): unrecognised state dict"),
+        ([(0, torch.zeros(2))], mi.ArchitectureError, "expected a TransformerLens HookedTransformer or "),
+    ],
+)
+def test_run_pairs_that_are_not_a_run(pairs, error, match):
+    with pytest.raises(error, match=match):
+        mi.load_run(pairs)
+
+
+def test_run_pairs_name_the_bad_pair_and_the_order(weights):
+    broken = {**weights, "blocks.0.attn.W_V": weights["blocks.0.attn.W_V"].clone()}
+    broken["blocks.0.attn.W_V"][0, 0, 0] = math.nan
+    with pytest.raises(mi.InvalidWeightsError, match=r"pair 1 \(step 10\): blocks\.0\.attn\.W_V has 1 NaN/inf"):
+        mi.load_run([(0, weights), (10, broken)])
+    with warnings.catch_warnings(), pytest.raises(mi.CheckpointError, match=r"steps must increase strictly, got "
+                                                                             r"\[10, 10\]"):
+        warnings.simplefilter("ignore")
+        mi.load_run([(10, weights), (10, weights)])
+
+
+def test_load_run_of_a_single_model(tmp_path, weights):
+    with pytest.raises(mi.CheckpointError, match=r"m\.pt holds a single model, not a series; progress measures need"):
+        mi.load_run(_save(weights, tmp_path / "m.pt"))
+    with pytest.raises(mi.CheckpointError, match="the series dict holds a single model, not a series"):
+        mi.load_run({"model": to_paper_state(weights)})
+    with pytest.raises(mi.CheckpointError, match="cannot read a run from a int"):
+        mi.load_run(42)
+
+
+@pytest.mark.parametrize(
+    ("info", "error", "match"),
+    [
+        ({"steps": "all"}, mi.CheckpointError, r"must list its 'steps' in its metadata, got 'all'"),
+        ({"steps": []}, mi.CheckpointError, r"must list its 'steps' in its metadata, got \[\]"),
+        ({"steps": ["x"]}, mi.CheckpointError, "a step of the series must be an integer, got 'x'"),
+        ({"steps": [5]}, mi.InvalidWeightsError, r"the weights do not match the architecture: missing keys"),
+        ({"steps": [0], "config": "small"}, mi.CheckpointError, "metadata 'config' must be a JSON object"),
+        ({"steps": [0], "task": {"q": 1}}, mi.CheckpointError, r"metadata 'task' has unknown fields \['q'\]"),
+    ],
+)
+def test_series_file_with_bad_metadata(tmp_path, weights, info, error, match):
+    tensors = {f"{0:08d}.{k}": v for k, v in weights.items()}
+    save_tensors(tmp_path / "s.safetensors", tensors, {"format": "modadd_interp.series/1", "config": CFG.to_dict(),
+                                                        "task": None, **info})
+    for read in (mi.load_run, mi.load):
+        with pytest.raises(error, match=match):
+            read(tmp_path / "s.safetensors")
 
 
 # ----------------------------------------------------------------- recipe

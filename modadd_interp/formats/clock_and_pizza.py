@@ -1,11 +1,11 @@
-"""The Clock-and-Pizza checkpoint format (Zhong et al. 2023, the public repository ``fjzzq2002/pizza``).
+"""Format 5: the Clock-and-Pizza format (Zhong et al. 2023, the public repository ``fjzzq2002/pizza``).
 
 Their ``code/train-main.py`` saves ``model_<id>.pt`` (a state dict in the progress-measures paper's
-layout, with an unused ``attn.mask`` buffer per block) and ``config_<id>.json`` beside it. The config
-holds what the weights do not: the attention rate ``attn_coeff``, ``act_fn`` (``ReLU``/``GeLU``;
-``Tanh`` exists there too), ``eqn_sign`` (an ``'='`` token), ``diff_vocab`` (``b`` as token ``p + b``),
-``C`` (= p), ``frac`` (the training fraction of an *unseeded* ``random_split``, so the split itself is
-unknown) and ``funcs``, the operation as Python source (read here by pattern, never evaluated).
+layout, :data:`modadd_interp.formats.paper.LAYOUT`, with an unused ``attn.mask`` buffer per block) and
+``config_<id>.json`` beside it. The config holds what the weights do not: the attention rate ``attn_coeff``,
+``act_fn`` (``ReLU``/``GeLU``; ``Tanh`` exists there too), ``eqn_sign`` (an ``'='`` token), ``diff_vocab`` (``b``
+as token ``p + b``), ``C`` (= p), ``frac`` (the training fraction of an *unseeded* ``random_split``, so the split
+itself is unknown) and ``funcs``, the operation as Python source (read here by pattern, never evaluated).
 
 How their forward pass differs from TransformerLens's defaults (read from their code; reproduced by
 :func:`modadd_interp.tl_adapter.build_model` from the :class:`ModelConfig` built here):
@@ -15,10 +15,12 @@ How their forward pass differs from TransformerLens's defaults (read from their 
 * the ``mask`` buffer is never applied: attention is bidirectional (this matters from 2 layers on);
 * the unembedding has ``d_vocab`` outputs (the answers are the first ``p``); no biases except the MLP's.
 
-Their MLP-only models (``model_type`` B/D: ``l1.weight``, ...) have no attention; they are refused.
+This format claims a file named ``model_<id>.pt`` with its ``config_<id>.json`` beside it (without the config,
+the file reads as the paper's layout, with a notice), and their MLP-only models (``model_type`` B/D:
+``l1.weight``, ...; no attention), which it refuses in one line wherever they come from.
 
 Examples:
-    >>> ckpt = read_checkpoint("code/save/model_p99zdpze5l.pt")   # doctest: +SKIP
+    >>> ckpt = read(Source.of_path("code/save/model_p99zdpze5l.pt"), ReadOptions())   # doctest: +SKIP
     >>> ckpt.format, ckpt.config.attn_rate, ckpt.task.split
     ('clock_and_pizza', 0.0, 'unknown')
 """
@@ -31,15 +33,45 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from .config import ModelConfig
-from .errors import ArchitectureError, CheckpointError
-from .task import ModularTask
+from ..config import ModelConfig
+from ..errors import ArchitectureError, CheckpointError
+from ..task import ModularTask
+from . import registry
+from .checkpoint import Checkpoint
+from .registry import ReadOptions
+from .source import Source
 
+NAME = "clock_and_pizza"
 FILE_NAME = re.compile(r"^model_(?P<id>[^/\\]+)\.pt$")
 ACT_FNS = {"ReLU": "relu", "relu": "relu", "GeLU": "gelu", "gelu": "gelu"}
 _OPS = {"+": "add", "-": "sub", "*": "mul"}
 _FUNCS = re.compile(r"^\s*lambda\s+x\s*:\s*\(\s*x\[0\]\s*([-+*])\s*x\[1\]\s*\)\s*%\s*(\d+)\s*$")
 MLP_ONLY_KEYS = ("l1.weight", "l2.weight")
+
+
+def sniff(src: Source) -> bool:
+    """``model_<id>.pt`` with ``config_<id>.json`` beside it, or an object that is their MLP-only model."""
+    if src.path is not None and config_path(src.path) is not None:
+        return True
+    obj = src.content
+    return isinstance(obj, Mapping) and is_mlp_only(obj)
+
+
+def read(src: Source, options: ReadOptions) -> Checkpoint:
+    """Their weights (read as the paper's layout) with their config applied (:func:`apply_config`).
+
+    Raises:
+        ArchitectureError: an MLP-only model, an activation we cannot read (``Tanh``), an attention rate outside
+            [0, 1], or a config that does not fit the weights.
+        CheckpointError: the config is not a JSON object, or a malformed field.
+    """
+    obj = src.load()
+    if isinstance(obj, Mapping) and is_mlp_only(obj):
+        raise refuse_mlp_only(src.origin)
+    ckpt = registry.read_final(Source.of_object(obj, src.origin, src.file), options)
+    config, task, notes = apply_config(ckpt.config, read_config(config_path(src.path)), src.name)
+    return dataclasses.replace(ckpt, config=config, task=task, format=NAME, notes=ckpt.notes + tuple(notes),
+                               assumed=None)
 
 
 def config_path(path: Path) -> Path | None:
@@ -62,13 +94,6 @@ def refuse_mlp_only(origin: str) -> ArchitectureError:
         f"{origin} is a Clock-and-Pizza MLP-only model (l1/l2 weights, no attention): not a transformer. "
         "modadd_interp analyses attention + MLP transformers."
     )
-
-
-def missing_config_note(name: str) -> str:
-    """The notice for the paper's layout with two positions (the Clock-and-Pizza models) and no config beside it."""
-    return (f"{name} has the progress-measures layout with 2 positions, like a Clock-and-Pizza model, but no "
-            "config_<id>.json beside it: its attention rate, activation and token layout are unknown; assumed "
-            "attention rate 1, ReLU, causal attention and inputs (a, b). Put its config_<id>.json beside it.")
 
 
 def read_config(path: Path) -> dict:
