@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "modadd_interp"
 LAYERS: list[set[str]] = [
     {"errors"},
     {"fourier", "groups", "readout", "group_readout", "display"},  # pure math, and the results' display base
-    {"config", "storage", "operations", "task", "hook_names", "tl_adapter", "grid", "runs_layout", "formats",
+    {"config", "storage", "operations", "task", "hook_names", "mlp", "tl_adapter", "grid", "runs_layout", "formats",
      "checkpoints", "pizza_format", "inference", "group_inference", "train", "runs", "loading", "models"},
     {"probes"},
     {"hypotheses"},
