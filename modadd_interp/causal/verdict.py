@@ -153,8 +153,9 @@ class Verdict(Displayable):
         if not self.generalizes:
             pairs = "held-out pairs" if held else "the grid"
             answers = "of them" if held else "of the grid"
-            return (f"partial {self.algorithm} at k = {where}: recovers {worst:.0%} of the loss on {pairs}; the model "
-                    f"answers {self.held_out_accuracy:.1%} {answers} (NOT confirmed: {self.reason}{near})")
+            beats = " (its readout beats the model there)" if worst > 1 else ""
+            return (f"partial {self.algorithm} at k = {where}: recovers {worst:.0%} of the loss on {pairs}{beats}; the "
+                    f"model answers {self.held_out_accuracy:.1%} {answers} (NOT confirmed: {self.reason}{near})")
         status = "circuit confirmed" if self.confirmed else f"NOT confirmed: {self.reason}"
         return f"{self.algorithm} at k = {where}: {worst:.1%} of the {held}loss recovered ({status}{near})"
 
