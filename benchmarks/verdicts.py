@@ -50,7 +50,7 @@ from modadd_interp import tl_adapter  # noqa: E402
 from modadd_interp.causal import circles as circle_module  # noqa: E402
 from modadd_interp.causal import claims as claim_module  # noqa: E402
 from modadd_interp.causal import verdict as verdict_module  # noqa: E402
-from modadd_interp.inference import OP_OVER_CHANCE, OP_OVER_RUNNER_UP, infer_op  # noqa: E402
+from modadd_interp.inference import OP_MARGIN, OP_OVER_CHANCE, OP_OVER_RUNNER_UP, infer_op  # noqa: E402
 
 kf_module = importlib.import_module("modadd_interp.probes.key_frequencies")
 
@@ -174,50 +174,63 @@ def _range(values: list[float]) -> str:
 
 
 def thresholds(rows: list[dict]) -> list[tuple[str, str, str, str, str]]:
-    """Per deciding threshold: the population's figures on each side and how many fall within the margin."""
+    """Per deciding threshold: the population's figures in the two groups it must separate, and how many figures
+    fall within its margin."""
     gen = [r for r in rows if r["generalizes"]]
     non = [r for r in rows if not r["generalizes"]]
     out = []
 
-    def add(name, threshold, below, above, margin, kind="ratio"):
-        within = sum(kf_module.within_margin(v, threshold, margin, kind) for v in below + above if v == v)
-        band = (f"x/{margin:g} .. x{margin:g}" if kind == "ratio" else f"+-{margin:g}")
-        out.append((name, f"{threshold:g} ({band})", _range(below), _range(above), str(within)))
+    def add(name, threshold, first, second, margin, kind="ratio"):
+        values = [v for _, group in (first, second) for v in group if v == v]
+        within = sum(kf_module.within_margin(v, threshold, margin, kind) for v in values)
+        band = f"x/{margin:g} .. x{margin:g}" if kind == "ratio" else f"+-{margin:g}"
+        out.append((name, f"{threshold:g} ({band})", f"{first[0]}: {_range(first[1])}",
+                    f"{second[0]}: {_range(second[1])}", str(within)))
 
-    add("share gap (step 1): structure vs none", kf_module.MIN_SHARE_GAP,
-        [r["share_gap"] for r in rows if r["truth"] == "none"],
-        [r["share_gap"] for r in gen], kf_module.MIN_SHARE_GAP_MARGIN)
-    add("necessity ratio (step 3): dropped vs kept", kf_module.NECESSITY_RATIO,
-        [r["necessity_dropped"] for r in rows], [r["necessity_kept"] for r in gen], kf_module.NECESSITY_MARGIN)
+    add("share gap (step 1)", kf_module.MIN_SHARE_GAP,
+        ("no circuit (tables, untrained)", [r["share_gap"] for r in rows if r["truth"] == "none"]),
+        ("generalizing", [r["share_gap"] for r in gen]), kf_module.MIN_SHARE_GAP_MARGIN)
+    add("necessity ratio (step 3)", kf_module.NECESSITY_RATIO,
+        ("strongest dropped candidate", [r["necessity_dropped"] for r in rows]),
+        ("weakest key frequency, generalizing", [r["necessity_kept"] for r in gen]), kf_module.NECESSITY_MARGIN)
     add("restricted accuracy (step 4)", kf_module.SUFFICIENT_ACCURACY,
-        [r["restricted_accuracy"] for r in non], [r["restricted_accuracy"] for r in gen],
+        ("'low' candidates", [r["restricted_accuracy"] for r in rows if r["kf_confidence"] == "low"]),
+        ("key frequencies found", [r["restricted_accuracy"] for r in rows if r["kf_confidence"] == "high"]),
         kf_module.SUFFICIENT_ACCURACY_MARGIN, "points")
+    accuracy = [r["verdict_accuracy"] for r in rows if 0.9 <= r["verdict_accuracy"] < 1.0]
     add("held-out accuracy: generalizes", verdict_module.GENERALIZES_ACCURACY,
-        [r["verdict_accuracy"] for r in rows if r["verdict_accuracy"] < verdict_module.GENERALIZES_ACCURACY],
-        [r["verdict_accuracy"] for r in rows if r["verdict_accuracy"] >= verdict_module.GENERALIZES_ACCURACY],
+        ("members at 90-100% (excl.), below", [v for v in accuracy if v < verdict_module.GENERALIZES_ACCURACY]),
+        ("and above", [v for v in accuracy if v >= verdict_module.GENERALIZES_ACCURACY]),
         verdict_module.GENERALIZES_MARGIN, "points")
     add("held-out loss recovered (worst test)", verdict_module.CONFIRM_RECOVERED,
-        [r["recovered"] for r in non], [r["recovered"] for r in gen], verdict_module.CONFIRM_RECOVERED_MARGIN, "points")
+        ("not confirmed for this test alone", [r["recovered"] for r in gen
+                                               if r["recovered"] < verdict_module.CONFIRM_RECOVERED]),
+        ("generalizing, algorithm named", [r["recovered"] for r in gen if r["algorithm"] != "none"
+                                           and r["recovered"] >= verdict_module.CONFIRM_RECOVERED]),
+        verdict_module.CONFIRM_RECOVERED_MARGIN, "points")
     add("algorithm share (winning kind)", verdict_module.ALGORITHM_SHARE,
-        [r["algorithm_share"] for r in gen if r["algorithm"] == "mixed"],
-        [r["algorithm_share"] for r in gen if r["algorithm"] != "mixed"], verdict_module.ALGORITHM_SHARE_MARGIN,
-        "points")
+        ("mixed", [r["algorithm_share"] for r in gen if r["algorithm"] == "mixed"]),
+        ("clock or pizza", [r["algorithm_share"] for r in gen if r["algorithm"] not in ("mixed", "none")]),
+        verdict_module.ALGORITHM_SHARE_MARGIN, "points")
     main = [(v, r["signature_weights"][k]) for r in gen for k, v in r["signatures"].items()]
-    add("circle signature (pizzaness), circles with >= 10% of the key energy", circle_module.CIRCLE_SIGNATURE,
-        [v for v, w in main if v < circle_module.CIRCLE_SIGNATURE and w >= 0.1],
-        [v for v, w in main if v >= circle_module.CIRCLE_SIGNATURE and w >= 0.1],
+    add("circle pizzaness (circles with >= 10% of the key energy)", circle_module.CIRCLE_SIGNATURE,
+        ("clock circles", [v for v, w in main if v < circle_module.CIRCLE_SIGNATURE and w >= 0.1]),
+        ("pizza circles", [v for v, w in main if v >= circle_module.CIRCLE_SIGNATURE and w >= 0.1]),
         verdict_module.CIRCLE_SIGNATURE_MARGIN, "points")
-    add("minimality score (weakest key frequency)", 1.0, [], [r["minimality"] for r in gen],
+    add("minimality score (weakest key frequency)", 1.0,
+        ("generalizing, below 1", [r["minimality"] for r in gen if r["minimality"] < 1]),
+        ("generalizing, at least 1", [r["minimality"] for r in gen if r["minimality"] >= 1]),
         claim_module.MINIMALITY_MARGIN)
     add("completeness: accuracy without the key frequencies", claim_module.BROKEN_ACCURACY,
-        [r["completeness"] for r in gen], [], claim_module.BROKEN_ACCURACY_MARGIN, "points")
-    trained = [r for r in rows if r["truth"] != "none" and r["group"] not in ("untrained",)]
-    add("operation: best agreement over the runner-up's", OP_OVER_RUNNER_UP,
-        [r["op_over_runner_up"] for r in rows if r["group"] == "untrained"],
-        [r["op_over_runner_up"] for r in trained], 1.4)
-    add("operation: best agreement over chance", OP_OVER_CHANCE,
-        [r["op_over_chance"] for r in rows if r["group"] == "untrained"],
-        [r["op_over_chance"] for r in trained], 1.4)
+        ("generalizing", [r["completeness"] for r in gen]), ("not generalizing", [r["completeness"] for r in non]),
+        claim_module.BROKEN_ACCURACY_MARGIN, "points")
+    answered = [r for r in rows if r["group"] != "untrained"]
+    for name, key, threshold in (("operation: agreement over the runner-up's", "op_over_runner_up",
+                                  OP_OVER_RUNNER_UP),
+                                 ("operation: agreement over chance", "op_over_chance", OP_OVER_CHANCE)):
+        add(name, threshold, ("untrained", [r[key] for r in rows if r["group"] == "untrained"]),
+            ("below 99% of the grid, trained or built", [r[key] for r in answered if r["op_agreement"] < 0.99]),
+            OP_MARGIN)
     return out
 
 
@@ -245,7 +258,7 @@ def report(rows: list[dict]) -> str:
              f"operation read from the answers: right for {op_right} of {len(ops)} trained, planted or memorizing "
              f"members; untrained members refused: {sum(r['op_inferred'] is None for r in untrained)} of "
              f"{len(untrained)}.", "",
-             "| threshold | value (margin) | population below | population above | within the margin |",
+             "| threshold | value (margin) | one side | the other side | within the margin |",
              "|---|---|---|---|---|"]
     lines += [f"| {' | '.join(t)} |" for t in thresholds(rows)]
     return "\n".join(lines)

@@ -123,7 +123,8 @@ def test_a_figure_near_its_threshold_is_borderline_and_named(narrow):
     assert above.confirmed and not below.confirmed
     for verdict in (above, below):
         assert verdict.confidence == "borderline"
-        assert "99% that says it generalizes" in verdict.borderline[0] and "borderline: " in verdict.line
+        assert f"{GENERALIZES_ACCURACY:.0%} that says it generalizes" in verdict.borderline[0]
+        assert "borderline: " in verdict.line
     assert below.line.startswith("partial clock at k = [14, 15]")
 
 

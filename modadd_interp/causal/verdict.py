@@ -52,12 +52,13 @@ CIRCLE_SIGNATURE_MARGIN = 0.05
 borderline when relabelling it would change the algorithm. Measured on the labelled population (docs/verdicts.md):
 the clock circles that carry most of a model's logits reach 0.41, pizza circles start at 0.9."""
 
-GENERALIZES_ACCURACY = 0.99
-"""The model generalizes when it answers 99% of its held-out pairs. Measured on the labelled population
-(docs/verdicts.md): the models that finished grokking answer 99.5-100%; memorizing and forming ones at most 96%."""
+GENERALIZES_ACCURACY = 0.98
+"""The model generalizes when it answers 98% of its held-out pairs. Measured on the labelled population
+(docs/verdicts.md): the trained models that finished grokking answer 98.96-100% of theirs, those still forming
+(grokking under way, or memorizing beside a partial circuit) at most 96.6%."""
 
 GENERALIZES_MARGIN = 0.005
-"""A held-out accuracy within half a point of :data:`GENERALIZES_ACCURACY` (98.5-99.5%) is borderline."""
+"""A held-out accuracy within half a point of :data:`GENERALIZES_ACCURACY` (97.5-98.5%) is borderline."""
 
 CONFIRM_RECOVERED = 0.95
 """Each causal test of the algorithm's hypothesis must recover 95% of the held-out loss. Measured on the grokked
@@ -117,6 +118,10 @@ class Verdict(Displayable):
             the split is unknown: then only the whole grid's, ``loss_recovered``, exists).
         confidence: ``"clear"``, or ``"borderline"`` when a deciding figure is within its threshold's margin.
         borderline: which figures, in words.
+        held_out_losses: ``{"model", "readout", "baseline"}``: on the held-out pairs (the grid when the split is
+            unknown), the model's loss, that of the hypothesis's readout (the logits test) and that of the grid's mean
+            logits (its baseline). A share of loss recovered is undefined where the model does no better than the
+            baseline (a memorizer answering its held-out pairs wrongly and confidently): the line then gives these.
     """
 
     algorithm: str
@@ -132,6 +137,7 @@ class Verdict(Displayable):
     loss_recovered_by_split: dict[str, dict[str, float] | None] = dataclasses.field(default_factory=dict)
     confidence: str = "clear"
     borderline: tuple[str, ...] = ()
+    held_out_losses: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def decisive_recovered(self) -> dict[str, float]:
@@ -153,9 +159,17 @@ class Verdict(Displayable):
         if not self.generalizes:
             pairs = "held-out pairs" if held else "the grid"
             answers = "of them" if held else "of the grid"
-            beats = " (its readout beats the model there)" if worst > 1 else ""
-            return (f"partial {self.algorithm} at k = {where}: recovers {worst:.0%} of the loss on {pairs}{beats}; the "
-                    f"model answers {self.held_out_accuracy:.1%} {answers} (NOT confirmed: {self.reason}{near})")
+            if worst == worst:
+                beats = " (its readout beats the model there)" if worst > 1 else ""
+                figure = f"recovers {worst:.0%} of the loss on {pairs}{beats}"
+            else:
+                losses = self.held_out_losses
+                figure = (f"on {pairs} its readout's loss is {losses.get('readout', float('nan')):.3g} nats, the "
+                          f"model's {losses.get('model', float('nan')):.3g}, its mean logits' "
+                          f"{losses.get('baseline', float('nan')):.3g} (no share of loss recovered: the model does no "
+                          "better than its mean logits there)")
+            return (f"partial {self.algorithm} at k = {where}: {figure}; the model answers "
+                    f"{self.held_out_accuracy:.1%} {answers} (NOT confirmed: {self.reason}{near})")
         status = "circuit confirmed" if self.confirmed else f"NOT confirmed: {self.reason}"
         return f"{self.algorithm} at k = {where}: {worst:.1%} of the {held}loss recovered ({status}{near})"
 
@@ -219,7 +233,12 @@ def decide(key_frequencies, circles, tests: dict, deciding_claims: list, accurac
         name = algorithm
     by_split = tests[name].loss_recovered_by_split if gen.split_known else {"train": None, "held_out": None}
     recovered = by_split["held_out"] or tests[name].loss_recovered
-    short = [f"{test} {value:.1%}" for test, value in recovered.items() if not value >= CONFIRM_RECOVERED]
+    field = "test_loss" if gen.split_known else "loss"
+    test = tests[name]
+    held_out_losses = {"model": getattr(test.full, field), "readout": getattr(test.logits, field),
+                       "baseline": getattr(test.logits_baseline, field)}
+    short = [f"{test} {value:.1%}" if value == value else f"{test} undefined" for test, value in recovered.items()
+             if not value >= CONFIRM_RECOVERED]
     near += [f"{name}'s {test} test recovers {value:.1%} of the {'held-out ' if gen.split_known else ''}loss, near the "
              f"{CONFIRM_RECOVERED:.0%} required" for test, value in recovered.items()
              if within_margin(value, CONFIRM_RECOVERED, CONFIRM_RECOVERED_MARGIN, "points")]
@@ -238,7 +257,7 @@ def decide(key_frequencies, circles, tests: dict, deciding_claims: list, accurac
         reason = "; ".join(parts)
     return Verdict(algorithm, key, shares, name, tests[name].loss_recovered, confirmed, reason, **common,
                    loss_recovered_by_split=by_split, confidence="borderline" if near else "clear",
-                   borderline=tuple(near))
+                   borderline=tuple(near), held_out_losses=held_out_losses)
 
 
 def _algorithm(share: dict[int, float], labels: dict[int, str], tests: dict) -> tuple[str, dict[str, float]]:
