@@ -210,9 +210,25 @@ def sweep_members(directory: Path) -> list[Member]:
     return list({m.name: m for m in out}.values())  # a cell run again appears once, its newest record
 
 
-def population(quick: bool = False, sweeps: list[Path] | None = None) -> list[Member]:
-    """Every member (``quick``: a few of each kind, for CI)."""
-    members = planted_members(quick) + memorizer_members(quick) + fixture_members(quick)
+def large_members() -> list[Member]:
+    """The planted p = 1009 pizza of ``benchmarks/scale.py`` (three circles inside the paper's architecture, plus
+    1e-3 x a paper initialisation; its neurons average the two points: a pizza by construction)."""
+    from scale import planted_freqs, planted_paper_weights
+
+    from modadd_interp.config import ModelConfig
+
+    def build():
+        return tl_adapter.build_model(ModelConfig.paper(1009), planted_paper_weights(1009)), mi.ModularTask(p=1009)
+
+    freqs = planted_freqs(1009)
+    return [Member("planted pizza p1009 (benchmarks/scale.py)", "planted", build, None, tuple(freqs),
+                   dict.fromkeys(freqs, "pizza"), "by construction")]
+
+
+def population(quick: bool = False, sweeps: list[Path] | None = None, large: bool = False) -> list[Member]:
+    """Every member (``quick``: a few of each kind, for CI; ``large``: with the planted p = 1009 pizza)."""
+    members = planted_members(quick) + (large_members() if large else []) + memorizer_members(quick)
+    members += fixture_members(quick)
     members += shipped_run_members(quick)
     for directory in sweeps or []:
         members += sweep_members(directory)

@@ -57,6 +57,10 @@ kf_module = importlib.import_module("modadd_interp.probes.key_frequencies")
 LIU_GENERALIZES = 0.9
 """Held-out accuracy at which a member counts as generalizing in the tables (Liu et al.'s, as the sweep's labels)."""
 
+LARGE_P = 200
+"""Above this p a planted member's truth is its construction alone (a single kind; no FFT of the whole grid's logits,
+which would not fit in memory at p = 1009)."""
+
 MIN_RECALL = 0.95
 """The key-frequency recall on generalizing members that ``--quick`` asserts."""
 
@@ -85,13 +89,16 @@ def analyze_member(member: Member) -> dict:
     start = time.perf_counter()
     model, task = member.build()
     config = tl_adapter.model_config(model)
-    label = label_model(model, config, task)
+    label = label_model(model, config, task, search=member.key_freqs is None)
     generalizes = label.held_out_accuracy >= LIU_GENERALIZES
     if member.key_freqs is not None:
         truth_freqs = tuple(member.key_freqs)
     else:
         truth_freqs = tuple(label.key_freqs) if (generalizes and label.key_freqs is not None) else None
-    if member.kinds is not None:
+    if member.kinds is not None and task.p > LARGE_P:
+        algorithm = next(iter(set(member.kinds.values()))) if len(set(member.kinds.values())) == 1 else "mixed"
+        truth = algorithm if generalizes else f"partial {algorithm}"
+    elif member.kinds is not None:
         algorithm = energy_kind(model, task, member.kinds)
         truth = algorithm if generalizes else f"partial {algorithm}"
     elif member.algorithm == "by attention rate":
@@ -282,13 +289,14 @@ def main() -> int:
     parser.add_argument("--sweep", type=Path, action="append", default=[], help="a sweep directory (repeatable)")
     parser.add_argument("--json", type=Path, help="write every member's row here")
     parser.add_argument("--only", help="analyze only the members whose name contains this")
+    parser.add_argument("--large", action="store_true", help="add the planted p = 1009 pizza (minutes, ~3 GB)")
     parser.add_argument("--write-fixture", type=Path, metavar="RUN_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.write_fixture:
         print(f"wrote {write_fixture(args.write_fixture)}")
         return 0
-    members = [m for m in population(args.quick, args.sweep) if not args.only or args.only in m.name]
+    members = [m for m in population(args.quick, args.sweep, args.large) if not args.only or args.only in m.name]
     rows, start = [], time.perf_counter()
     for member in members:
         row = analyze_member(member)
