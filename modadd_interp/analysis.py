@@ -108,7 +108,8 @@ def _claims(report) -> list[dict]:
     # DESIGN.md's keys: "metric" is the measured value (Claim.after); "metric_name" says what it is
     return [{"name": c.name, "passed": c.passed, "applicable": c.applicable, "decides": c.decides, "metric": c.after,
              "threshold": c.threshold, "comparison": c.comparison, "metric_name": c.metric,
-             "intervention": c.intervention, "before": c.before, "detail": c.detail} for c in report.claims]
+             "intervention": c.intervention, "before": c.before, "detail": c.detail, "margin": c.margin,
+             "margin_kind": c.margin_kind} for c in report.claims]
 
 
 def _fourier_keys(model, task: ModularTask, cache: GridCache, report: CircuitReport) -> dict:
@@ -131,7 +132,13 @@ def _fourier_keys(model, task: ModularTask, cache: GridCache, report: CircuitRep
         "circuit_confirmed": report.passed,
         "algorithm": report.verdict.algorithm,
         "verdict": report.verdict.to_dict(),
+        # whether the model answers its held-out pairs (the grid's when the split is unknown); the verdict rests on it
+        "generalizes": report.verdict.generalizes,
         "loss_recovered": {name: test.loss_recovered for name, test in report.hypotheses.items()},
+        # the same shares on the training and the held-out pairs (None for both when the split is unknown)
+        "loss_recovered_by_split": {name: test.loss_recovered_by_split if task.split_known
+                                    else {"train": None, "held_out": None}
+                                    for name, test in report.hypotheses.items()},
         "hypotheses": {name: test.to_dict() for name, test in report.hypotheses.items()},
         "circles": report.circles.to_dict() if report.circles else None,
         **{key: value for key, value in report.diagnostics.to_dict().items() if key != "sample"},

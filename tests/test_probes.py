@@ -84,24 +84,28 @@ def test_real_checkpoint_key_frequencies_agree_with_clusters_and_ablation():
 
 @pytest.mark.parametrize("name", sorted(PAPER_FILES))
 def test_bounded_search_gives_the_verdicts_of_evaluating_every_frequency(name):
-    """The rule evaluates few non-candidates exactly; evaluating all of them changes no verdict."""
-    from modadd_interp.probes.key_frequencies import NECESSITY_RATIO, _candidates, excluded_train_losses
+    """The rule evaluates few non-candidates exactly; evaluating all of them, on both splits, changes no verdict."""
+    from modadd_interp.probes.key_frequencies import NECESSITY_RATIO, excluded_losses
 
     model, task = mi.load(PAPER_FILES[name])
     cache = grid_cache(model, task)
     kf = key_frequencies(model, task, cache=cache)
     n = task.p // 2
-    every = torch.tensor(list(excluded_train_losses(cache, list(range(1, n + 1))).values()), dtype=torch.float64)
-    every -= kf.base_train_loss
-    bound = kf.evidence["excluded_bound"]
-    assert bool((every <= bound + 1e-12).all())
-    computed = ~kf.evidence["excluded_delta"].isnan()
-    assert int(computed.sum()) < n / 2  # the point of the bound
-    torch.testing.assert_close(kf.evidence["excluded_delta"][computed], every[computed], rtol=1e-12, atol=1e-15)
-    step1, _ = _candidates(kf.evidence["logit_share"])
-    floor = max(0.0, max(float(every[k - 1]) for k in range(1, n + 1) if k not in step1))
-    kept = tuple(k for k in step1 if float(every[k - 1]) > NECESSITY_RATIO * floor and float(every[k - 1]) > 0)
-    assert kf.candidates == kept and kept
+    every = excluded_losses(cache, list(range(1, n + 1)))
+    considered = set(kf.considered)
+    assert set(kf.candidates) <= considered
+    kept = []
+    for split, delta_name, bound_name, base in (
+            ("train", "excluded_delta", "excluded_bound", kf.base_train_loss),
+            ("held_out", "excluded_delta_held_out", "excluded_bound_held_out", kf.base_held_out_loss)):
+        rise = torch.tensor([every[k][split] - base for k in range(1, n + 1)], dtype=torch.float64)
+        assert bool((rise <= kf.evidence[bound_name] + 1e-12).all()), split  # the bounds hold
+        computed = ~kf.evidence[delta_name].isnan()
+        assert int(computed.sum()) < n / 2  # the point of the bound
+        torch.testing.assert_close(kf.evidence[delta_name][computed], rise[computed], rtol=1e-12, atol=1e-15)
+        floor = max(0.0, max(float(rise[k - 1]) for k in range(1, n + 1) if k not in considered))
+        kept.append({k for k in considered if float(rise[k - 1]) > NECESSITY_RATIO * floor and float(rise[k - 1]) > 0})
+    assert set(kf.candidates) == kept[0] | kept[1] and kf.candidates
 
 
 def test_frequency_with_no_cluster_is_still_found():

@@ -71,16 +71,26 @@ class HypothesisTest(Displayable):
 
     @property
     def loss_recovered(self) -> dict[str, float]:
-        """``{"logits", "mlp_out", "resampling"}``: the share of loss each test recovers."""
-        return {"logits": recovered(self.logits, self.logits_baseline, self.full),
-                "mlp_out": recovered(self.mlp_out, self.mlp_baseline, self.full),
-                "resampling": recovered(self.resampled, self.mlp_baseline, self.full)}
+        """``{"logits", "mlp_out", "resampling"}``: the share of loss each test recovers over the whole grid."""
+        return self._recovered("loss")
+
+    @property
+    def loss_recovered_by_split(self) -> dict[str, dict[str, float]]:
+        """``{"train": {...}, "held_out": {...}}``: the same shares on the training and the held-out (test) pairs
+        (both the whole grid's when the split is unknown). An algorithm explains what a model does on pairs it
+        never trained on: the verdict rests on ``"held_out"``."""
+        return {"train": self._recovered("train_loss"), "held_out": self._recovered("test_loss")}
+
+    def _recovered(self, split: str) -> dict[str, float]:
+        return {"logits": recovered(self.logits, self.logits_baseline, self.full, split),
+                "mlp_out": recovered(self.mlp_out, self.mlp_baseline, self.full, split),
+                "resampling": recovered(self.resampled, self.mlp_baseline, self.full, split)}
 
     def to_dict(self) -> dict:
         """JSON-safe summary."""
         return {"name": self.name, "freqs": list(self.freqs), "fve": self.fve,
                 "coefficients": {str(k): v for k, v in self.coefficients.items()},
-                "loss_recovered": self.loss_recovered,
+                "loss_recovered": self.loss_recovered, "loss_recovered_by_split": self.loss_recovered_by_split,
                 "losses": {name: getattr(self, name).loss for name in
                            ("full", "logits", "mlp_out", "resampled", "logits_baseline", "mlp_baseline")}}
 
@@ -99,10 +109,18 @@ class HypothesisTest(Displayable):
                               "loss recovered": recovered_[name]} for name, m, base in runs])
 
 
-def recovered(test: Measurement, baseline: Measurement, full: Measurement) -> float:
-    """``(L_baseline - L_test) / (L_baseline - L_clean)`` on the whole grid (NaN when the baseline costs nothing)."""
-    span = baseline.loss - full.loss
-    return (baseline.loss - test.loss) / span if span > 0 else float("nan")
+def recovered(test: Measurement, baseline: Measurement, full: Measurement, split: str = "loss") -> float:
+    """``(L_baseline - L_test) / (L_baseline - L_clean)`` on the whole grid, or on a split (``split``: the
+    :class:`~modadd_interp.readout.Measurement` field, ``"train_loss"`` or ``"test_loss"``); NaN when the baseline costs
+    nothing. Above 1 when the test does better than the model itself (a readout without the model's noise).
+
+    Examples:
+        >>> recovered(test, baseline, full, "test_loss")          # doctest: +SKIP
+        0.998
+    """
+    lb, lt, lf = (getattr(m, split) for m in (baseline, test, full))
+    span = lb - lf
+    return (lb - lt) / span if span > 0 else float("nan")
 
 
 def evaluate_hypothesis(model, task: ModularTask, hypothesis: Hypothesis, cache: GridCache | None = None
