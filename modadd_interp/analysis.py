@@ -100,7 +100,8 @@ def _common(model, task: ModularTask, cache: GridCache) -> dict:
         "train_loss": whole.train_loss,
         "test_loss": whole.test_loss,
         "outside_group": cache.outside.to_dict() if cache.outside is not None else None,
-        "attention": probe_attention(model, task, cache=cache).to_dict(),
+        # an MLP has no attention: None (its claims about attention are marked not applicable)
+        "attention": probe_attention(model, task, cache=cache).to_dict() if cfg.n_heads else None,
     }
 
 

@@ -70,7 +70,7 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
     if isinstance(report, GroupCircuitReport):
         return _group_report(model, task, cache, report, out_dir, title)
     kf, neurons, embedding, logits = report.key_frequencies, report.neurons, report.embedding, report.logits
-    attention = probe_attention(model, task, cache=cache)
+    attention = probe_attention(model, task, cache=cache) if cache.config.n_heads else None
     full = report.losses.full
     cfg = cache.config
     verdict = report.verdict.line
@@ -114,10 +114,11 @@ def render_report(model, task: ModularTask, out_dir: str | Path, run: object = N
         **{f"|{t}|": (t, lambda s: s.abs().mean()) for t in ("cos wa", "cos wb", "cos w(a+b)", "cos w(a-b)")})
     page.table(fits.reset_index(), caption="Degree-2 trig fit per cluster (mean |coefficient|, R^2)")
 
-    page.section("The attention")
-    page.figure(attention.plot())
-    page.table(attention.to_frame())
-    _attention_views(page, model, task, cache)
+    if attention is not None:
+        page.section("The attention")
+        page.figure(attention.plot())
+        page.table(attention.to_frame())
+        _attention_views(page, model, task, cache)
 
     page.section(f"The logit readout: {task.grid.coords.readout}")
     page.figure(logits.plot())
@@ -188,8 +189,9 @@ def _group_report(model, task: ModularTask, cache: GridCache, report: GroupCircu
     page.table(key.to_frame(), caption="The evidence per irrep")
     page.section("The neurons by irrep")
     page.figure(F.neuron_irrep_figure(neuron_irrep_shares(cache), spectrum.names))
-    page.section("The attention")
-    _attention_views(page, model, task, cache)
+    if cache.config.n_heads:
+        page.section("The attention")
+        _attention_views(page, model, task, cache)
     page.section("The claims, each tested by an intervention",
                  f"<p>{html.escape(verdict)}. Claims marked decides=True decide it; the pizza and Zhong et al.'s "
                  "diagnostics are not applicable to a non-abelian group.</p>")

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
+from . import mlp as mlp_models
 from .config import ACT_FNS, ATTENTION_DIRS, ModelConfig, check_weights
 from .errors import ArchitectureError
 
@@ -59,15 +60,31 @@ def is_hooked_transformer(model: object) -> bool:
     return any(cls.__name__ == "HookedTransformer" for cls in type(model).__mro__)
 
 
+def is_hooked_mlp(model: object) -> bool:
+    """True for a one-hidden-layer :class:`modadd_interp.mlp.HookedMLP`."""
+    return isinstance(model, mlp_models.HookedMLP)
+
+
 def backend_name(model: object) -> str:
-    """``"bridge"`` or ``"hooked_transformer"``."""
+    """``"bridge"``, ``"hooked_transformer"`` or ``"mlp"`` (a :class:`~modadd_interp.mlp.HookedMLP`)."""
     if is_bridge(model):
         return "bridge"
     if is_hooked_transformer(model):
         return "hooked_transformer"
+    if is_hooked_mlp(model):
+        return "mlp"
     raise ArchitectureError(
-        f"expected a TransformerLens HookedTransformer or TransformerBridge, got {type(model).__name__}."
+        f"expected a TransformerLens HookedTransformer or TransformerBridge, or a modadd_interp HookedMLP, got "
+        f"{type(model).__name__}."
     )
+
+
+def default_backend(cfg: ModelConfig) -> str:
+    """The backend :func:`build_model` uses for ``cfg`` when none is asked: ``"mlp"`` for an MLP, else the
+    installed TL's native transformer (HookedTransformer on 3.x, the bridge on 4.x)."""
+    if cfg.arch == "mlp":
+        return "mlp"
+    return "hooked_transformer" if HAS_HOOKED_TRANSFORMER else "bridge"
 
 
 # ------------------------------------------------------------------ building
@@ -78,10 +95,14 @@ def build_model(cfg: ModelConfig, weights: dict[str, torch.Tensor], backend: str
         cfg: the architecture.
         weights: canonical weights, as :func:`modadd_interp.config.check_weights` accepts.
         backend: ``"hooked_transformer"`` (TL <= 3 only) or ``"bridge"``; default: the
-            installed TL's native choice (HookedTransformer on 3.x, the bridge on 4.x).
+            installed TL's native choice (HookedTransformer on 3.x, the bridge on 4.x). An MLP config
+            (``arch="mlp"``) builds a :class:`~modadd_interp.mlp.HookedMLP` (backend ``"mlp"``) on any TL.
     """
     weights = check_weights(cfg, weights)
-    backend = backend or ("hooked_transformer" if HAS_HOOKED_TRANSFORMER else "bridge")
+    check_backend(cfg, backend)
+    backend = backend or default_backend(cfg)
+    if backend == "mlp":
+        return mlp_models.build(cfg.mlp_config(), weights)
     if backend == "hooked_transformer":
         model = _build_hooked_transformer(cfg, weights)
     elif backend == "bridge":
@@ -102,7 +123,10 @@ def check_backend(cfg: ModelConfig, backend: str | None = None) -> None:
 
     Called before anything is built or written (:func:`build_model`, :func:`modadd_interp.train`).
     """
-    backend = backend or ("hooked_transformer" if HAS_HOOKED_TRANSFORMER else "bridge")
+    wanted = default_backend(cfg)
+    if (backend == "mlp") != (wanted == "mlp") and backend is not None:
+        raise ArchitectureError(f"backend {backend!r} cannot build a {cfg.arch}: use backend={wanted!r} (or none).")
+    backend = backend or wanted
     if backend == "bridge" and cfg.attn_rate != 1.0 and not _bridge_pattern_hook_is_live():
         raise ArchitectureError(
             f"attention rate {cfg.attn_rate:g} needs a hook_pattern that feeds the attention output, but "
@@ -340,7 +364,10 @@ def model_config(model) -> ModelConfig:
         ArchitectureError: LayerNorm, an activation other than ReLU/GeLU, attention-only or gated MLPs,
             or positional schemes other than learned absolute embeddings.
     """
-    backend_name(model)
+    if backend_name(model) == "mlp":
+        m = model.mlp_cfg
+        return ModelConfig.mlp(m.n, d_embed=m.d_embed, d_mlp=m.d_mlp, embed=m.embed, shared_embed=m.shared_embed,
+                               act_fn=m.act_fn, mlp_bias=m.bias, d_vocab_out=m.d_vocab_out)
     c = model.cfg
     problems = []
     if getattr(c, "normalization_type", None) is not None:
@@ -374,6 +401,8 @@ def model_config(model) -> ModelConfig:
 def canonical_weights(model) -> dict[str, torch.Tensor]:
     """Detached float32 copies of a live model's weights, in canonical layout."""
     cfg = model_config(model)
+    if is_hooked_mlp(model):
+        return model.canonical()
     if is_bridge(model):
         # read the stored tensors: the bridge's W_Q... are computed, and TL 3.9's bridge lacks W_pos
         _, w = bridge_to_canonical(model.state_dict(), n_heads=cfg.n_heads, has_eq=cfg.has_eq,
@@ -386,8 +415,12 @@ def canonical_weights(model) -> dict[str, torch.Tensor]:
 def canonical_parameters(model) -> dict[str, torch.nn.Parameter]:
     """The live trainable parameters, keyed by the canonical weight each one holds.
 
-    Used by training; a parameter absent here (the bridge's unembed bias) is a buffer.
+    Used by training; a parameter absent here (the bridge's unembed bias) is a buffer. An MLP's parameters are
+    keyed by its own names (``embed_x``, ``W_in``...: :meth:`~modadd_interp.mlp.HookedMLP.own_weights`), as its
+    canonical weights are placements of them.
     """
+    if is_hooked_mlp(model):
+        return dict(model.own_weights())
     if is_hooked_transformer(model):
         return dict(model.named_parameters())
     native = model.state_dict(keep_vars=True)
@@ -406,12 +439,16 @@ def component_weights(cfg: ModelConfig) -> dict[str, list[tuple[str, int | None]
     layer ``i`` ``"l{i} attn"`` (``W_Q``/``W_K``/``W_V``/``W_O`` and their biases), ``"l{i}h{j}"`` (head
     ``j``'s slices of ``W_Q``/``W_K``/``W_V``/``W_O``/``b_Q``/``b_K``/``b_V``; ``b_O`` is shared by the heads)
     and ``"l{i} mlp"`` (``W_in``, ``b_in``, ``W_out``, ``b_out``), then ``"unembed"`` (``W_U``, ``b_U``).
-    Another architecture (an MLP) would have its own table here.
+    An MLP (``arch="mlp"``) has ``"embed"`` (its operand tables), ``"l0 mlp"`` (``W_in``, ``b_in``) and ``"unembed"``
+    (``W_U``, ``b_U``), in its own parameter names (:func:`component_parameters`).
 
     Examples:
         >>> list(component_weights(mi.ModelConfig()))   # doctest: +SKIP
         ['embed', 'pos_embed', 'l0 attn', 'l0h0', 'l0h1', 'l0h2', 'l0h3', 'l0 mlp', 'unembed']
     """
+    if cfg.arch == "mlp":
+        return {"embed": [("embed.W_E", None)], "l0 mlp": [("blocks.0.mlp.W_in", None), ("blocks.0.mlp.b_in", None)],
+                "unembed": [("unembed.W_U", None), ("unembed.b_U", None)]}
     table: dict[str, list[tuple[str, int | None]]] = {"embed": [("embed.W_E", None)],
                                                       "pos_embed": [("pos_embed.W_pos", None)]}
     for layer in range(cfg.n_layers):
@@ -439,6 +476,11 @@ def component_parameters(model) -> dict[str, dict[str, torch.Tensor | None]]:
         >>> {name: int(m.sum()) for name, m in masks.items()}   # 4 * d_model * d_head + 3 * d_head weights
     """
     cfg = model_config(model)
+    if is_hooked_mlp(model):
+        own = model.own_weights()
+        groups = {"embed": ("embed_x", "embed_y"), "l0 mlp": ("W_in", "b_in"), "unembed": ("W_U", "b_U")}
+        trained = {name for name in own if cfg.mlp_bias or name not in ("b_in", "b_U")}
+        return {component: {name: None for name in names if name in trained} for component, names in groups.items()}
     native = model.state_dict(keep_vars=True)
     names = {id(p): name for name, p in model.named_parameters()}
     out: dict[str, dict[str, torch.Tensor | None]] = {}
@@ -502,7 +544,10 @@ def _strip_hook_arg(fn: HookFn):
 def set_weights(model, cfg: ModelConfig, weights: dict[str, torch.Tensor]) -> None:
     """Load canonical ``weights`` into a model built by :func:`build_model` (ours, never a user's)."""
     weights = check_weights(cfg, weights)
-    if is_bridge(model):
+    if is_hooked_mlp(model):
+        for name, value in mlp_models.from_canonical(cfg.mlp_config(), weights).items():
+            getattr(model, name).copy_(value)
+    elif is_bridge(model):
         model.load_state_dict(canonical_to_bridge(cfg, weights), strict=True)
     else:
         model.load_state_dict(weights, strict=False)

@@ -147,7 +147,7 @@ def _train_locked(task, out_dir, config, recipe_obj, run_info, backend, progress
         optim_state = None
     else:
         start, tensors, info = resumed
-        wanted = backend or ("hooked_transformer" if tl_adapter.HAS_HOOKED_TRANSFORMER else "bridge")
+        wanted = backend or tl_adapter.default_backend(config)
         if info.get("backend", wanted) != wanted:
             raise CheckpointError(
                 f"{out_dir} was trained on the {info['backend']} backend; its optimizer state does "

@@ -124,3 +124,12 @@ def make_claim(name, intervention, metric, before, after, threshold, comparison,
         ok, detail = False, "no key frequencies were found"
     return Claim(name, intervention, metric, before, float(after), float(threshold), comparison, bool(ok), detail,
                  decides=decides, margin=margin, margin_kind=margin_kind)
+
+
+def heads_claim(n_heads: int, before: float, after: float) -> Claim:
+    """"The attention heads are necessary": every head's output zero-ablated must break the model (accuracy
+    ``after`` <= :data:`BROKEN_ACCURACY`); not applicable to a model without attention (an MLP)."""
+    name, intervention, metric = "the attention heads are necessary", "every head's output zero-ablated", "accuracy"
+    if not n_heads:
+        return not_applicable(name, intervention, metric, "the model has no attention (an MLP)")
+    return make_claim(name, intervention, metric, before, after, BROKEN_ACCURACY, "<=")

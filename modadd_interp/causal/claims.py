@@ -52,6 +52,7 @@ from .claim import (
     NEURON_KEY_VARIANCE,
     SUFFICIENT_LOSS_FACTOR,
     Claim,
+    heads_claim,
     make_claim,
     not_applicable,
 )
@@ -208,8 +209,7 @@ def verify_circuit(model, task: ModularTask, cache=None, hypotheses: Sequence[Hy
                f"training loss {full.train_loss:.3g} -> {losses.excluded_all.train_loss:.3g}", needs_key=key,
                decides=True, margin=BROKEN_ACCURACY_MARGIN, margin_kind="points"),
         _nonkey_claim(model, task, key, full, cache),
-        make_claim("the attention heads are necessary", "every head's output zero-ablated", "accuracy",
-               full.accuracy, table.rows["all heads zero-ablated"].accuracy, BROKEN_ACCURACY, "<="),
+        heads_claim(cache.config.n_heads, full.accuracy, table.rows["all heads zero-ablated"].accuracy),
         _patching_claim(patching, cache.config),
     ]
     diagnostics = zhong_diagnostics(model, task, cache=cache)
@@ -348,7 +348,8 @@ def _patching_claim(result: PatchingResult, config) -> Claim:
                                f"a {config.n_layers}-layer model has no single path: the answer can travel through "
                                "any layer; the per-layer patching scores are in the patching table")
     at = "=" if config.has_eq else "b"
-    path = [c if c == "embed" else f"{c} ({at})" for c in PATH_COMPONENTS]
+    on_path = PATH_COMPONENTS if config.n_heads else [c for c in PATH_COMPONENTS if c != "attention out"]
+    path = [c if c == "embed" else f"{c} ({at})" for c in on_path]
     worst = min((result.restored[c][name], f"{name} ({c}')") for c in result.restored for name in path)
     return make_claim(name, intervention, metric, None, worst[0], PATCH_RESTORED, ">=",
                   f"weakest: {worst[1]}; path: {', '.join(path)}")

@@ -54,6 +54,7 @@ from .claim import (
     NEURON_KEY_VARIANCE,
     SUFFICIENT_LOSS_FACTOR,
     Claim,
+    heads_claim,
     make_claim,
 )
 from .hypothesis_tests import RESAMPLE_SEED, recovered
@@ -149,7 +150,7 @@ def verify_group_circuit(model, task: ModularTask, cache: GridCache | None = Non
         clock_edits, coefficients = _clock_edits(cache, indices)
         edits.update(clock_edits)
     measured.update(cache.measure(edits))
-    claims = _claims(key, measured)
+    claims = _claims(key, measured, cache.config.n_heads)
     held_out = full.test_accuracy if task.split_known else full.accuracy
     verdict = _decide(key, measured, claims, held_out, task.split_known)
     claims += _clock_claims(verdict, indices)
@@ -247,7 +248,7 @@ def _class_partners(labels: torch.Tensor) -> torch.Tensor:
     return partner
 
 
-def _claims(key: KeyIrreps, measured: dict[str, Measurement]) -> list[Claim]:
+def _claims(key: KeyIrreps, measured: dict[str, Measurement], n_heads: int) -> list[Claim]:
     full = measured["full model"]
     evidence, names, indices = key.spectrum.evidence, key.names, list(key.indices)
     keeps = max(SUFFICIENT_LOSS_FACTOR * full.test_loss, LOSS_FLOOR)
@@ -296,8 +297,7 @@ def _claims(key: KeyIrreps, measured: dict[str, Measurement]) -> list[Claim]:
                "the key irreps' components of each neuron's class means removed", "accuracy", full.accuracy,
                neurons_out.accuracy, BROKEN_ACCURACY, "<=",
                f"test loss {full.test_loss:.3g} -> {neurons_out.test_loss:.3g}"),
-        make_claim("the attention heads are necessary", "every head's output zero-ablated", "accuracy", full.accuracy,
-               measured["all heads zero-ablated"].accuracy, BROKEN_ACCURACY, "<="),
+        heads_claim(n_heads, full.accuracy, measured["all heads zero-ablated"].accuracy),
     ]
 
 

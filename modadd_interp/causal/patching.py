@@ -137,6 +137,8 @@ def activation_patching(
 
     config = tl_adapter.model_config(model)
     clusters = clusters or {}
+    if not config.n_heads:
+        return _mlp_patching(model, task, config, clusters, n_pairs, seed)
     n_layers, last = config.n_layers, config.n_layers - 1
     at = "=" if config.has_eq else "b"
     restored: dict[str, dict[str, float]] = {}
@@ -190,4 +192,44 @@ def activation_patching(
             restored[corrupt] = scores
             clean_ld[corrupt], corrupt_ld[corrupt] = base_clean, base_corrupt
             del clean_cache
+    return PatchingResult(restored, clean_ld, corrupt_ld, n_pairs)
+
+
+def _mlp_patching(model, task: ModularTask, config, clusters: dict[int, list[int]], n_pairs: int,
+                  seed: int) -> PatchingResult:
+    """The same scores for a model without attention (an MLP: :mod:`modadd_interp.mlp`), by our own hooks: TL's
+    ``patching`` sweeps assume attention blocks. The path is the corrupted operand's embedding (``hook_embed`` at
+    its slot), all neurons (``mlp.hook_post``), each cluster's neurons, and the MLP output (``hook_mlp_out``)."""
+    restored: dict[str, dict[str, float]] = {}
+    clean_ld, corrupt_ld = {}, {}
+    points = {"embed": "hook_embed", "all neurons (b)": "blocks.0.mlp.hook_post",
+              "MLP out (b)": "blocks.0.hook_mlp_out"}
+    with _eval_mode(model), torch.no_grad():
+        for corrupt in ("a", "b"):
+            clean, corrupted, answer, wrong = _pairs(task, config, n_pairs, corrupt, seed)
+
+            def logit_diff(logits: torch.Tensor, answer=answer, wrong=wrong) -> float:
+                final = logits[:, -1].double()
+                return float((final.gather(1, answer[:, None]) - final.gather(1, wrong[:, None])).mean())
+
+            _, clean_cache = model.run_with_cache(clean, names_filter=lambda name: name in points.values())
+            base_clean, base_corrupt = logit_diff(model(clean)), logit_diff(model(corrupted))
+            span = base_clean - base_corrupt
+            pos = 0 if corrupt == "a" else 1
+            edits = {"embed": ("hook_embed", (slice(None), pos))}
+            edits.update({name: (hook, (slice(None),)) for name, hook in points.items() if name != "embed"})
+            edits.update({f"cluster {k} (b)": ("blocks.0.mlp.hook_post", (slice(None), -1, list(v)))
+                          for k, v in clusters.items()})
+            scores = {}
+            for name, (hook, index) in edits.items():
+                def patch(act, hook=hook, index=index, source=clean_cache):
+                    act = act.clone()
+                    act[index] = source[hook][index]
+                    return act
+
+                with tl_adapter.hooked(model, [(hook, patch)]):
+                    value = logit_diff(model(corrupted))
+                scores[name] = (value - base_corrupt) / span if span else float("nan")
+            restored[corrupt] = scores
+            clean_ld[corrupt], corrupt_ld[corrupt] = base_clean, base_corrupt
     return PatchingResult(restored, clean_ld, corrupt_ld, n_pairs)
