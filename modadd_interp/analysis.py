@@ -89,7 +89,10 @@ def _common(model, task: ModularTask, cache: GridCache) -> dict:
         "task": task.to_dict(),
         "n_layers": cfg.n_layers,
         "architecture": {"act_fn": cfg.act_fn, "attn_rate": cfg.attn_rate, "attention_dir": cfg.attention_dir,
-                         "layout": cfg.layout, "d_model": cfg.d_model, "n_heads": cfg.n_heads, "d_mlp": cfg.d_mlp},
+                         "layout": cfg.layout, "d_model": cfg.d_model, "n_heads": cfg.n_heads, "d_mlp": cfg.d_mlp,
+                         "arch": cfg.arch, **({"d_embed": cfg.d_embed, "embed": cfg.embed,
+                                              "shared_embed": cfg.shared_embed, "mlp_bias": cfg.mlp_bias}
+                                             if cfg.arch == "mlp" else {})},
         "group": {"name": group.name, "order": grid.n, "abelian": group.abelian, "source": task.op_source,
                   "coordinate": grid.coords.coordinate, "readout": grid.coords.readout, "inputs": grid.n_inputs,
                   "outside_inputs": int(len(grid.outside_index))},
@@ -177,7 +180,7 @@ def _irrep_keys(report: GroupCircuitReport) -> dict:
         else {},
         "clock_coefficients": report.clock_coefficients,
         "ablation_table": {name: measured[name].to_dict() for name in ("full model", "all heads zero-ablated",
-                                                                         "MLP zero-ablated")},
+                                                                         "MLP zero-ablated") if name in measured},
         "not_applicable": ["circles", "gradient_symmetricity", "distance_irrelevance", "circularity", "patching",
                            "the pizza (x - y has no meaning in a non-abelian group)"
                            if not report.key_irreps.spectrum.abelian else "the pizza"],

@@ -179,8 +179,11 @@ def format_summary(result: dict) -> str:
     restricted = result["restricted_loss"]
     lines = [
         f"{task} (op {result['op_source']}): accuracy {result['accuracy']:.2%}, {losses}",
-        f"{result['n_layers']} layer(s), {arch['act_fn']}, attention rate {arch['attn_rate']:g}, input "
-        f"{arch['layout']}; group {group['name']} of order {group['order']}, readout {group['readout']}",
+        (f"one-hidden-layer MLP ({arch['embed']} embeddings of width {arch['d_embed']}"
+         f"{', shared' if arch['shared_embed'] else ''}, {arch['d_mlp']} {arch['act_fn']} neurons"
+         f"{', biases' if arch['mlp_bias'] else ''})" if arch.get("arch") == "mlp" else
+         f"{result['n_layers']} layer(s), {arch['act_fn']}, attention rate {arch['attn_rate']:g}")
+        + f", input {arch['layout']}; group {group['name']} of order {group['order']}, readout {group['readout']}",
         f"{key} ({detection['confidence']} confidence: {detection['reason']})",
         f"neuron clusters: {clusters}",
         (f"restricted test loss {restricted:.3g}; " if restricted is not None else "")

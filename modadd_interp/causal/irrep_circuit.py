@@ -140,9 +140,10 @@ def verify_group_circuit(model, task: ModularTask, cache: GridCache | None = Non
     names, indices = key.names, list(key.indices)
     measured: dict[str, Measurement] = {"full model": full}
     coefficients: dict[str, float] = {}
-    edits = {"all heads zero-ablated": lambda piece: cache.logits_with_resid_mid(
-                 piece, -cache.head_outputs(piece).sum(1)),
-             "MLP zero-ablated": cache.direct_logits}
+    edits = {"MLP zero-ablated": cache.direct_logits}
+    if cache.config.n_heads:  # an MLP has no heads to ablate
+        edits["all heads zero-ablated"] = lambda piece: cache.logits_with_resid_mid(
+            piece, -cache.head_outputs(piece).sum(1))
     if indices:
         measured["restricted logits"] = restricted_measurement(cache, indices)
         edits.update(_exclusion_edits(cache, indices, names))
@@ -297,7 +298,7 @@ def _claims(key: KeyIrreps, measured: dict[str, Measurement], n_heads: int) -> l
                "the key irreps' components of each neuron's class means removed", "accuracy", full.accuracy,
                neurons_out.accuracy, BROKEN_ACCURACY, "<=",
                f"test loss {full.test_loss:.3g} -> {neurons_out.test_loss:.3g}"),
-        heads_claim(n_heads, full.accuracy, measured["all heads zero-ablated"].accuracy),
+        heads_claim(n_heads, full.accuracy, measured["all heads zero-ablated"].accuracy if n_heads else float("nan")),
     ]
 
 
