@@ -20,6 +20,7 @@ bash scripts/docs.sh "$site"
 # the benchmarks in quick mode: they must run; timings are reported, never asserted
 .venv/bin/python benchmarks/run.py --quick --json "$(mktemp -d)/benchmarks.json"
 .venv/bin/python benchmarks/scale.py --p 113 --json "$(mktemp -d)/scale.json"
+.venv/bin/python benchmarks/groups.py --groups S4 --json "$(mktemp -d)/groups.json"
 .venv/bin/python benchmarks/verdicts.py --quick  # asserts: nothing confirmed that does not generalize; recall >= 0.95
 .venv-tl3/bin/python -m pytest -q -m adapter "$@"
 MODADD_INTERP_SITE="$site" .venv/bin/python -m pytest -q "$@"
