@@ -25,6 +25,7 @@ from .errors import (
 )
 from .hypotheses import Clock, Custom, Hypothesis, Pizza
 from .loading import load, shipped_run
+from .mlp import HookedMLP
 from .probes import (
     key_frequencies,
     probe_attention,
@@ -47,6 +48,7 @@ __all__ = [
     "Clock",
     "Custom",
     "Hypothesis",
+    "HookedMLP",
     "Phases",
     "Pizza",
     "evaluate_hypothesis",
