@@ -91,8 +91,9 @@ def from_state_dict(state: Mapping, n_heads: int | None = None, config: object =
     Examples:
         >>> from modadd_interp.loading import data_path
         >>> state = read_checkpoint(data_path("grokked_p113.safetensors")).weights   # a HookedTransformer layout
-        >>> ckpt = from_state_dict(state, config={"attn_rate": 1.0, "act_fn": "relu", "attention_dir": "causal",
-        ...                                       "has_eq": True})
+        >>> said = {"attn_rate": 1.0, "act_fn": "relu", "attention_dir": "causal", "has_eq": True,
+        ...         "separate_b_tokens": False}             # what the state dict does not record: no warning
+        >>> ckpt = from_state_dict(state, config=said)
         >>> ckpt.format, ckpt.config.p, ckpt.config.n_heads, ckpt.notes
         ('hooked_transformer', 113, 4, ())
     """
