@@ -20,8 +20,10 @@ anything that needs arbitrary unpickling is refused before any of it runs. Every
 also in :attr:`Checkpoint.notes`; ``config=`` gives it instead.
 
 Examples:
-    >>> ckpt = read_checkpoint("model.safetensors")  # doctest: +SKIP
-    >>> ckpt.config.d_model, ckpt.task
+    >>> from modadd_interp.loading import data_path
+    >>> ckpt = read_checkpoint(data_path("grokked_p113.safetensors"))   # the shipped model's file
+    >>> ckpt.format, ckpt.config.d_model, ckpt.task.p, ckpt.task.op, ckpt.step
+    ('modadd_interp', 128, 113, 'add', 9000)
 """
 
 from __future__ import annotations
@@ -87,10 +89,13 @@ def from_state_dict(state: Mapping, n_heads: int | None = None, config: object =
     positions, 4 heads) and said in one warning, unless ``config=`` (and ``n_heads=``) gives it.
 
     Examples:
-        >>> ckpt = from_state_dict(torch.load("ht.pt", weights_only=True),  # doctest: +SKIP
-        ...                        config={"attn_rate": 0.0, "attention_dir": "bidirectional"})
-        >>> ckpt.format, ckpt.config.p
-        ('hooked_transformer', 113)
+        >>> from modadd_interp.loading import data_path
+        >>> state = read_checkpoint(data_path("grokked_p113.safetensors")).weights   # a HookedTransformer layout
+        >>> said = {"attn_rate": 1.0, "act_fn": "relu", "attention_dir": "causal", "has_eq": True,
+        ...         "separate_b_tokens": False}             # what the state dict does not record: no warning
+        >>> ckpt = from_state_dict(state, config=said)
+        >>> ckpt.format, ckpt.config.p, ckpt.config.n_heads, ckpt.notes
+        ('hooked_transformer', 113, 4, ())
     """
     if not isinstance(state, Mapping):
         raise CheckpointError(f"expected a state dict (a mapping of names to tensors), got a {type(state).__name__}.")

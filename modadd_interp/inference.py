@@ -16,9 +16,13 @@
   Otherwise the split stays unknown and only full-grid figures are reported.
 
 Examples:
-    >>> result = infer_op(model, config)            # doctest: +SKIP
-    >>> result.op, result.notice("model.pt")
-    ('sub', "model.pt: op inferred: 'sub' ((a - b) mod p) on 100.0% of the grid; next best 'add' 1.7%")
+    >>> import modadd_interp as mi
+    >>> model, _ = mi.load()                        # the shipped p = 113 model (its file records add)
+    >>> result = infer_op(model, ModelConfig.paper(113))
+    >>> result.op, result.generalizes
+    ('add', True)
+    >>> result.notice("model.pt")
+    "model.pt does not record its operation; op inferred: 'add' ((a + b) mod p) answers 100.0% of the grid; ..."
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ format reads as a series (all through :mod:`modadd_interp.formats`), or a list o
 pairs (each state dict in any format the registry reads; what state dicts do not record is assumed and said once).
 
 Examples:
-    >>> run = load_run("runs/p113")            # doctest: +SKIP
-    >>> run.steps[:3], len(run)
+    >>> from modadd_interp.loading import data_path
+    >>> run = load_run(data_path("grokked_p113_series.safetensors"))   # the shipped series (mi.shipped_run())
+    >>> run.steps[:3], run.steps[-1], len(run), run.task.p
+    ((100, 200, 300), 9000, 29, 113)
 """
 
 from __future__ import annotations

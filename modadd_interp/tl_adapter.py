@@ -472,8 +472,13 @@ def component_parameters(model) -> dict[str, dict[str, torch.Tensor | None]]:
     not a parameter is left out: the bridge's unembed bias is a buffer, so its ``"unembed"`` is ``W_U`` alone.
 
     Examples:
-        >>> masks = component_parameters(model)["l0h1"]          # doctest: +SKIP
-        >>> {name: int(m.sum()) for name, m in masks.items()}   # 4 * d_model * d_head + 3 * d_head weights
+        >>> import modadd_interp as mi
+        >>> model, _ = mi.load()
+        >>> sorted(component_parameters(model))
+        ['embed', 'l0 attn', 'l0 mlp', 'l0h0', 'l0h1', 'l0h2', 'l0h3', 'pos_embed', 'unembed']
+        >>> masks = component_parameters(model)["l0h1"]
+        >>> sum(int(m.sum()) for m in masks.values())     # W_Q, W_K, W_V, W_O and b_Q, b_K, b_V of head 1
+        16480
     """
     cfg = model_config(model)
     if is_hooked_mlp(model):

@@ -20,8 +20,11 @@ the file reads as the paper's layout, with a notice), and their MLP-only models 
 ``l1.weight``, ...; no attention), which it refuses in one line wherever they come from.
 
 Examples:
+    Skipped when the examples run: it reads a model of theirs (``code/save`` in their repository), which is not
+    shipped here.
+
     >>> ckpt = read(Source.of_path("code/save/model_p99zdpze5l.pt"), ReadOptions())   # doctest: +SKIP
-    >>> ckpt.format, ckpt.config.attn_rate, ckpt.task.split
+    >>> ckpt.format, ckpt.config.attn_rate, ckpt.task.split                           # doctest: +SKIP
     ('clock_and_pizza', 0.0, 'unknown')
 """
 

@@ -12,9 +12,10 @@
 A run directory (:mod:`~modadd_interp.formats.run_dir`) holds one file of ours per checkpoint.
 
 Examples:
-    >>> ckpt = read(Source.of_path("model.safetensors"), ReadOptions())   # doctest: +SKIP
-    >>> ckpt.format, ckpt.task.op_source
-    ('modadd_interp', 'recorded')
+    >>> from modadd_interp.loading import data_path
+    >>> ckpt = read(Source.of_path(data_path("grokked_p113.safetensors")), ReadOptions())   # the shipped model
+    >>> ckpt.format, ckpt.task.op_source, ckpt.step
+    ('modadd_interp', 'recorded', 9000)
 """
 
 from __future__ import annotations

@@ -14,10 +14,16 @@ The state dicts inside a container may be in any layout the registry reads (this
 ``config_<id>.json`` is missing: the same defaults, with a notice.
 
 Examples:
-    >>> ckpt = read(Source.of_path("tests/data/paper/wd_10-1_mod_addition_loss_curve.pth"), ReadOptions())
-    ... # doctest: +SKIP
-    >>> ckpt.config.d_vocab, ckpt.task.seed, ckpt.step
-    (114, 1, 107790)
+    A small model in the paper's layout, under ``"model"`` with the paper's ``config`` (p = 7 and ``'='``):
+
+    >>> dims = {"d_model": 16, "d_vocab": 8, "d_vocab_out": 8, "n_ctx": 3, "n_heads": 2, "d_head": 8,
+    ...         "n_heads*d_head": 16, "d_mlp": 32}
+    >>> state = {key.replace("{b}", "blocks.0"): torch.zeros([dims[a] for a in axes])
+    ...          for key, axes in LAYOUT.axes.items()}
+    >>> obj = {"model": state, "epoch": 500, "config": {"fn_name": "add", "p": 7, "frac_train": 0.3, "seed": 1}}
+    >>> ckpt = read(Source.of_object(obj, "the dict"), ReadOptions())
+    >>> ckpt.format, ckpt.config.p, ckpt.config.n_heads, ckpt.step, ckpt.task.seed
+    ('paper', 7, 2, 500, 1)
 """
 
 from __future__ import annotations

@@ -13,9 +13,15 @@ As a format, a run directory reads as its newest readable checkpoint (a corrupt 
 naming it), or, for a series, as every readable checkpoint with the loss history of the newest.
 
 Examples:
-    >>> paths = checkpoint_paths("runs/p113")          # doctest: +SKIP
-    >>> paths[-1]
-    (10000, PosixPath('runs/p113/checkpoints/step_0010000.safetensors'))
+    A tiny run, two checkpoints:
+
+    >>> import tempfile
+    >>> import modadd_interp as mi
+    >>> config = mi.ModelConfig.paper(7, d_model=16, n_heads=2, d_head=8, d_mlp=32)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     run_dir = mi.train(mi.ModularTask(p=7), tmp, config, progress=False, steps=2, checkpoint_every=1)
+    ...     print(is_run_dir(run_dir), [(step, path.name) for step, path in checkpoint_paths(run_dir)])
+    True [(1, 'step_0000001.safetensors'), (2, 'step_0000002.safetensors')]
 """
 
 from __future__ import annotations

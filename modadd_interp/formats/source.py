@@ -9,7 +9,7 @@ loads the file (a safetensors file with :func:`~modadd_interp.storage.load_tenso
 Examples:
     >>> src = Source.of_object({"embed.W_E": torch.zeros(3, 2)}, "my dict")
     >>> src.path is None, sorted(src.content), src.metadata
-    (None, ['embed.W_E'], {})
+    (True, ['embed.W_E'], {})
 """
 
 from __future__ import annotations

@@ -50,9 +50,10 @@ stray neurons do not make a circuit. W_L shares are reported too; the logits inc
 the direct and attention paths that W_L misses, so they decide.
 
 Examples:
-    >>> kf = key_frequencies(model, task)    # doctest: +SKIP
+    >>> import modadd_interp as mi
+    >>> kf = key_frequencies(*mi.load())         # the shipped grokked p = 113 model
     >>> kf.freqs, kf.confidence, kf.borderline()
-    ((14, 15), 'high', [])
+    ((1, 5, 7, 29), 'high', [])
 """
 
 from __future__ import annotations
@@ -115,8 +116,10 @@ def within_margin(value: float, threshold: float, margin: float, kind: str = "ra
     distance (``kind="points"``).
 
     Examples:
-        >>> within_margin(12.4, 10.0, 2.0), within_margin(0.97, 0.99, 0.02, "points")
-        (True, True)
+        >>> within_margin(12.4, 10.0, 2.0), within_margin(25.0, 10.0, 2.0)
+        (True, False)
+        >>> within_margin(0.98, 0.99, 0.02, "points"), within_margin(0.95, 0.99, 0.02, "points")
+        (True, False)
     """
     if not math.isfinite(value):
         return False
@@ -277,7 +280,9 @@ def key_frequencies(
     """Find the key frequencies of ``model`` by the rule in this module's docstring.
 
     Examples:
-        >>> kf = key_frequencies(*mi.load())                  # doctest: +SKIP
+        >>> import modadd_interp as mi
+        >>> model, task = mi.load()
+        >>> kf = key_frequencies(model, task)
         >>> kf.freqs, kf.confidence
         ((1, 5, 7, 29), 'high')
     """

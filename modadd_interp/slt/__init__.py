@@ -84,11 +84,14 @@ each calibrated on its own.
 losses over the grid under the same sampler, read at the key frequencies against random subspaces.
 
 Examples:
-    >>> est = llc(*mi.load())                                # doctest: +SKIP
-    >>> est.mean, est.std, est.healthy, est.hyperparameters["lr_pair"]
-    >>> llc(*mi.load(), lr=1e-4).mean                        # a fixed step size  # doctest: +SKIP
-    >>> llc(*mi.load(), components="all")                    # one row per component  # doctest: +SKIP
-    >>> loss_kernel(*mi.load()).fourier_share                # doctest: +SKIP
+    Skipped when the examples run: each samples for minutes.
+
+    >>> import modadd_interp as mi                                     # doctest: +SKIP
+    >>> est = llc(*mi.load())                                          # doctest: +SKIP
+    >>> est.mean, est.std, est.healthy, est.hyperparameters["lr_pair"]  # doctest: +SKIP
+    >>> llc(*mi.load(), lr=1e-4).mean                  # a fixed step size         # doctest: +SKIP
+    >>> llc(*mi.load(), components="all")              # one row per component     # doctest: +SKIP
+    >>> loss_kernel(*mi.load()).fourier_share                          # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -413,10 +416,13 @@ def llc(
         SamplerSettingsError: a setting is out of range, or a component name is unknown.
 
     Examples:
-        >>> est = llc(*mi.load())                                   # doctest: +SKIP
-        >>> est.mean, est.std, est.healthy, est.hyperparameters["lr_pair"]
-        >>> frame = llc(*mi.load(), components="all")               # doctest: +SKIP
-        >>> frame[["component", "n_params", "llc_mean", "llc_std", "healthy", "lr", "lr2"]]
+        Skipped when the examples run: sampling takes minutes.
+
+        >>> import modadd_interp as mi                                        # doctest: +SKIP
+        >>> est = llc(*mi.load())                                             # doctest: +SKIP
+        >>> est.mean, est.std, est.healthy, est.hyperparameters["lr_pair"]     # doctest: +SKIP
+        >>> frame = llc(*mi.load(), components="all")                         # doctest: +SKIP
+        >>> frame[["component", "n_params", "llc_mean", "llc_std", "healthy", "lr", "lr2"]]  # doctest: +SKIP
     """
     _require_devinterp()
     cfg: ModelConfig = check_compatible(model, task)
@@ -639,9 +645,18 @@ def calibrate(sample: Callable[[float, int | None], LLCEstimate], ladder: tuple[
         unhealthy estimate carrying the numbers of the last run and every failure's reasons.
 
     Examples:
-        >>> est = calibrate(lambda lr, chains: run(lr, chains), (2e-4, 1e-4, 5e-5, 2.5e-5))  # doctest: +SKIP
+        A stand-in for the sampler, whose steps above 1e-4 diverge and whose bias is linear in the step:
+
+        >>> def sample(lr, chains):
+        ...     if lr > 1e-4:
+        ...         return LLCEstimate(math.nan, math.nan, (), 0.0, False, ("a chain diverged",), {"lr": lr})
+        ...     value = 60.0 + 1e5 * lr
+        ...     return LLCEstimate(value, 0.0, (value,), 0.0, True, (), {"lr": lr})
+        >>> est = calibrate(sample, (2e-4, 1e-4, 5e-5, 2.5e-5))
         >>> est.hyperparameters["lr_pair"]     # 2e-4 diverged, 1e-4 was stable: the pair starts below it
         [5e-05, 2.5e-05]
+        >>> round(est.mean, 3), est.healthy, len(est.tries)   # extrapolated to step 0; two pilots, the pair
+        (60.0, True, 4)
     """
     if margin < 0 or len(ladder) < margin + 2:
         raise SamplerSettingsError(f"calibrate needs at least margin + 2 = {margin + 2} ladder steps, got "

@@ -48,10 +48,13 @@ expectation: its eigenvectors are spread uniformly over the inputs.) The per-fre
 same ``z``.
 
 Examples:
-    >>> from modadd_interp.slt import loss_kernel
+    Skipped when the examples run: sampling takes minutes.
+
+    >>> import modadd_interp as mi                                    # doctest: +SKIP
+    >>> from modadd_interp.slt import loss_kernel                     # doctest: +SKIP
     >>> kernel = loss_kernel(*mi.load())                              # doctest: +SKIP
-    >>> kernel.fourier_share, kernel.random_share, kernel.healthy
-    >>> kernel.plot()
+    >>> kernel.fourier_share, kernel.random_share, kernel.healthy     # doctest: +SKIP
+    >>> kernel.plot()                                                 # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -297,8 +300,11 @@ def loss_kernel(
         A :class:`LossKernel` (an unhealthy sampling run also warns).
 
     Examples:
+        Skipped when the examples run: sampling takes minutes.
+
+        >>> import modadd_interp as mi                                     # doctest: +SKIP
         >>> kernel = loss_kernel(*mi.load())                               # doctest: +SKIP
-        >>> f"{kernel.fourier_share:.1%} against {kernel.random_share:.2%}"
+        >>> f"{kernel.fourier_share:.1%} against {kernel.random_share:.2%}"  # doctest: +SKIP
     """
     from devinterp.slt.sampling import sample
 
