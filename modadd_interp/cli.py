@@ -208,14 +208,27 @@ def format_summary(result: dict) -> str:
     return "\n".join(lines)
 
 
+LLC_OPTION = typer.Option(
+    None, "--llc", metavar="model|components",
+    help="Add the LLC (devinterp SGLD, step size calibrated per checkpoint) and degeneracy measures: 'model' for "
+         "the whole model's (~30 s per checkpoint), 'components' for each component's (the embeddings, each "
+         "layer's attention and MLP, the unembedding; about 5x the time).")
+
+
+def _llc_setting(llc: Optional[str]) -> bool | str:
+    """``--llc`` as ``progress_measures``/``render_report`` take it: False, True (the whole model) or "components"."""
+    if llc not in (None, "model", "components"):
+        raise typer.BadParameter(f"--llc takes 'model' or 'components', got {llc!r}", param_hint="--llc")
+    return {None: False, "model": True}.get(llc, llc)
+
+
 @app.command()
 def report(
     source: Optional[str] = typer.Argument(None, help="Checkpoint file or run directory; default: the shipped model."),
     out: Path = typer.Option(Path("report"), "--out", help="Output directory (index.html is written there)."),
     run: Optional[str] = typer.Option(None, "--run", help="Checkpoint series for the progress section."),
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of a bare TransformerBridge state dict."),
-    llc: bool = typer.Option(False, "--llc", help="Add the LLC (step size calibrated per checkpoint) and degeneracy "
-                             "panel (slow: ~30 s per checkpoint)."),
+    llc: Optional[str] = LLC_OPTION,
     op: Optional[str] = typer.Option(None, "--op", help=OP_HELP),
     group: Optional[str] = typer.Option(None, "--group", help=GROUP_HELP),
     frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
@@ -227,10 +240,11 @@ def report(
     from .loading import load
     from .report import render_report
 
+    llc_setting = _llc_setting(llc)
     try:
         model, task = load(source, n_heads=n_heads, **_task_options(op, frac_train, seed, split, group))
         series = run if run is not None else _default_series(source)
-        path = render_report(model, task, out, run=series, llc=llc)
+        path = render_report(model, task, out, run=series, llc=llc_setting)
     except ModAddError as e:
         _fail(e)
     announce_report(path, open_report)
@@ -277,11 +291,7 @@ def progress(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (rows, phases, key frequencies)."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the measures to this CSV file."),
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Head count of bare TransformerBridge state dicts."),
-    llc: Optional[str] = typer.Option(
-        None, "--llc", metavar="model|components",
-        help="Add the LLC (devinterp SGLD, step size calibrated per checkpoint) and degeneracy measures: 'model' for "
-             "the whole model's (~30 s per checkpoint), 'components' for each component's (the embeddings, each "
-             "layer's attention and MLP, the unembedding; about 5x the time)."),
+    llc: Optional[str] = LLC_OPTION,
     op: Optional[str] = typer.Option(None, "--op", help=OP_HELP),
     group: Optional[str] = typer.Option(None, "--group", help=GROUP_HELP),
     frac_train: Optional[float] = typer.Option(None, "--frac-train", help=SPLIT_HELP),
@@ -292,13 +302,12 @@ def progress(
     from .progress import progress_measures
     from .runs import load_run
 
-    if llc not in (None, "model", "components"):
-        raise typer.BadParameter(f"--llc takes 'model' or 'components', got {llc!r}", param_hint="--llc")
+    llc_setting = _llc_setting(llc)
     try:
         series = load_run(run, n_heads=n_heads)
         task = _run_task(series, **_task_options(op, frac_train, seed, split, group))
         frame = progress_measures(series, task=task, progress=not as_json,
-                                  llc={None: False, "model": True}.get(llc, llc))
+                                  llc=llc_setting)
     except ModAddError as e:
         _fail(e)
     if csv is not None:

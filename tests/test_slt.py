@@ -555,3 +555,28 @@ def test_the_loss_kernel_is_devinterps_bif_factored(fitted):
     assert eig.numpy() == pytest.approx(ours.readings["pearson"].eigenvalues[:10], rel=1e-3, abs=1e-6)
     ranks = K.average_ranks(torch.tensor([[3.0, 1.0, 1.0, 2.0], [5.0, 5.0, 5.0, 5.0]]))
     assert ranks.tolist() == [[3.0, 0.5, 0.5, 2.0], [1.5, 1.5, 1.5, 1.5]]
+
+
+def test_the_report_command_takes_llc_as_the_progress_command_does(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from modadd_interp import report as report_module
+    from modadd_interp.cli import app
+
+    seen = []
+
+    def fake(model, task, out, run=None, llc=False, **kwargs):  # noqa: ARG001 - only the translation of --llc
+        seen.append(llc)
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "index.html").write_text("<html></html>")
+        return Path(out) / "index.html"
+
+    monkeypatch.setattr(report_module, "render_report", fake)
+    for flag, expected in ((["--llc", "components"], "components"), (["--llc", "model"], True), ([], False)):
+        result = CliRunner().invoke(app, ["report", "--out", str(tmp_path / "r"), *flag])
+        assert result.exit_code == 0, result.output
+        assert seen[-1] == expected
+    result = CliRunner().invoke(app, ["report", "--out", str(tmp_path / "r"), "--llc"])
+    assert result.exit_code != 0
+    result = CliRunner().invoke(app, ["report", "--out", str(tmp_path / "r"), "--llc", "heads"])
+    assert result.exit_code != 0 and "model' or 'components'" in result.output
