@@ -158,7 +158,8 @@ def rate_label(attn_rate: float, n_layers: int) -> str | None:
 def fixture_members(quick: bool = False) -> list[Member]:
     """The shipped model, the paper's three checkpoints, the Clock-and-Pizza fixtures and ours (tests/data)."""
     paths = [None, *sorted((DATA / "paper").glob("*.pth")), *sorted((DATA / "clock_and_pizza").glob("model_*.pt")),
-             *sorted((DATA / "trained").glob("*"))]
+             # the Fourier verdict's population: the group fixtures (group_*) are read by the irrep rule instead
+             *sorted(p for p in (DATA / "trained").glob("*") if not p.name.startswith("group_"))]
     if quick:
         paths = [p for p in paths if p is not None and p.name in ("model_p99zdpze5l.pt", "model_l8k1hzciux.pt",
                                                                       "narrow_p31_wd3_seed1_ft075.safetensors")]
