@@ -36,13 +36,13 @@ Examples:
 
 from __future__ import annotations
 
-from . import bridge, clock_and_pizza, hooked_transformer, ours, paper, registry, run_dir
+from . import bridge, chughtai, clock_and_pizza, hooked_transformer, ours, paper, registry, run_dir
 from .checkpoint import Assumed, Checkpoint, Series, assumption_notice
 from .layout import Layout
 from .registry import Format, ReadOptions, formats, register, unregister
 from .source import Source
 
-BUILTIN_ORDER = (run_dir, ours, clock_and_pizza, paper, bridge, hooked_transformer)
+BUILTIN_ORDER = (run_dir, ours, chughtai, clock_and_pizza, paper, bridge, hooked_transformer)
 """The built-in formats in the order they are tried (see the module docstring for why)."""
 
 for _fmt in BUILTIN_ORDER:
