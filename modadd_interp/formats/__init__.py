@@ -34,8 +34,10 @@ load.
 
 Examples:
     >>> from modadd_interp import formats
-    >>> [fmt.NAME for fmt in formats.formats()]
-    ['run_directory', 'modadd_interp', 'chughtai', 'clock_and_pizza_mlp', 'clock_and_pizza', 'paper', 'bridge', 'hooked_transformer']
+    >>> [fmt.NAME for fmt in formats.formats()][:5]
+    ['run_directory', 'modadd_interp', 'chughtai', 'clock_and_pizza_mlp', 'clock_and_pizza']
+    >>> [fmt.NAME for fmt in formats.formats()][5:]
+    ['paper', 'bridge', 'hooked_transformer']
 """
 
 from __future__ import annotations

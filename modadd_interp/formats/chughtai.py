@@ -29,7 +29,7 @@ the transformer's ``x_embed``/``y_embed`` (then the group and split are read fro
 
 Examples:
     >>> ckpt = read(Source.of_path("batch_experiments/S5_MLP_seed1"), ReadOptions())   # doctest: +SKIP
-    >>> ckpt.config.arch, ckpt.task.op[:3], ckpt.task.split, ckpt.step
+    >>> ckpt.config.arch, ckpt.task.op[:3], ckpt.task.split, ckpt.step   # doctest: +SKIP
     ('mlp', 'S5~', 'randperm', 250000)
 """
 

@@ -21,7 +21,7 @@ the file reads as the paper's layout, with a notice). Their MLP-only models (``l
 
 Examples:
     >>> ckpt = read(Source.of_path("code/save/model_p99zdpze5l.pt"), ReadOptions())   # doctest: +SKIP
-    >>> ckpt.format, ckpt.config.attn_rate, ckpt.task.split
+    >>> ckpt.format, ckpt.config.attn_rate, ckpt.task.split   # doctest: +SKIP
     ('clock_and_pizza', 0.0, 'unknown')
 """
 

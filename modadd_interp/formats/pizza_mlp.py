@@ -22,7 +22,7 @@ from the model, with a notice.
 
 Examples:
     >>> ckpt = read(Source.of_path("code/save/model_7r4zst7evs.pt"), ReadOptions())   # doctest: +SKIP
-    >>> ckpt.config.embed, ckpt.config.shared_embed, ckpt.task.op, ckpt.task.split
+    >>> ckpt.config.embed, ckpt.config.shared_embed, ckpt.task.op, ckpt.task.split   # doctest: +SKIP
     ('concat', True, 'add', 'unknown')
 """
 
