@@ -157,7 +157,8 @@ def test_their_transformer_forward_pass_equals_theirs():
 
 def test_their_transformer_without_its_cfg_is_claimed_by_its_embedding_copies(tmp_path):
     shutil.copy(T_DIR / "model.pt", tmp_path / "weights.pt")
-    ckpt = read_checkpoint(tmp_path / "weights.pt")
+    with pytest.warns(UserWarning, match="weights.pt has no cfg.json beside it"):
+        ckpt = read_checkpoint(tmp_path / "weights.pt")
     assert ckpt.format == "chughtai" and ckpt.task is None and "x_embed" not in ckpt.weights
 
 
