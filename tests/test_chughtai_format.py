@@ -32,7 +32,7 @@ def _state(run: Path) -> dict:
 
 def _load(path, **kw):
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # everything is recorded: no notice
+        warnings.simplefilter("error", UserWarning)  # everything is recorded: no notice
         return mi.load(path, **kw)
 
 
