@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from forward_bounds import check_within, pizza_mlp
+from forward_bounds import check_within, gamma_typical, pizza_mlp
 
 import modadd_interp as mi
 from modadd_interp import tl_adapter
@@ -59,8 +59,9 @@ def test_the_fixture_loads_with_its_config_and_computes_their_forward_pass():
     assert [str(w.message) for w in record if "split" in str(w.message)], "the unknown split is said"
     reference, bound = pizza_mlp(_state(), *_grid(N))
     logits = _logits(model, task)
-    max_delta, _ = check_within(logits, reference, bound)
-    assert max_delta < 1e-4 and task.accuracy(logits) == 1.0
+    check_within(logits, reference, bound)
+    check_within(logits, *pizza_mlp(_state(), *_grid(N), g=gamma_typical))
+    assert task.accuracy(logits) == 1.0
 
 
 @pytest.mark.parametrize("kind", ["A", "D", "X"])
@@ -74,8 +75,8 @@ def test_every_one_layer_type_computes_their_forward_pass(kind):
     reference, bound = pizza_mlp(state, *_grid(11))
     with torch.no_grad():
         logits = model(cfg.encode(mi.ModularTask(p=11).pairs))[:, -1]
-    max_delta, _ = check_within(logits, reference, bound)
-    assert max_delta < 1e-4
+    check_within(logits, reference, bound)
+    check_within(logits, *pizza_mlp(state, *_grid(11), g=gamma_typical))
 
 
 def test_the_type_is_checked_against_the_config(tmp_path):
