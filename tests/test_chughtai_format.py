@@ -167,6 +167,8 @@ def test_the_cli_analyzes_their_run_directory():
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["task"]["op"].startswith("S4~") and out["task"]["split"] == "randperm", out["task"]
+    # read in their order, the fixture computes with S4's standard irrep (and its held-out pairs are answered)
+    assert [irrep["name"] for irrep in out["key_irreps"]] == ["(3,1)"] and out["test_accuracy"] == 1.0
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -235,3 +237,14 @@ def test_a_directory_with_cfg_but_no_model_is_refused(tmp_path):
 
 def test_group_order_is_their_formula():
     assert [group_order("SymmetricGroup", 5), group_order("CyclicGroup", 113)] == [math.factorial(5), 113]
+
+
+def test_load_run_reads_their_epoch_checkpoints_then_the_final_model(tmp_path):
+    run = _copy_run(tmp_path)
+    (run / "checkpoints").mkdir()
+    state = _state(MLP_DIR)
+    for epoch, scale in ((0, 0.5), (1000, 0.9)):  # their save_checkpoint: checkpoints/epoch_{epoch}.pt
+        torch.save({k: v * scale for k, v in state.items()}, run / "checkpoints" / f"epoch_{epoch}.pt")
+    series = mi.load_run(run)
+    assert [int(s) for s in series.steps] == [0, 1000, 2500]  # num_epochs is model.pt's step
+    assert series.task.split == "randperm"

@@ -23,9 +23,11 @@ D_n is rotations ``r^a`` then reflections ``r^a s`` (our :func:`~modadd_interp.g
 training: our ``split="randperm"``. With ``seed`` 0 nothing is shuffled (the first rows train), a split our tasks do
 not express: it is then unknown, with a notice.
 
-This format claims a directory holding ``cfg.json`` and ``model.pt``; a file with ``cfg.json`` beside it (or, for
-``checkpoints/epoch_<n>.pt``, one directory up); and, without a ``cfg.json``, a state dict with their MLP's keys or
-the transformer's ``x_embed``/``y_embed`` (then the group and split are read from the model, with a notice).
+``mi.load_run(run_dir)`` reads ``checkpoints/epoch_<n>.pt`` and then ``model.pt`` as a series (steps: the epochs,
+then ``num_epochs``). This format claims a directory holding ``cfg.json`` and ``model.pt``; a file with ``cfg.json``
+beside it (or, for ``checkpoints/epoch_<n>.pt``, one directory up); and, without a ``cfg.json``, a state dict with
+their MLP's keys or the transformer's ``x_embed``/``y_embed`` (then the group and split are read from the model, with
+a notice).
 
 Examples:
     >>> ckpt = read(Source.of_path("batch_experiments/S5_MLP_seed1"), ReadOptions())   # doctest: +SKIP
@@ -51,7 +53,7 @@ from ..groups.sympy_orders import sympy_group
 from ..mlp import to_canonical
 from ..operations import operation_of_group
 from ..task import ModularTask
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, Series
 from .hooked_transformer import CANONICAL
 from .layout import Layout, config_of_dims, fill_missing_biases, require_keys, tensor_dict
 from .registry import ReadOptions
@@ -114,8 +116,9 @@ def sniff(src: Source) -> bool:
 
 
 # ------------------------------------------------------------------ reading
-def read(src: Source, options: ReadOptions) -> Checkpoint:  # noqa: ARG001 - the format protocol
-    """Their weights as the canonical layout, with the task their ``cfg.json`` records.
+def read(src: Source, options: ReadOptions) -> Checkpoint | Series:
+    """Their weights as the canonical layout, with the task their ``cfg.json`` records; for ``load_run`` of a run
+    directory with ``checkpoints/epoch_<n>.pt``, every checkpoint (oldest first) and then ``model.pt``.
 
     Raises:
         CheckpointError: ``cfg.json`` is not a JSON object, names an unknown group or model, or has a malformed
@@ -127,9 +130,26 @@ def read(src: Source, options: ReadOptions) -> Checkpoint:  # noqa: ARG001 - the
     if file is not None and not file.is_file():
         raise CheckpointError(f"{src.path} has a {CFG_NAME} but no {MODEL_NAME}: nothing to load.")
     cfg_file = cfg_path(src.path) if src.path is not None else None
-    inner = src if not src.is_dir else Source.of_path(file)
+    final = _read_one(src if not src.is_dir else Source.of_path(file), file, cfg_file)
+    epochs = epoch_files(src.path) if src.is_dir and options.series and cfg_file is not None else []
+    if not epochs:
+        return final
+    series = [_read_one(Source.of_path(f), f, cfg_file) for _, f in epochs]
+    if final.step is None or final.step > epochs[-1][0]:
+        series.append(final)
+    return Series(tuple(series))
+
+
+def epoch_files(run: Path) -> list[tuple[int, Path]]:
+    """``[(n, checkpoints/epoch_<n>.pt)]`` of a run directory, by ``n``."""
+    folder = Path(run) / "checkpoints"
+    found = [(_EPOCH.match(f.name), f) for f in folder.iterdir()] if folder.is_dir() else []
+    return sorted((int(m.group("n")), f) for m, f in found if m is not None and f.is_file())
+
+
+def _read_one(inner: Source, file: Path | None, cfg_file: Path | None) -> Checkpoint:
     state = tensor_dict(inner.load())
-    origin = str(file) if file is not None else src.origin
+    origin = str(file) if file is not None else inner.origin
     if cfg_file is None:
         return _read_without_cfg(state, origin)
     raw = read_cfg(cfg_file)
@@ -285,4 +305,4 @@ def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-__all__ = ["NAME", "check_cfg", "group_order", "read", "read_cfg", "sniff", "task_of", "their_group"]
+__all__ = ["NAME", "check_cfg", "epoch_files", "group_order", "read", "read_cfg", "sniff", "task_of", "their_group"]
