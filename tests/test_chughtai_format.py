@@ -231,7 +231,7 @@ def test_other_cfg_errors_name_the_field(tmp_path, changes, match):
 
 def test_a_directory_with_cfg_but_no_model_is_refused(tmp_path):
     (tmp_path / "cfg.json").write_text((MLP_DIR / "cfg.json").read_text())
-    with pytest.raises(mi.CheckpointError):
+    with pytest.raises(mi.CheckpointError, match=r"has a cfg.json but no model.pt: nothing to load"):
         mi.load(tmp_path)
 
 
@@ -248,3 +248,13 @@ def test_load_run_reads_their_epoch_checkpoints_then_the_final_model(tmp_path):
     series = mi.load_run(run)
     assert [int(s) for s in series.steps] == [0, 1000, 2500]  # num_epochs is model.pt's step
     assert series.task.split == "randperm"
+
+
+def test_a_cfg_json_that_is_not_json_is_named(tmp_path):
+    run = _copy_run(tmp_path)
+    (run / "cfg.json").write_text("{not json")
+    with pytest.raises(mi.CheckpointError, match=r"cannot read .*cfg.json: Expecting property name"):
+        mi.load(run)
+    (run / "cfg.json").write_text("[1, 2]")
+    with pytest.raises(mi.CheckpointError, match=r"cfg.json must be a JSON object \(Chughtai et al.'s cfg.json\)"):
+        mi.load(run)

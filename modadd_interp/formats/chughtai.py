@@ -105,9 +105,9 @@ def is_their_state(obj: object) -> bool:
 
 def sniff(src: Source) -> bool:
     """A directory with ``cfg.json`` and ``model.pt``; a file with their ``cfg.json`` beside it; or their keys."""
-    if src.is_dir:
+    if src.is_dir:  # no other format reads such a directory: what is wrong with it is then named by read()
         cfg = src.path / CFG_NAME
-        return cfg.is_file() and (src.path / MODEL_NAME).is_file() and _looks_like_cfg(cfg)
+        return cfg.is_file() and ((src.path / MODEL_NAME).is_file() or _looks_like_cfg(cfg))
     if src.is_file and src.path.suffix != ".json":
         cfg = cfg_path(src.path)
         if cfg is not None and _looks_like_cfg(cfg):
