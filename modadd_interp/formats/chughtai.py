@@ -156,6 +156,8 @@ def _read_one(inner: Source, file: Path | None, cfg_file: Path | None) -> Checkp
     kind, order, group_word = check_cfg(raw, cfg_file)
     config, weights = (_mlp_weights if kind == "OneLayerMLP" else _transformer_weights)(state, order, origin,
                                                                                         cfg_file, group_word)
+    if kind == "OneLayerMLP":
+        check_layers(raw.get("layers"), config, cfg_file, origin)
     task, notes = task_of(raw, order, cfg_file)
     epoch = _EPOCH.match(file.name) if file is not None else None
     step = int(epoch.group("n")) if epoch else _int_or_none(raw.get("num_epochs"))
@@ -215,6 +217,17 @@ def check_cfg(raw: dict, path: Path) -> tuple[str, int, str]:
                               "only (modadd_interp.groups.sympy_orders).")
     order = group_order(group, parameter)
     return model, order, f"{group} {parameter} (order {order})"
+
+
+def check_layers(layers: object, config: ModelConfig, path: Path, origin: str) -> None:
+    """Their ``OneLayerMLP`` is built from ``cfg.json``'s ``layers`` (``embed_dim``, ``hidden_dim``): weights of other
+    widths would not have loaded into it (their ``Transformer`` ignores ``layers``)."""
+    if not isinstance(layers, Mapping):
+        return
+    for key, value in (("embed_dim", config.d_embed), ("hidden_dim", config.d_mlp)):
+        if key in layers and layers[key] != value:
+            raise ArchitectureError(f"{path} says layers.{key}={layers[key]!r}, but {origin}'s weights have {value}: "
+                                    "the cfg.json does not belong to these weights.")
 
 
 def their_group(group: str, parameter: int):
