@@ -99,10 +99,11 @@ def test_every_member_of_the_family_runs_the_authors_forward_pass(tmp_path, back
     assert task.op == "add" and tl_adapter.model_config(model).n_layers == config["n_layers"]
 
 
-def test_mlp_only_models_are_refused_in_one_line(tmp_path):
+def test_two_layer_mlp_only_models_are_refused_in_one_line(tmp_path):
+    """Their one-hidden-layer MLPs load (tests/test_mlp_formats.py); types B and C have a second hidden layer."""
     torch.save({"l1.weight": torch.zeros(4, 4), "l2.weight": torch.zeros(4, 4)}, tmp_path / "model_m.pt")
     (tmp_path / "config_m.json").write_text(json.dumps({"C": 59, "model_type": "B"}))
-    match = r"MLP-only model \(l1/l2 weights, no attention\): not a transformer"
+    match = r"model_m.pt is a Clock-and-Pizza MLP-only model with two hidden layers \(l1 and l2"
     with pytest.raises(mi.ArchitectureError, match=match):
         mi.load(tmp_path / "model_m.pt")
 

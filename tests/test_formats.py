@@ -32,7 +32,8 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "formats.md"
 DATA = Path(__file__).parent / "data"
 PIZZA_A = DATA / "clock_and_pizza" / "model_p99zdpze5l.pt"
 FAMILY_2LAYER = DATA / "trained" / "family_2layer.safetensors"
-DOCUMENTED_ORDER = ["run_directory", "modadd_interp", "clock_and_pizza", "paper", "bridge", "hooked_transformer"]
+DOCUMENTED_ORDER = ["run_directory", "modadd_interp", "chughtai", "clock_and_pizza_mlp", "clock_and_pizza", "paper",
+                    "bridge", "hooked_transformer"]
 P = 13
 CFG = small_config(P)
 

@@ -16,8 +16,8 @@ How their forward pass differs from TransformerLens's defaults (read from their 
 * the unembedding has ``d_vocab`` outputs (the answers are the first ``p``); no biases except the MLP's.
 
 This format claims a file named ``model_<id>.pt`` with its ``config_<id>.json`` beside it (without the config,
-the file reads as the paper's layout, with a notice), and their MLP-only models (``model_type`` B/D:
-``l1.weight``, ...; no attention), which it refuses in one line wherever they come from.
+the file reads as the paper's layout, with a notice). Their MLP-only models (``l1.weight``, ...; no attention) are
+:mod:`.pizza_mlp`'s.
 
 Examples:
     Skipped when the examples run: it reads a model of theirs (``code/save`` in their repository), which is not
@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping
 from pathlib import Path
 
 from ..config import ModelConfig
@@ -49,28 +48,23 @@ FILE_NAME = re.compile(r"^model_(?P<id>[^/\\]+)\.pt$")
 ACT_FNS = {"ReLU": "relu", "relu": "relu", "GeLU": "gelu", "gelu": "gelu"}
 _OPS = {"+": "add", "-": "sub", "*": "mul"}
 _FUNCS = re.compile(r"^\s*lambda\s+x\s*:\s*\(\s*x\[0\]\s*([-+*])\s*x\[1\]\s*\)\s*%\s*(\d+)\s*$")
-MLP_ONLY_KEYS = ("l1.weight", "l2.weight")
 
 
 def sniff(src: Source) -> bool:
-    """``model_<id>.pt`` with ``config_<id>.json`` beside it, or an object that is their MLP-only model."""
-    if src.path is not None and config_path(src.path) is not None:
-        return True
-    obj = src.content
-    return isinstance(obj, Mapping) and is_mlp_only(obj)
+    """``model_<id>.pt`` with ``config_<id>.json`` beside it (their MLP-only models are claimed before, by
+    :mod:`.pizza_mlp`)."""
+    return src.path is not None and config_path(src.path) is not None
 
 
 def read(src: Source, options: ReadOptions) -> Checkpoint:
     """Their weights (read as the paper's layout) with their config applied (:func:`apply_config`).
 
     Raises:
-        ArchitectureError: an MLP-only model, an activation we cannot read (``Tanh``), an attention rate outside
-            [0, 1], or a config that does not fit the weights.
+        ArchitectureError: an activation we cannot read (``Tanh``), an attention rate outside [0, 1], or a config
+            that does not fit the weights.
         CheckpointError: the config is not a JSON object, or a malformed field.
     """
     obj = src.load()
-    if isinstance(obj, Mapping) and is_mlp_only(obj):
-        raise refuse_mlp_only(src.origin)
     ckpt = registry.read_final(Source.of_object(obj, src.origin, src.file), options)
     config, task, notes = apply_config(ckpt.config, read_config(config_path(src.path)), src.name)
     return dataclasses.replace(ckpt, config=config, task=task, format=NAME, notes=ckpt.notes + tuple(notes),
@@ -84,19 +78,6 @@ def config_path(path: Path) -> Path | None:
         return None
     candidate = Path(path).with_name(f"config_{match.group('id')}.json")
     return candidate if candidate.is_file() else None
-
-
-def is_mlp_only(state: Mapping) -> bool:
-    """True for their MLP-only models (keys ``l1.weight`` ..., no ``blocks.*``)."""
-    return any(k in state for k in MLP_ONLY_KEYS) and not any(str(k).startswith("blocks.") for k in state)
-
-
-def refuse_mlp_only(origin: str) -> ArchitectureError:
-    """The one-line error for an MLP-only model."""
-    return ArchitectureError(
-        f"{origin} is a Clock-and-Pizza MLP-only model (l1/l2 weights, no attention): not a transformer. "
-        "modadd_interp analyses attention + MLP transformers."
-    )
 
 
 def read_config(path: Path) -> dict:

@@ -17,8 +17,8 @@ Adding a format is adding a module with ``NAME``, ``sniff`` and ``read`` and reg
 (:func:`register`: in this package, one line in ``BUILTIN_ORDER``; outside it, ``register(module, before=...)``).
 
 Examples:
-    >>> [fmt.NAME for fmt in formats()][:3]
-    ['run_directory', 'modadd_interp', 'clock_and_pizza']
+    >>> [fmt.NAME for fmt in formats()][:4]
+    ['run_directory', 'modadd_interp', 'chughtai', 'clock_and_pizza_mlp']
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from .identify import Identification, identify
 from .irreps import Irrep
 from .names import by_name
 from .permutations import sympy_relabelling
+from .sympy_orders import sympy_group, sympy_order
 from .validation import check_table
 
 __all__ = [
@@ -51,5 +52,7 @@ __all__ = [
     "multiplicative",
     "relabelled",
     "symmetric",
+    "sympy_group",
+    "sympy_order",
     "sympy_relabelling",
 ]
