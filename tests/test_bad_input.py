@@ -594,7 +594,7 @@ def test_live_hooked_transformer_with_layernorm(tmp_path):
 
 
 def test_not_a_model_at_all():
-    match = "expected a TransformerLens HookedTransformer or TransformerBridge, got dict"
+    match = "expected a TransformerLens HookedTransformer or TransformerBridge, or a modadd_interp HookedMLP, got dict"
     with pytest.raises(mi.ArchitectureError, match=match):
         mi.load({"embed.W_E": torch.zeros(2, 2)})
 

@@ -155,3 +155,10 @@ def test_an_mlp_report_draws_without_an_attention_section(s4_mlp, tmp_path):
     assert page.plotly_divs >= 2 and page.plotly_drawn == page.plotly_divs  # the irrep spectrum, neurons by irrep
     assert page.circuitsvis_divs == 0
     assert "The attention" not in page.text and "clock at ρ" in page.text
+
+
+def test_the_group_verdict_records_the_held_out_accuracy(s4_mlp):
+    _, _, _, result = s4_mlp
+    verdict = result["verdict"]
+    assert verdict["held_out_accuracy"] == result["test_accuracy"] and verdict["generalizes"] is True
+    assert verdict["basis"] == "held-out pairs"

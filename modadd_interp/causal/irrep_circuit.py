@@ -321,8 +321,10 @@ def _loss_recovered(measured: dict[str, Measurement]) -> dict[str, float]:
 
 def _decide(key: KeyIrreps, measured: dict[str, Measurement], claims: list[Claim], accuracy: float,
             split_known: bool) -> IrrepVerdict:
+    basis = {"generalizes": accuracy >= GENERALIZES_ACCURACY, "held_out_accuracy": accuracy,
+             "basis": "held-out pairs" if split_known else "the grid (split unknown)"}
     if not key.names:
-        return IrrepVerdict("none", (), {}, None, {}, False, key.reason)
+        return IrrepVerdict("none", (), {}, None, {}, False, key.reason, **basis)
     recovered_ = _loss_recovered(measured)
     short = [f"{test} {value:.1%}" for test, value in recovered_.items() if not value >= CONFIRM_RECOVERED]
     failed = [c.name for c in claims if c.decides and not c.passed]
@@ -338,7 +340,7 @@ def _decide(key: KeyIrreps, measured: dict[str, Measurement], claims: list[Claim
         reason = "; ".join((["the representation clock recovers only " + ", ".join(short)] if short else [])
                            + failed)
     return IrrepVerdict(ALGORITHM, (), {ALGORITHM: 1.0}, ALGORITHM, recovered_, confirmed, reason,
-                        key_irreps=key.names)
+                        key_irreps=key.names, **basis)
 
 
 def _clock_claims(verdict: IrrepVerdict, indices: list[int]) -> list[Claim]:
