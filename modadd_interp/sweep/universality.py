@@ -120,7 +120,8 @@ def irrep_frequency_figure(frame: pd.DataFrame) -> go.Figure:
                              customdata=hover, hovertemplate="%{customdata}<extra></extra>",
                              text=[f"{int(by_irrep['runs_key'].get(r, 0))}/{runs}" for r in irreps],
                              textposition="outside"))
-    fig.update_layout(title=title, barmode="group", height=420, legend={"title": {"text": "population"}},
+    fig.update_layout(title=title, barmode="group", height=420, showlegend=True,
+                      legend={"title": {"text": "population"}},
                       xaxis={"title": "irrep", "type": "category"},
                       yaxis={"title": "share of runs", "range": [0, 1.12], "tickformat": ".0%"})
     return fig
