@@ -25,7 +25,7 @@ from . import figures as F
 from . import universality as U
 from .labels import ACCURACY_THRESHOLD, GROK_DELAY_FRACTION, LABELS
 from .results import SPEC_JSON, read_results
-from .spec import AXES, format_value
+from .spec import AXES, MODEL_AXES, format_value
 
 #: Columns of the full table on the page (the CSV has them all).
 PAGE_COLUMNS = ("cell", "status", "label", "train_threshold_step", "test_threshold_step", "test_accuracy",
@@ -54,7 +54,8 @@ def render_sweep_report(sweep_dir: str | Path, out_dir: str | Path | None = None
     swept = F.swept_axes(frame)
     page = Page(f"Sweep: {len(frame)} runs", subtitle=f"{sweep_dir.resolve()} · swept: {', '.join(swept) or 'nothing'}")
 
-    fixed = {a: format_value(frame[a].dropna().iloc[0]) for a in AXES if a not in swept and frame[a].notna().any()}
+    fixed = {a: format_value(frame[a].dropna().iloc[0]) for a in AXES
+             if a not in swept and a not in _unread_axes(frame) and frame[a].notna().any() and frame[a].ne("").any()}
     settings = {k: v for k, v in log.get("spec", {}).items() if k not in AXES}
     page.section("What was swept", _summary_html(frame, ok, swept, fixed, settings, log))
     page.table(_label_counts(frame), caption="Runs per label (failed runs have no label)")
@@ -115,6 +116,14 @@ def _universality_section(page: Page, frame: pd.DataFrame) -> None:
                                                          "in any run are not drawn")
     page.table(U.irrep_counts(frame), caption="Key irreps per population: in how many runs each is key")
     page.table(U.key_irrep_sets(frame), caption="Distinct sets of key irreps per population, most frequent first")
+
+
+def _unread_axes(frame: pd.DataFrame) -> tuple[str, ...]:
+    """The axes no run of the sweep reads (an MLP-only sweep's ``d_model``, a transformer-only sweep's ``d_embed``)."""
+    models = set(frame["model"].dropna()) if "model" in frame else set()
+    models = models or {"transformer"}
+    read = {axis for model in models for axis in MODEL_AXES.get(model, ())}
+    return tuple(axis for axes in MODEL_AXES.values() for axis in axes if axis not in read)
 
 
 def _read_log(sweep_dir: Path) -> dict:
