@@ -150,7 +150,8 @@ def _panel_sweep(out) -> None:
         if not match:
             continue
         record = failed_record(cell, "")
-        record.update(status="ok", error=None, label="grokking", test_accuracy=1.0, key_irreps=match[0],
+        accuracy = 0.5 if (cell.model, cell.seed) == ("mlp", 3) else 1.0     # one seed did not generalize
+        record.update(status="ok", error=None, label="grokking", test_accuracy=accuracy, key_irreps=match[0],
                       n_key_irreps=len(match[0]), key_frequencies=[], n_key_frequencies=0, algorithm="clock")
         results.append(record)
 
@@ -165,10 +166,10 @@ def test_the_panel_counts_irreps_and_distinct_sets(tmp_path):
     assert ("S4 · transformer", "(3,1)") not in counts.index
     sets = key_irrep_sets(frame)
     mlp = sets[sets["population"] == "S4 · mlp"]
-    assert mlp.values[:, 1:5].tolist() == [["(1,1,1,1) + (3,1)", 2, 4, "0, 2"], ["(3,1)", 1, 4, "1"],
-                                           ["(2,1,1)", 1, 4, "3"]]
+    assert mlp.values[:, 1:6].tolist() == [["(1,1,1,1) + (3,1)", 2, 4, 2, "0, 2"], ["(3,1)", 1, 4, 1, "1"],
+                                           ["(2,1,1)", 1, 4, 0, "3"]]
     transformer = sets[sets["population"] == "S4 · transformer"]
-    assert transformer.values[:, 1:5].tolist() == [["(2,1,1)", 2, 3, "0, 1"], ["none", 1, 3, "2"]]
+    assert transformer.values[:, 1:6].tolist() == [["(2,1,1)", 2, 3, 2, "0, 1"], ["none", 1, 3, 1, "2"]]
 
 
 @requires_chromium

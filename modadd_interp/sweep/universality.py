@@ -18,8 +18,8 @@ Examples:
     ...                       "key_irreps": [["(3,1)"], ["(3,1)", "(2,1,1)"], ["(3,1)"]]})
     >>> irrep_counts(frame)[["population", "irrep", "runs_key", "runs"]].values.tolist()
     [['S4 · mlp', '(3,1)', 3, 3], ['S4 · mlp', '(2,1,1)', 1, 3]]
-    >>> key_irrep_sets(frame)[["key irreps", "runs", "seeds"]].values.tolist()
-    [['(3,1)', 2, '0, 2'], ['(2,1,1) + (3,1)', 1, '1']]
+    >>> key_irrep_sets(frame)[["key irreps", "runs", "generalized", "seeds"]].values.tolist()
+    [['(3,1)', 2, 2, '0, 2'], ['(2,1,1) + (3,1)', 1, 1, '1']]
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .figures import config_name, swept_axes
-from .spec import format_value
+from .labels import ACCURACY_THRESHOLD
+from .spec import MODEL_AXES, format_value
 
 #: One colour per population in the bar chart (repeats past ten populations).
 COLORS = ("#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363", "#fd8d3c", "#9e9ac8", "#74c476", "#6baed6", "#e7969c")
@@ -37,23 +38,38 @@ NO_KEY = "none"
 
 
 def population(row: pd.Series, axes: list[str]) -> str:
-    """The population of a run: its group (or ``p=23 add`` for a modular task), its model, and the other swept
-    axes but the seed, e.g. ``S4 · mlp`` or ``S4 · transformer · lr=0.01``."""
+    """The population of a run: its group (or ``p=23 add`` for a modular task), its model, and the given axes
+    (those that tell this group and model's populations apart), e.g. ``S4 · mlp`` or ``S4 · transformer · lr=0.01``.
+    """
     group = row.get("group") or f"p={format_value(row['p'])} {row['op']}"
     parts = [str(group), str(row.get("model") or "transformer")]
-    rest = [a for a in axes if a not in ("group", "model", "p", "op", "seed")]
-    if rest:
-        parts.append(config_name(row, rest))
+    if axes:
+        parts.append(config_name(row, axes))
     return " · ".join(parts)
 
 
 def _finished(frame: pd.DataFrame) -> pd.DataFrame:
-    """The finished runs with a ``population`` column, in table order."""
+    """The finished runs with a ``population`` column, in table order.
+
+    A population's name holds the axes that vary among the runs of its group and model (but the seed, and the
+    axes its model does not read): an MLP sweep and a transformer sweep of other widths read ``S4 · mlp`` and
+    ``S4 · transformer``.
+    """
     ok = frame[frame["status"] == "ok"].copy()
-    axes = swept_axes(frame)
-    ok["population"] = [population(row, axes) for _, row in ok.iterrows()] if len(ok) else []
     ok["key_irreps"] = [list(k) if isinstance(k, (list, tuple)) else [] for k in ok["key_irreps"]]
-    return ok
+    if not len(ok):
+        return ok.assign(population=[])
+    base = [(str(r.get("group") or f"{r['p']}{r['op']}"), str(r.get("model") or "transformer"))
+            for _, r in ok.iterrows()]
+    ok["_base"] = base
+    names = {}
+    for key, runs in ok.groupby("_base", sort=False):
+        unread = MODEL_AXES["mlp" if key[1] == "transformer" else "transformer"]
+        varying = [a for a in swept_axes(runs) if a not in ("group", "model", "p", "op", "seed", *unread)]
+        for index, row in runs.iterrows():
+            names[index] = population(row, varying)
+    ok["population"] = [names[i] for i in ok.index]
+    return ok.drop(columns="_base")
 
 
 def irrep_counts(frame: pd.DataFrame) -> pd.DataFrame:
@@ -75,8 +91,9 @@ def irrep_counts(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def key_irrep_sets(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (population, distinct set of key irreps): how many runs found it, their seeds, and their median
-    test accuracy; the most frequent set first within each population.
+    """One row per (population, distinct set of key irreps): how many runs found it, how many of those generalized
+    (test accuracy at least :data:`~modadd_interp.sweep.labels.ACCURACY_THRESHOLD`, 90%), their seeds, and their
+    median test accuracy; the most frequent set first within each population.
 
     The set is written as its irreps' names sorted and joined by `` + `` (``none`` for no key irrep).
     """
@@ -89,11 +106,11 @@ def key_irrep_sets(frame: pd.DataFrame) -> pd.DataFrame:
         for key_set, members in runs.groupby("key_set", sort=False):
             accuracy = pd.to_numeric(members.get("test_accuracy"), errors="coerce")
             found.append({"population": name, "key irreps": key_set, "runs": len(members),
-                          "of runs": len(runs),
+                          "of runs": len(runs), "generalized": int((accuracy >= ACCURACY_THRESHOLD).sum()),
                           "seeds": ", ".join(format_value(s) for s in members["seed"]),
                           "median test accuracy": float(accuracy.median()) if accuracy.notna().any() else None})
         rows.extend(sorted(found, key=lambda r: -r["runs"]))
-    return pd.DataFrame(rows, columns=["population", "key irreps", "runs", "of runs", "seeds",
+    return pd.DataFrame(rows, columns=["population", "key irreps", "runs", "of runs", "generalized", "seeds",
                                        "median test accuracy"])
 
 
@@ -120,8 +137,8 @@ def irrep_frequency_figure(frame: pd.DataFrame) -> go.Figure:
                              customdata=hover, hovertemplate="%{customdata}<extra></extra>",
                              text=[f"{int(by_irrep['runs_key'].get(r, 0))}/{runs}" for r in irreps],
                              textposition="outside"))
-    fig.update_layout(title=title, barmode="group", height=420, showlegend=True,
-                      legend={"title": {"text": "population"}},
+    fig.update_layout(title=title, barmode="group", height=460, showlegend=True,
+                      legend={"title": {"text": "population"}, "orientation": "h", "yanchor": "top", "y": -0.22},
                       xaxis={"title": "irrep", "type": "category"},
                       yaxis={"title": "share of runs", "range": [0, 1.12], "tickformat": ".0%"})
     return fig
