@@ -143,8 +143,9 @@ def main() -> int:
     for key, value in size.items():
         setattr(args, key, value)
     load_before = os.getloadavg()
-    results: dict = {"size": size, "cpus": os.cpu_count(), "python": platform.python_version(),
-                     "torch": torch.__version__}
+    results: dict = {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__}
+    if args.only != "s5-mlp":
+        results["size"] = size
     with tempfile.TemporaryDirectory() as tmp:
         if args.only != "s5-mlp":
             results.update(serial_against_ray(spec_for(args), Path(tmp), "paper"))
