@@ -39,7 +39,8 @@ def render_sweep_report(sweep_dir: str | Path, out_dir: str | Path | None = None
 
     Args:
         sweep_dir: a directory written by :func:`modadd_interp.sweep`.
-        x, y: the phase diagram's axes (default: the first two swept axes other than ``seed``).
+        x: the phase diagram's x axis (default: the first swept axis other than ``seed``).
+        y: its y axis (default: the second).
         png: also export the phase diagram to this PNG (kaleido and a local Chromium;
             :func:`modadd_interp.viz.export_figure`).
 
