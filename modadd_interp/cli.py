@@ -8,6 +8,7 @@ Examples:
     $ modadd-interp analyze --json
     $ modadd-interp analyze --report report/ --open
     $ modadd-interp train runs/p113 --p 113 --steps 10000
+    $ modadd-interp train runs/s5_mlp --group S5 --model mlp --d-embed 128 --d-mlp 128 --lr 0.01 --frac-train 0.6
 """
 
 from __future__ import annotations
@@ -338,17 +339,22 @@ def train(
     checkpoint_every: int = typer.Option(100, help="Steps between checkpoints."),
     lr: float = typer.Option(1e-3),
     weight_decay: float = typer.Option(1.0),
-    n_layers: int = typer.Option(1, "--n-layers", help="Transformer blocks."),
-    d_model: int = typer.Option(128, "--d-model"),
-    n_heads: int = typer.Option(4, "--n-heads"),
-    d_mlp: int = typer.Option(512, "--d-mlp"),
+    warmup_steps: int = typer.Option(10, "--warmup-steps", help="Linear learning-rate warmup steps (0: none)."),
+    model: str = typer.Option("transformer", "--model", help="transformer (the paper's) or mlp (a one-hidden-layer "
+                              "MLP, Chughtai et al.'s: widths --d-embed and --d-mlp)."),
+    n_layers: Optional[int] = typer.Option(None, "--n-layers", help="Transformer blocks (default 1)."),
+    d_model: Optional[int] = typer.Option(None, "--d-model", help="Transformer residual width (default 128)."),
+    n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Transformer attention heads (default 4)."),
+    d_embed: Optional[int] = typer.Option(None, "--d-embed", help="MLP embedding width per operand (default 256)."),
+    d_mlp: Optional[int] = typer.Option(None, "--d-mlp", help="Hidden width (default 512 for a transformer, 128 "
+                                        "for an MLP)."),
     act_fn: str = typer.Option("relu", "--act-fn", help="relu or gelu."),
-    attn_rate: float = typer.Option(1.0, "--attn-rate", help="Attention rate alpha in [0, 1] (0: constant attention)."),
+    attn_rate: Optional[float] = typer.Option(None, "--attn-rate", help="Attention rate alpha in [0, 1] (0: constant "
+                                              "attention; default 1)."),
     eq: bool = typer.Option(True, "--eq/--no-eq", help="Inputs (a, b, '=') or (a, b) (the Clock-and-Pizza layout)."),
     bidirectional: bool = typer.Option(False, "--bidirectional", help="No causal attention mask."),
 ) -> None:
-    """Train with the paper's recipe (any architecture of the family); checkpointed and resumable."""
-    from .config import ModelConfig
+    """Train with the paper's recipe (any architecture of the family, or an MLP); checkpointed and resumable."""
     from .task import ModularTask
     from .train import train as run_train
 
@@ -360,16 +366,60 @@ def train(
                 raise ModAddError(f"give the task by --op or by --group, not both (--op {op}, --group {group}).")
             p, op = group_task(group)
         task = ModularTask(p=p, op=op, frac_train=frac_train, seed=data_seed, split=split)
-        if d_model % n_heads:
-            raise ArchitectureError(f"--n-heads {n_heads} does not divide --d-model {d_model}.")
-        config = ModelConfig.paper(p, has_eq=eq, n_layers=n_layers, d_model=d_model, n_heads=n_heads,
-                                   d_head=d_model // n_heads, d_mlp=d_mlp, act_fn=act_fn, attn_rate=attn_rate,
-                                   attention_dir="bidirectional" if bidirectional else "causal")
+        widths = {"n_layers": n_layers, "d_model": d_model, "n_heads": n_heads, "d_embed": d_embed, "d_mlp": d_mlp,
+                  "attn_rate": attn_rate}
+        config = train_config(p, model, act_fn=act_fn, eq=eq, bidirectional=bidirectional, **widths)
         run_train(task, out_dir, config=config, steps=steps, init_seed=init_seed, lr=lr,
-                  weight_decay=weight_decay, checkpoint_every=checkpoint_every)
+                  weight_decay=weight_decay, warmup_steps=warmup_steps, checkpoint_every=checkpoint_every)
     except ModAddError as e:
         _fail(e)
     typer.echo(f"run written to {out_dir}")
+
+
+#: The ``train`` options each model reads (the other's are an error when given).
+MODEL_OPTIONS = {"transformer": ("n_layers", "d_model", "n_heads", "attn_rate"), "mlp": ("d_embed",)}
+
+
+def train_config(p: int, model: str = "transformer", *, act_fn: str = "relu", eq: bool = True,
+                 bidirectional: bool = False, **widths: Optional[float]):
+    """The :class:`~modadd_interp.config.ModelConfig` ``modadd-interp train`` builds: the paper's transformer, or
+    Chughtai et al.'s MLP; ``widths`` left None take the model's defaults.
+
+    Raises:
+        ArchitectureError: an unknown model, or an option the model does not read (e.g. ``--d-model`` for an MLP).
+
+    Examples:
+        >>> train_config(24, "mlp", d_embed=32, d_mlp=64).d_model      # two operand slots of 32, 64 neurons
+        128
+        >>> train_config(24, "mlp", d_model=64)
+        Traceback (most recent call last):
+        ...
+        modadd_interp.errors.ArchitectureError: --model mlp does not read --d-model (it takes --d-embed and --d-mlp).
+    """
+    from .config import ModelConfig
+
+    if model not in MODEL_OPTIONS:
+        raise ArchitectureError(f"--model is transformer or mlp, got {model!r}.")
+    other = "mlp" if model == "transformer" else "transformer"
+    given = [name for name in MODEL_OPTIONS[other] if widths.get(name) is not None]
+    if model == "mlp" and not (eq and not bidirectional):
+        given += ["--no-eq" if not eq else "--bidirectional"]
+    if given:
+        flags = ", ".join(g if g.startswith("--") else "--" + g.replace("_", "-") for g in given)
+        reads = "--d-embed and --d-mlp" if model == "mlp" else "--d-model, --n-heads, --n-layers and --d-mlp"
+        raise ArchitectureError(f"--model {model} does not read {flags} (it takes {reads}).")
+    def width(name: str, default: float) -> float:
+        return default if widths.get(name) is None else widths[name]
+
+    if model == "mlp":
+        return ModelConfig.mlp(p, d_embed=int(width("d_embed", 256)), d_mlp=int(width("d_mlp", 128)), act_fn=act_fn)
+    d_model, n_heads = int(width("d_model", 128)), int(width("n_heads", 4))
+    if n_heads < 1 or d_model % n_heads:
+        raise ArchitectureError(f"--n-heads {n_heads} does not divide --d-model {d_model}.")
+    return ModelConfig.paper(p, has_eq=eq, n_layers=int(width("n_layers", 1)), d_model=d_model, n_heads=n_heads,
+                             d_head=d_model // n_heads, d_mlp=int(width("d_mlp", 512)), act_fn=act_fn,
+                             attn_rate=float(width("attn_rate", 1.0)),
+                             attention_dir="bidirectional" if bidirectional else "causal")
 
 
 from .sweep import commands as _sweep_commands  # noqa: E402 - the sweep and sweep-report commands

@@ -165,8 +165,8 @@ def test_missing_ray_names_the_extra(monkeypatch, tmp_path):
 
 def test_core_sweep_modules_import_nothing_above_them():
     """The sweep core sits above progress and below viz/report/cli (docs/sweeps.md)."""
-    core = ["spec", "labels", "cells", "results", "executors", "driver"]
-    above = {"viz", "report", "cli", "figures", "commands"}
+    core = ["spec", "labels", "curves", "cells", "results", "executors", "driver"]
+    above = {"viz", "report", "cli", "figures", "commands", "universality"}
     for name in core:
         tree = ast.parse((ROOT / "modadd_interp" / "sweep" / f"{name}.py").read_text())
         for node in ast.walk(tree):

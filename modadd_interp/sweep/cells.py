@@ -32,6 +32,7 @@ from ..progress import progress_measures
 from ..runs import load_run
 from ..task import ModularTask
 from ..train import latest_checkpoint, train
+from .curves import accuracy_frame
 from .labels import label_run
 from .spec import AXES, Cell
 
@@ -40,7 +41,7 @@ ROW_COLUMNS: tuple[str, ...] = (
     "cell", "status", "error", *AXES,
     "label", "train_threshold_step", "test_threshold_step", "grok_delay",
     "final_step", "train_accuracy", "test_accuracy", "train_loss", "test_loss", "accuracy",
-    "key_frequencies", "n_key_frequencies", "algorithm", "circuit_confirmed",
+    "key_frequencies", "n_key_frequencies", "key_irreps", "n_key_irreps", "algorithm", "circuit_confirmed",
     "loss_recovered_clock", "loss_recovered_pizza", "verdict",
     "memorization_end", "circuit_formation_end", "cleanup_end", "grokked",
     "gradient_symmetricity", "distance_irrelevance", "circularity", "llc_final",
@@ -56,7 +57,10 @@ def cell_task(cell: Cell) -> ModularTask:
 
 
 def cell_config(cell: Cell) -> ModelConfig:
-    """The cell's architecture: the paper's, with the cell's widths, depth and attention rate."""
+    """The cell's architecture: the paper's, with the cell's widths, depth and attention rate; or, for
+    ``model="mlp"``, Chughtai et al.'s one-hidden-layer MLP with the cell's ``d_embed`` and ``d_mlp``."""
+    if cell.model == "mlp":
+        return ModelConfig.mlp(cell.p, d_embed=cell.d_embed, d_mlp=cell.d_mlp, act_fn=cell.act_fn)
     if cell.d_model % cell.n_heads:
         raise ArchitectureError(f"n_heads={cell.n_heads} does not divide d_model={cell.d_model}.")
     return ModelConfig.paper(cell.p, n_layers=cell.n_layers, d_model=cell.d_model, n_heads=cell.n_heads,
@@ -67,7 +71,8 @@ def cell_config(cell: Cell) -> ModelConfig:
 def cell_recipe(cell: Cell) -> dict[str, Any]:
     """The cell's :class:`~modadd_interp.train.Recipe` fields: ``seed`` is also the init seed."""
     return {"steps": cell.steps, "lr": cell.lr, "weight_decay": cell.weight_decay, "init_seed": cell.seed,
-            "checkpoint_every": cell.checkpoint_every, "eval_every": cell.eval_every}
+            "checkpoint_every": cell.checkpoint_every, "eval_every": cell.eval_every,
+            "warmup_steps": cell.warmup_steps}
 
 
 def run_cell(cell: Cell, out_dir: str | Path, threads: int | None = None) -> dict[str, Any]:
@@ -133,9 +138,11 @@ def _train_and_measure(cell: Cell, run_dir: Path) -> dict[str, Any]:
     trained = time.perf_counter()
     model, task = load(run_dir)
     analysis = analyze(model, task)
-    frame = progress_measures(load_run(run_dir), progress=False, llc=cell.llc)
+    cyclic = "key_frequency_detection" in analysis  # Z/p: the Fourier progress measures apply
+    run = load_run(run_dir)
+    frame = progress_measures(run, progress=False, llc=cell.llc) if cyclic else accuracy_frame(run)
     done = time.perf_counter()
-    phases = frame.attrs["phases"]
+    phases = frame.attrs.get("phases", {})
     recovered = analysis.get("loss_recovered") or {}
     row = {
         **label_run(frame, cell.steps),
@@ -145,6 +152,8 @@ def _train_and_measure(cell: Cell, run_dir: Path) -> dict[str, Any]:
             "gradient_symmetricity", "distance_irrelevance", "circularity")},
         "key_frequencies": [int(k) for k in analysis["key_frequencies"]],
         "n_key_frequencies": len(analysis["key_frequencies"]),
+        "key_irreps": [str(r["name"]) for r in analysis["key_irreps"]],
+        "n_key_irreps": len(analysis["key_irreps"]),
         "algorithm": analysis["algorithm"],
         "circuit_confirmed": bool(analysis["circuit_confirmed"]),
         "loss_recovered_clock": _worst(recovered.get("clock")),
@@ -156,7 +165,7 @@ def _train_and_measure(cell: Cell, run_dir: Path) -> dict[str, Any]:
         "train_seconds": round(trained - start, 3),
         "analysis_seconds": round(done - trained, 3),
     }
-    return {**row, "analysis": analysis, "phases": phases, "phase_checks": frame.attrs["phase_checks"]}
+    return {**row, "analysis": analysis, "phases": phases, "phase_checks": frame.attrs.get("phase_checks", {})}
 
 
 def _number(value: Any) -> float | None:

@@ -3,6 +3,7 @@
 Examples:
     $ modadd-interp sweep --p 23 --weight-decay 0.5,1 --frac-train 0.3,0.6 --seed 0,1 --steps 300 --out DIR
     $ modadd-interp sweep sweep.toml --out DIR --executor serial
+    $ modadd-interp sweep --group S4 --model mlp --d-mlp 128 --seed 0,1,2,3 --steps 2500 --lr 0.01 --out DIR
     $ modadd-interp sweep-report DIR
 """
 
@@ -25,6 +26,8 @@ AXIS_HELP = "Comma-separated values are a swept axis (e.g. 23,31); overrides the
 def sweep_command(
     spec_file: Optional[Path] = typer.Argument(None, help="TOML spec (axes and settings); flags override it."),
     out: Path = typer.Option(..., "--out", help="Sweep directory: runs/, results.csv, results.jsonl, sweep.json."),
+    group: Optional[str] = typer.Option(None, "--group", help="Group(s) whose composition is the task (S4, S5, A5, "
+                                        "D59, C113, ...): sets p and op (not with --p/--op)."),
     p: Optional[str] = typer.Option(None, "--p", help=f"Modulus. {AXIS_HELP}"),
     op: Optional[str] = typer.Option(None, "--op", help="Operation(s): add, sub, mul, div."),
     frac_train: Optional[str] = typer.Option(None, "--frac-train", help="Training fraction(s) of the grid."),
@@ -32,8 +35,11 @@ def sweep_command(
     lr: Optional[str] = typer.Option(None, "--lr", help="Learning rate(s)."),
     steps: Optional[str] = typer.Option(None, "--steps", help="Full-batch training steps."),
     seed: Optional[str] = typer.Option(None, "--seed", help="Seed(s): each seeds both the data split and the init."),
+    model: Optional[str] = typer.Option(None, "--model", help="transformer (default) or mlp (a one-hidden-layer "
+                                        "MLP: widths --d-embed, --d-mlp)."),
     attn_rate: Optional[str] = typer.Option(None, "--attn-rate", help="Attention rate(s) in [0, 1]."),
     d_model: Optional[str] = typer.Option(None, "--d-model", help="Residual width(s) (default 128, the paper's)."),
+    d_embed: Optional[str] = typer.Option(None, "--d-embed", help="An MLP's embedding width(s) (default 256)."),
     d_mlp: Optional[str] = typer.Option(None, "--d-mlp", help="MLP width(s) (default 512)."),
     n_layers: Optional[str] = typer.Option(None, "--n-layers", help="Transformer blocks."),
     n_heads: Optional[int] = typer.Option(None, "--n-heads", help="Attention heads (setting; default 4)."),
@@ -41,6 +47,7 @@ def sweep_command(
     checkpoint_every: Optional[int] = typer.Option(
         None, "--checkpoint-every", help="Steps between checkpoints (setting; default 100): the labels' resolution."),
     llc: Optional[bool] = typer.Option(None, "--llc/--no-llc", help="Add the LLC at every checkpoint (slow)."),
+    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Linear LR warmup (setting; default 10)."),
     executor: str = typer.Option("ray", "--executor", help="ray (local, or a cluster) or serial (this process)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (default: RAY_ADDRESS)."),
     cpus_per_cell: int = typer.Option(1, "--cpus-per-cell", help="CPUs and torch threads per cell."),
@@ -56,13 +63,14 @@ def sweep_command(
     from .driver import sweep
     from .spec import SweepSpec, parse_values
 
-    flags = {"p": p, "op": op, "frac_train": frac_train, "weight_decay": weight_decay, "lr": lr, "steps": steps,
-             "seed": seed, "attn_rate": attn_rate, "d_model": d_model, "d_mlp": d_mlp, "n_layers": n_layers}
+    flags = {"group": group, "p": p, "op": op, "frac_train": frac_train, "weight_decay": weight_decay, "lr": lr,
+             "steps": steps, "seed": seed, "model": model, "attn_rate": attn_rate, "d_model": d_model,
+             "d_embed": d_embed, "d_mlp": d_mlp, "n_layers": n_layers}
     try:
         spec = SweepSpec.from_toml(spec_file) if spec_file is not None else SweepSpec.from_dict({})
         overrides = {axis: parse_values(axis, text) for axis, text in flags.items() if text is not None}
         spec = spec.with_overrides(**overrides, n_heads=n_heads, act_fn=act_fn, checkpoint_every=checkpoint_every,
-                                   llc=llc)
+                                   llc=llc, warmup_steps=warmup_steps)
         frame = sweep(spec, out, executor=executor, address=address, cpus_per_cell=cpus_per_cell,
                       num_cpus=num_cpus, max_retries=max_retries, progress=not quiet)
     except ModAddError as e:

@@ -2,8 +2,9 @@
 
 Sections: what was swept and how long it took; the phase diagram over two swept axes (Liu et al.'s
 labels, majority over seeds); the time to grok; our phases beside the labels; the key frequencies
-(how many per run, which recur across seeds); the algorithm by attention rate; failed cells; the
-whole table. Built with :class:`modadd_interp.viz.Page`: plotly.js inlined, nothing from the network.
+(how many per run, which recur across seeds); universality (per group and model, how often each irrep is key
+across seeds, and the distinct sets of key irreps: :mod:`.universality`); the algorithm by attention rate;
+failed cells; the whole table. Built with :class:`modadd_interp.viz.Page`: plotly.js inlined, nothing from the network.
 
 Examples:
     >>> path = render_sweep_report("sweeps/wd_frac", "sweeps/wd_frac/report")   # a sweep's directory  # doctest: +SKIP
@@ -21,14 +22,15 @@ import pandas as pd
 
 from ..viz import Page, export_figure
 from . import figures as F
+from . import universality as U
 from .labels import ACCURACY_THRESHOLD, GROK_DELAY_FRACTION, LABELS
 from .results import SPEC_JSON, read_results
-from .spec import AXES, format_value
+from .spec import AXES, MODEL_AXES, format_value
 
 #: Columns of the full table on the page (the CSV has them all).
 PAGE_COLUMNS = ("cell", "status", "label", "train_threshold_step", "test_threshold_step", "test_accuracy",
-                "key_frequencies", "algorithm", "circuit_confirmed", "loss_recovered_clock", "loss_recovered_pizza",
-                "memorization_end", "circuit_formation_end", "cleanup_end", "train_seconds")
+                "key_frequencies", "key_irreps", "algorithm", "circuit_confirmed", "loss_recovered_clock",
+                "loss_recovered_pizza", "memorization_end", "circuit_formation_end", "cleanup_end", "train_seconds")
 
 
 def render_sweep_report(sweep_dir: str | Path, out_dir: str | Path | None = None, *, x: str | None = None,
@@ -37,7 +39,8 @@ def render_sweep_report(sweep_dir: str | Path, out_dir: str | Path | None = None
 
     Args:
         sweep_dir: a directory written by :func:`modadd_interp.sweep`.
-        x, y: the phase diagram's axes (default: the first two swept axes other than ``seed``).
+        x: the phase diagram's x axis (default: the first swept axis other than ``seed``).
+        y: its y axis (default: the second).
         png: also export the phase diagram to this PNG (kaleido and a local Chromium;
             :func:`modadd_interp.viz.export_figure`).
 
@@ -52,7 +55,8 @@ def render_sweep_report(sweep_dir: str | Path, out_dir: str | Path | None = None
     swept = F.swept_axes(frame)
     page = Page(f"Sweep: {len(frame)} runs", subtitle=f"{sweep_dir.resolve()} · swept: {', '.join(swept) or 'nothing'}")
 
-    fixed = {a: format_value(frame[a].dropna().iloc[0]) for a in AXES if a not in swept and frame[a].notna().any()}
+    fixed = {a: format_value(frame[a].dropna().iloc[0]) for a in AXES
+             if a not in swept and a not in _unread_axes(frame) and frame[a].notna().any() and frame[a].ne("").any()}
     settings = {k: v for k, v in log.get("spec", {}).items() if k not in AXES}
     page.section("What was swept", _summary_html(frame, ok, swept, fixed, settings, log))
     page.table(_label_counts(frame), caption="Runs per label (failed runs have no label)")
@@ -78,6 +82,8 @@ def render_sweep_report(sweep_dir: str | Path, out_dir: str | Path | None = None
     page.figure(F.key_frequency_counts(frame))
     page.figure(F.recurring_frequencies(frame), caption="Rows: configurations (every axis but the seed); "
                                                          "cells: how many seeds' runs have that key frequency")
+    _universality_section(page, frame)
+
     page.section("Algorithm")
     page.figure(F.algorithm_by_attention_rate(frame), caption="The graded verdict of analyze (clock, pizza, mixed, "
                                                               "none) per attention rate")
@@ -95,6 +101,30 @@ def render_sweep_report(sweep_dir: str | Path, out_dir: str | Path | None = None
     if png is not None:
         export_figure(diagram, png, width=900, height=diagram.layout.height or 450, scale=2)
     return path
+
+
+def _universality_section(page: Page, frame: pd.DataFrame) -> None:
+    """The universality panel (:mod:`.universality`): per group and model, how often each irrep is key across
+    seeds, and the distinct sets of key irreps."""
+    page.section("Universality: do seeds converge?",
+                 "<p>After Chughtai et al. (2023): runs that differ only in their seed form a population (a group, a "
+                 "model, and the other swept axes). For each, how often each irrep is key (the irreps "
+                 "<code>analyze</code> names as the circuit's; the key frequencies of a cyclic group), and the "
+                 "distinct sets of key irreps with how many seeds found each: one set for every seed means the seeds "
+                 "converge; several sets mean the irreps a network uses are a matter of its seed.</p>")
+    page.figure(U.irrep_frequency_figure(frame), caption="Bars: the share of a population's finished runs in which "
+                                                         "the irrep is key (labels: runs of runs); irreps never key "
+                                                         "in any run are not drawn")
+    page.table(U.irrep_counts(frame), caption="Key irreps per population: in how many runs each is key")
+    page.table(U.key_irrep_sets(frame), caption="Distinct sets of key irreps per population, most frequent first")
+
+
+def _unread_axes(frame: pd.DataFrame) -> tuple[str, ...]:
+    """The axes no run of the sweep reads (an MLP-only sweep's ``d_model``, a transformer-only sweep's ``d_embed``)."""
+    models = set(frame["model"].dropna()) if "model" in frame else set()
+    models = models or {"transformer"}
+    read = {axis for model in models for axis in MODEL_AXES.get(model, ())}
+    return tuple(axis for axes in MODEL_AXES.values() for axis in axes if axis not in read)
 
 
 def _read_log(sweep_dir: Path) -> dict:
@@ -160,6 +190,7 @@ def _algorithm_table(ok: pd.DataFrame) -> pd.DataFrame:
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     """Missing values as empty cells and lists as text, for :meth:`Page.table`."""
     out = frame.astype(object).where(frame.notna(), None)
-    if "key_frequencies" in out:
-        out["key_frequencies"] = [" ".join(map(str, k)) if isinstance(k, list) else k for k in out["key_frequencies"]]
+    for column in ("key_frequencies", "key_irreps"):
+        if column in out:
+            out[column] = [" ".join(map(str, k)) if isinstance(k, list) else k for k in out[column]]
     return out.reset_index(drop=True)

@@ -5,7 +5,7 @@ its warnings), appended and fsynced as each cell finishes, so a sweep killed at 
 row that landed. A cell run again appends a newer record; the newest record per cell wins. A last line
 cut short by a kill is ignored. ``results.csv`` is the tidy table (one row per cell, the
 :data:`~modadd_interp.sweep.cells.ROW_COLUMNS`), rewritten atomically from the log after every row;
-list values (``key_frequencies``) are written as JSON (``[1, 5]``).
+list values (``key_frequencies``, ``key_irreps``) are written as JSON (``[1, 5]``, ``["(3,1)", "(2,1,1)"]``).
 
 Examples:
     >>> results = Results("sweeps/wd_frac")          # a finished sweep's directory: not run  # doctest: +SKIP
@@ -26,14 +26,16 @@ import pandas as pd
 from ..errors import ModAddError
 from ..storage import atomic_write_bytes
 from .cells import ROW_COLUMNS
-from .spec import Cell
+from .spec import AXIS_DEFAULTS, SETTINGS, Cell
 
 RESULTS_JSONL = "results.jsonl"
 RESULTS_CSV = "results.csv"
 SPEC_JSON = "sweep.json"
+#: Columns holding lists, written to the CSV as JSON text (``[1, 5]``, ``["(3,1)", "sign"]``).
+LIST_COLUMNS = ("key_frequencies", "key_irreps")
 #: Integer columns that may be empty; kept as pandas' nullable Int64 (no ``60.0`` in the CSV).
 INT_COLUMNS = ("train_threshold_step", "test_threshold_step", "grok_delay", "final_step", "n_key_frequencies",
-               "memorization_end", "circuit_formation_end", "cleanup_end", "resumed_from")
+               "n_key_irreps", "memorization_end", "circuit_formation_end", "cleanup_end", "resumed_from")
 
 
 class Results:
@@ -48,7 +50,7 @@ class Results:
     def is_finished(self, cell: Cell) -> bool:
         """True when the newest record of ``cell`` succeeded with exactly this cell's axes and settings."""
         record = self.records.get(cell.name)
-        return bool(record) and record.get("status") == "ok" and record.get("cell_spec") == cell.to_dict()
+        return bool(record) and record.get("status") == "ok" and _same_spec(record.get("cell_spec"), cell)
 
     def append(self, record: dict[str, Any]) -> None:
         """Add one cell's record: append it to the log (fsynced), then rewrite the CSV table."""
@@ -99,8 +101,9 @@ def table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for record in records:
         row = {column: record.get(column) for column in ROW_COLUMNS}
-        if isinstance(row["key_frequencies"], list):
-            row["key_frequencies"] = json.dumps(row["key_frequencies"])
+        for column in LIST_COLUMNS:
+            if isinstance(row[column], list):
+                row[column] = json.dumps(row[column])
         rows.append(row)
     frame = pd.DataFrame(rows, columns=list(ROW_COLUMNS))
     for column in INT_COLUMNS:  # integers with gaps (failed cells, thresholds never reached) stay integers
@@ -109,7 +112,8 @@ def table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 
 def read_results(out_dir: str | Path) -> pd.DataFrame:
-    """The results table of a sweep directory, from its ``results.jsonl`` (``key_frequencies`` as lists).
+    """The results table of a sweep directory, from its ``results.jsonl`` (``key_frequencies`` and ``key_irreps``
+    as lists; empty for a failed cell).
 
     Raises:
         ModAddError: the directory holds no results.
@@ -119,8 +123,18 @@ def read_results(out_dir: str | Path) -> pd.DataFrame:
         raise ModAddError(f"{out_dir} holds no sweep results ({RESULTS_JSONL} is missing); run "
                           "`modadd-interp sweep ... --out DIR` first.")
     frame = table(read_records(path).values())
-    frame["key_frequencies"] = [json.loads(k) if isinstance(k, str) else [] for k in frame["key_frequencies"]]
+    for column in LIST_COLUMNS:
+        frame[column] = [json.loads(k) if isinstance(k, str) else [] for k in frame[column]]
     return frame
+
+
+def _same_spec(recorded: Any, cell: Cell) -> bool:
+    """True when a record's ``cell_spec`` is ``cell``'s; a field the record predates (an axis or setting added
+    since, e.g. ``model``) counts as its default, so sweeps written before it resume."""
+    if not isinstance(recorded, dict):
+        return False
+    defaults = {**AXIS_DEFAULTS, **SETTINGS}
+    return all(recorded.get(key, defaults.get(key)) == value for key, value in cell.to_dict().items())
 
 
 def _json_default(value: Any) -> Any:

@@ -9,6 +9,13 @@ order with the last axis varying fastest.
 ``seed`` seeds **both** the train/test split (``ModularTask(seed=...)``) and the initialisation
 (``train(init_seed=...)``): two seeds are two independent draws of data and weights.
 
+``group`` gives the task as a group's composition instead of ``p`` and ``op`` (``S4``: ``p`` 24, ``op`` ``S4``;
+the cell takes both from the group; giving ``p`` or ``op`` too is an error). ``model`` is ``transformer``
+(the paper's; widths ``d_model``, ``d_mlp``, heads ``n_heads``, depth ``n_layers``) or ``mlp``
+(:meth:`~modadd_interp.config.ModelConfig.mlp`, Chughtai et al.'s one-hidden-layer MLP; widths ``d_embed``
+and ``d_mlp``). Each model ignores the other's axes, and sweeping an axis a cell's model does not read
+is an error (two cells would be the same run).
+
 A TOML spec is a flat table of these keys; a list is a swept axis::
 
     p = 31
@@ -28,6 +35,9 @@ Examples:
     'p23-add-ft0.3-wd0.5-lr0.001-seed0-ar1-d128-mlp512-L1-s10000'
     >>> parse_values("weight_decay", "0.5,1")
     (0.5, 1.0)
+    >>> mlp = SweepSpec.from_dict({"group": "S4", "model": "mlp", "d_mlp": 128, "seed": [0, 1], "steps": 2500})
+    >>> [(c.p, c.op, c.name) for c in mlp.cells()][0]
+    (24, 'S4', 'p24-S4-ft0.3-wd1-lr0.001-seed0-MLP-e256-mlp128-s2500')
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModAddError
+from ..errors import ModAddError, TaskMismatchError
 
 
 class SweepSpecError(ModAddError, ValueError):
@@ -48,27 +58,36 @@ class SweepSpecError(ModAddError, ValueError):
 
 #: The sweepable axes and their value types, in cell-name order.
 AXES: dict[str, type] = {
-    "p": int, "op": str, "frac_train": float, "weight_decay": float, "lr": float, "seed": int,
-    "attn_rate": float, "d_model": int, "d_mlp": int, "n_layers": int, "steps": int,
+    "group": str, "p": int, "op": str, "frac_train": float, "weight_decay": float, "lr": float, "seed": int,
+    "model": str, "attn_rate": float, "d_model": int, "d_embed": int, "d_mlp": int, "n_layers": int, "steps": int,
 }
-#: The value of an axis the spec leaves out (``modadd-interp train``'s defaults).
+#: The value of an axis the spec leaves out (``modadd-interp train``'s defaults). ``group`` ``""`` means: the task
+#: is ``p`` and ``op``; ``d_embed`` is an MLP's embedding width (Chughtai et al.'s 256).
 AXIS_DEFAULTS: dict[str, Any] = {
-    "p": 113, "op": "add", "frac_train": 0.3, "weight_decay": 1.0, "lr": 1e-3, "seed": 0,
-    "attn_rate": 1.0, "d_model": 128, "d_mlp": 512, "n_layers": 1, "steps": 10_000,
+    "group": "", "p": 113, "op": "add", "frac_train": 0.3, "weight_decay": 1.0, "lr": 1e-3, "seed": 0,
+    "model": "transformer", "attn_rate": 1.0, "d_model": 128, "d_embed": 256, "d_mlp": 512, "n_layers": 1,
+    "steps": 10_000,
 }
-#: Short prefixes of the axes in a cell name (``op``'s value stands alone).
+#: Short prefixes of the axes in a cell name (``op``'s value stands alone; ``group`` and ``model`` are not
+#: written: a group's ``p`` and ``op`` name its task, and an MLP cell's name has ``MLP`` in place of the
+#: transformer's parts).
 NAME_PREFIX: dict[str, str] = {
     "p": "p", "op": "", "frac_train": "ft", "weight_decay": "wd", "lr": "lr", "seed": "seed",
-    "attn_rate": "ar", "d_model": "d", "d_mlp": "mlp", "n_layers": "L", "steps": "s",
+    "attn_rate": "ar", "d_model": "d", "d_embed": "e", "d_mlp": "mlp", "n_layers": "L", "steps": "s",
 }
+#: The models a cell can train: the paper's transformer, or a one-hidden-layer MLP (:meth:`ModelConfig.mlp`).
+MODELS = ("transformer", "mlp")
+#: The axes only one kind of model reads (an MLP has no attention and one layer; a transformer no ``d_embed``).
+MODEL_AXES: dict[str, tuple[str, ...]] = {"transformer": ("attn_rate", "d_model", "n_layers"), "mlp": ("d_embed",)}
 #: Settings fixed for the whole sweep, with their defaults. ``checkpoint_every`` is also the
 #: resolution of the phase labels (they are read from the checkpoints); ``llc`` adds the local
-#: learning coefficient at every checkpoint (slow; needs the ``slt`` extra).
+#: learning coefficient at every checkpoint (slow; needs the ``slt`` extra); ``warmup_steps`` is the
+#: linear learning-rate warmup (the trainer's default, 10).
 SETTINGS: dict[str, Any] = {
-    "n_heads": 4, "act_fn": "relu", "checkpoint_every": 100, "eval_every": 10, "llc": False,
+    "n_heads": 4, "act_fn": "relu", "checkpoint_every": 100, "eval_every": 10, "llc": False, "warmup_steps": 10,
 }
 _SETTING_TYPES: dict[str, type] = {"n_heads": int, "act_fn": str, "checkpoint_every": int, "eval_every": int,
-                                   "llc": bool}
+                                   "llc": bool, "warmup_steps": int}
 
 
 def _coerce(key: str, value: Any, kind: type) -> Any:
@@ -78,6 +97,12 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
             return value
         if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
             return value.strip().lower() == "true"
+    elif key == "group":
+        return _group(value)
+    elif key == "model":
+        if isinstance(value, str) and value.strip().lower() in MODELS:
+            return value.strip().lower()
+        raise SweepSpecError(f"model is one of {', '.join(MODELS)}, got {value!r}.")
     elif kind is str:
         if isinstance(value, str) and value.strip():
             return value.strip()
@@ -102,6 +127,23 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
             if math.isfinite(number):
                 return number
     raise SweepSpecError(f"{key} needs {kind.__name__} values, got {value!r}.")
+
+
+def _group(value: Any) -> str:
+    """A group's name as :func:`~modadd_interp.operations.group_task` knows it (``""``/``"none"``: no group)."""
+    if not isinstance(value, str):
+        raise SweepSpecError(f"group needs a group's name (S4, S5, A5, D59, C113, ...), got {value!r}.")
+    name = value.strip()
+    if name.lower() in ("", "none"):
+        return ""
+    from ..errors import GroupError
+    from ..operations import group_task
+
+    try:
+        group_task(name)
+    except (GroupError, TaskMismatchError, ValueError) as error:
+        raise SweepSpecError(f"group {name!r}: {error}") from None
+    return name
 
 
 def parse_values(axis: str, text: str) -> tuple:
@@ -136,14 +178,17 @@ class Cell:
             in :data:`AXES` order, e.g. ``p23-add-ft0.3-wd0.5-lr0.001-seed0-ar1-d32-mlp128-L1-s300``.
     """
 
+    group: str
     p: int
     op: str
     frac_train: float
     weight_decay: float
     lr: float
     seed: int
+    model: str
     attn_rate: float
     d_model: int
+    d_embed: int
     d_mlp: int
     n_layers: int
     steps: int
@@ -152,10 +197,17 @@ class Cell:
     checkpoint_every: int = SETTINGS["checkpoint_every"]
     eval_every: int = SETTINGS["eval_every"]
     llc: bool = SETTINGS["llc"]
+    warmup_steps: int = SETTINGS["warmup_steps"]
 
     @property
     def name(self) -> str:
-        parts = [f"{NAME_PREFIX[axis]}{format_value(getattr(self, axis))}" for axis in AXES]
+        """``p24-S4-ft0.7-wd1-lr0.01-seed0-MLP-e256-mlp128-s2500`` for an MLP; a transformer's as before the
+        ``model`` axis existed (``...-seed0-ar1-d128-mlp512-L1-s10000``), so older sweeps resume."""
+        unread = MODEL_AXES["mlp" if self.model == "transformer" else "transformer"]
+        parts = [f"{NAME_PREFIX[axis]}{format_value(getattr(self, axis))}" for axis in AXES
+                 if axis not in ("group", "model") and axis not in unread]
+        if self.model == "mlp":
+            parts.insert(list(AXES).index("model") - 1, "MLP")
         return "-".join(parts).replace("/", "_")
 
     def axes(self) -> dict[str, Any]:
@@ -202,6 +254,10 @@ class SweepSpec:
             if len(set(coerced)) != len(coerced):
                 raise SweepSpecError(f"{axis} repeats a value: {list(coerced)}.")
             axes[axis] = coerced
+        if any(axes["group"]) and (axes["p"] != (AXIS_DEFAULTS["p"],) or axes["op"] != (AXIS_DEFAULTS["op"],)
+                                   or "" in axes["group"]):
+            raise SweepSpecError(f"give the task by p and op or by group, not both (group {list(axes['group'])}, "
+                                 f"p {list(axes['p'])}, op {list(axes['op'])}).")
         settings = dict(SETTINGS)
         for key, kind in _SETTING_TYPES.items():
             if key in spec:
@@ -242,9 +298,29 @@ class SweepSpec:
         return tuple(axis for axis, values in self.axes.items() if len(values) > 1)
 
     def cells(self) -> list[Cell]:
-        """The cross product of the axes: one :class:`Cell` per combination."""
+        """The cross product of the axes: one :class:`Cell` per combination (a group's cells take its ``p`` and
+        ``op``).
+
+        Raises:
+            SweepSpecError: two cells would be the same run (an axis swept that the cell's model does not read,
+                e.g. ``d_model`` for an MLP).
+        """
         combos = itertools.product(*(self.axes[axis] for axis in AXES))
-        return [Cell(**dict(zip(AXES, combo, strict=True)), **self.settings) for combo in combos]
+        cells = []
+        for combo in combos:
+            values = dict(zip(AXES, combo, strict=True))
+            if values["group"]:
+                from ..operations import group_task
+
+                values["p"], values["op"] = group_task(values["group"])
+            cells.append(Cell(**values, **self.settings))
+        names = [c.name for c in cells]
+        if len(set(names)) != len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})[0]
+            raise SweepSpecError(f"two cells would be the same run ({twice}): an MLP does not read "
+                                 f"{', '.join(MODEL_AXES['transformer'])}, a transformer does not read d_embed; "
+                                 "sweep those axes for the model that reads them only.")
+        return cells
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: each axis as a list (one value or several) and each setting."""
