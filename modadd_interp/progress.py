@@ -43,6 +43,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import tl_adapter
+from .errors import TaskMismatchError
 from .fourier import frequency_shares, frequency_spectrum, gini
 from .probes import key_frequencies
 from .probes.cache import GridCache, grid_cache, grid_recorder, keep_budget
@@ -92,6 +93,11 @@ def progress_measures(
     """
     run = load_run(run, task=task)
     task = run.task or _default_task(run)
+    if not task.grid.coords.cyclic:
+        raise TaskMismatchError(
+            f"progress measures are defined for the Fourier story of a cyclic task; {task.group.name} is read through "
+            "its irreps, whose measures over training are not built yet: analyze each checkpoint instead "
+            "(mi.analyze(*mi.load(path)) per checkpoint of the run).")
     model = tl_adapter.build_model(run.config, run.weights[-1])
     final = grid_cache(model, task)
     if key_freqs is None:

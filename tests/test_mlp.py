@@ -162,3 +162,11 @@ def test_the_group_verdict_records_the_held_out_accuracy(s4_mlp):
     verdict = result["verdict"]
     assert verdict["held_out_accuracy"] == result["test_accuracy"] and verdict["generalizes"] is True
     assert verdict["basis"] == "held-out pairs"
+
+
+def test_progress_measures_refuse_a_group_run_in_one_line(tmp_path):
+    task = mi.ModularTask(p=24, op="S4", frac_train=0.7, seed=0)
+    mi.train(task, tmp_path / "run", config=ModelConfig.mlp(24, d_embed=8, d_mlp=8), steps=4, checkpoint_every=2,
+             progress=False)
+    with pytest.raises(mi.TaskMismatchError, match="progress measures are defined for .* cyclic task; S4"):
+        mi.progress_measures(tmp_path / "run")
