@@ -134,9 +134,11 @@ class HookedMLP(HookedRootModule):
         y_slot = slice(cfg.d_embed, 2 * cfg.d_embed) if cfg.embed == "concat" else slice(0, cfg.d_embed)
         embedded[:, 1, y_slot] = self.embed_y[y]
         embedded = self.hook_embed(embedded)
+        # the attention's hook points fire where a transformer's would, before resid_mid (a pass stopped there
+        # has recorded them)
+        block.attn.hook_pattern(embedded.new_zeros(batch, 0, 1, 2))
+        block.attn.hook_z(embedded.new_zeros(batch, 1, 0, 0))
         resid_mid = block.hook_resid_mid(embedded.sum(1, keepdim=True))  # [batch, 1, d_model]
-        block.attn.hook_z(resid_mid.new_zeros(batch, 1, 0, 0))
-        block.attn.hook_pattern(resid_mid.new_zeros(batch, 0, 1, 2))
         pre = block.mlp.hook_pre(resid_mid[..., : cfg.d_in] @ self.W_in + self.b_in)
         post = block.mlp.hook_post(activation(cfg.act_fn, pre))
         mlp_out = block.hook_mlp_out(torch.cat([resid_mid.new_zeros(batch, 1, cfg.d_in), post], dim=-1))
