@@ -77,6 +77,16 @@ def test_group_and_model_axes_make_the_cells():
         "p23-add-ft0.3-wd1-lr0.001-seed0-ar1-d128-mlp512-L1-s300")
 
 
+def test_a_group_sweeps_recorded_spec_names_its_groups_not_p_and_op():
+    group = SweepSpec.from_dict({"group": ["S4", "A4"], "seed": [0, 1]})
+    recorded = group.to_dict()
+    assert recorded["group"] == ["S4", "A4"] and "p" not in recorded and "op" not in recorded
+    assert SweepSpec.from_dict(recorded) == group
+    cyclic = SweepSpec.from_dict({"p": 23, "op": "sub"}).to_dict()
+    assert (cyclic["p"], cyclic["op"]) == ([23], ["sub"]) and "group" not in cyclic
+    assert SweepSpec.from_dict(cyclic) == SweepSpec.from_dict({"p": 23, "op": "sub"})
+
+
 @pytest.mark.parametrize("bad, message", [
     ({"group": "S4", "p": 31}, "give the task by p and op or by group, not both"),
     ({"group": ["S4", "none"]}, "give the task by p and op or by group, not both"),

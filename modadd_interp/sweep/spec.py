@@ -323,8 +323,16 @@ class SweepSpec:
         return cells
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe: each axis as a list (one value or several) and each setting."""
-        return {**{axis: list(values) for axis, values in self.axes.items()}, **self.settings}
+        """JSON-safe: each axis as a list (one value or several) and each setting. A group sweep's task is its
+        groups: ``p`` and ``op`` (unread there; each cell takes its group's) are left out, and ``from_dict`` reads
+        the dict back to the same spec.
+
+        Examples:
+            >>> sorted(set(SweepSpec.from_dict({"group": ["S4", "A4"]}).to_dict()) & {"group", "p", "op"})
+            ['group']
+        """
+        unread = ("p", "op") if any(self.axes["group"]) else ("group",)
+        return {**{axis: list(values) for axis, values in self.axes.items() if axis not in unread}, **self.settings}
 
 
 def as_spec(spec: SweepSpec | Mapping[str, Any] | str | Path) -> SweepSpec:
