@@ -411,6 +411,12 @@ PHASE_COLORS = {"memorization": "rgba(31,119,180,0.10)", "circuit formation": "r
                 "cleanup": "rgba(44,160,44,0.12)"}
 
 
+PHASE_LABEL_SHIFT = 26
+"""Pixels between the top panels and the phase labels: above the subplot titles, below the figure's title."""
+PHASES_MARGIN = dict(l=60, r=20, t=110, b=50)
+"""The margins of a figure with phase labels (:func:`_shade_phases`): room for them between title and panels."""
+
+
 def _shade_phases(fig: go.Figure, frame) -> None:
     """Shade and label the phases in ``frame.attrs["phases"]`` on every panel; label the step axis."""
     phases = frame.attrs.get("phases", {})
@@ -420,8 +426,8 @@ def _shade_phases(fig: go.Figure, frame) -> None:
     for name, start, end in bounds:
         if start is not None and end is not None:
             fig.add_vrect(x0=start, x1=end, fillcolor=PHASE_COLORS[name], line_width=0, row="all", col="all")
-            fig.add_annotation(x=(start + end) / 2, y=1.06, xref="x", yref="paper", text=name, showarrow=False,
-                               font=dict(size=11))
+            fig.add_annotation(x=(start + end) / 2, y=1.0, yshift=PHASE_LABEL_SHIFT, yanchor="bottom", xref="x",
+                               yref="paper", text=name, showarrow=False, font=dict(size=11))
     fig.update_xaxes(title_text="step", row=2)
 
 
@@ -445,7 +451,7 @@ def progress_figure(frame) -> go.Figure:
     _shade_phases(fig, frame)
     verdict = "grokked" if frame.attrs.get("phases", {}).get("grokked") else "no grokking detected"
     return _layout(fig, f"Progress measures over training ({verdict}; key frequencies {frame.attrs.get('key_freqs')})",
-                   height=640)
+                   height=680, margin=PHASES_MARGIN)
 
 
 def llc_figure(frame) -> go.Figure:
@@ -500,7 +506,7 @@ def llc_figure(frame) -> go.Figure:
     fig.add_scatter(x=steps, y=frame["weights_needed"].tolist(), name="weights needed", mode="lines", row=2, col=2)
     _shade_phases(fig, frame)
     return _layout(fig, "The singular-learning-theory lens: " + ("the LLC per component" if components else "LLC")
-                   + " and degeneracy over training", height=640 if not components else 720)
+                   + " and degeneracy over training", height=680 if not components else 760, margin=PHASES_MARGIN)
 
 
 COMPONENT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
