@@ -121,9 +121,14 @@ class HookedMLP(HookedRootModule):
         self.blocks = nn.ModuleList([_Block()])
         super().setup()
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, return_type: str | None = "logits") -> torch.Tensor | None:
         """``[batch, 1, d_vocab_out]`` logits of tokens ``[batch, 2]`` in the layout ``(x, n + y)`` (the two operands'
-        tokens are distinct, as the Clock-and-Pizza ``diff_vocab``: :meth:`modadd_interp.config.ModelConfig.encode`)."""
+        tokens are distinct, as the Clock-and-Pizza ``diff_vocab``: :meth:`modadd_interp.config.ModelConfig.encode`).
+
+        ``return_type`` is TransformerLens's: ``"logits"`` (the default) or ``None`` (run the hooks, return nothing).
+        """
+        if return_type not in ("logits", None):
+            raise ArchitectureError(f"an MLP returns return_type='logits' or None, got {return_type!r}.")
         cfg, block = self.mlp_cfg, self.blocks[0]
         if tokens.ndim != 2 or tokens.shape[1] != 2:
             raise ArchitectureError(f"an MLP reads [batch, 2] tokens (x, n + y), got {tuple(tokens.shape)}.")
@@ -143,7 +148,7 @@ class HookedMLP(HookedRootModule):
         post = block.mlp.hook_post(activation(cfg.act_fn, pre))
         mlp_out = block.hook_mlp_out(torch.cat([resid_mid.new_zeros(batch, 1, cfg.d_in), post], dim=-1))
         resid_post = block.hook_resid_post(resid_mid + mlp_out)
-        return resid_post[..., cfg.d_in :] @ self.W_U + self.b_U
+        return None if return_type is None else resid_post[..., cfg.d_in :] @ self.W_U + self.b_U
 
     def canonical(self) -> dict[str, torch.Tensor]:
         """The transformer-layout weights of this MLP (module docstring), float32, detached."""

@@ -170,3 +170,25 @@ def test_progress_measures_refuse_a_group_run_in_one_line(tmp_path):
              progress=False)
     with pytest.raises(mi.TaskMismatchError, match="progress measures are defined for .* cyclic task; S4"):
         mi.progress_measures(tmp_path / "run")
+
+
+def test_the_llc_per_component_of_an_mlp(s4_mlp):
+    """The SLT lens reads an MLP's components (issue 28: "MLPs included"): the embeddings, the hidden layer and the
+    unembedding, each a healthy estimate on the trained S4 MLP, their weights partitioning the model's."""
+    slt = pytest.importorskip("modadd_interp.slt")
+    pytest.importorskip("devinterp")
+    model, task, before, _ = s4_mlp
+    frame = slt.llc(model, task, components=["all", slt.FULL], num_chains=2, num_draws=40)
+    assert_unchanged(model, before)
+    assert frame["component"].tolist() == ["embed", "l0 mlp", "unembed", slt.FULL]
+    assert frame["healthy"].all(), frame[["component", "reasons"]].to_string()
+    assert (frame["llc_mean"] > 0).all()
+    parts = frame.set_index("component")["n_params"]
+    trained = [p for name, p in model.named_parameters() if model.mlp_cfg.bias or name not in ("b_in", "b_U")]
+    assert parts[["embed", "l0 mlp", "unembed"]].sum() == sum(p.numel() for p in trained)  # untrained biases: none
+    assert parts[slt.FULL] == sum(p.numel() for p in model.parameters())
+    tokens = torch.tensor([[0, 24 + 1], [3, 24 + 5]])  # (x, n + y)
+    with torch.no_grad():
+        assert model(tokens, return_type=None) is None and model(tokens).shape == (2, 1, 24)
+    with pytest.raises(ArchitectureError, match="return_type='logits' or None"):
+        model(tokens, return_type="loss")
