@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 
 from . import mlp as mlp_models
-from .config import ACT_FNS, ATTENTION_DIRS, ModelConfig, check_weights
+from .config import ACT_FNS, ATTENTION_DIRS, ModelConfig, check_weights, frozen_biases
 from .errors import ArchitectureError
 
 TL_VERSION = importlib.metadata.version("transformer-lens")
@@ -469,7 +469,11 @@ def component_parameters(model) -> dict[str, dict[str, torch.Tensor | None]]:
     it}}``, components as :func:`component_weights` names them. The canonical selection is carried into the
     model's own layout (on a bridge, head ``j`` is rows ``j*d_head:(j+1)*d_head`` of ``q/k/v.weight`` and
     the same columns of ``o.weight``; on a HookedTransformer, index ``j`` of ``W_Q[j]``...). A weight that is
-    not a parameter is left out: the bridge's unembed bias is a buffer, so its ``"unembed"`` is ``W_U`` alone.
+    not a parameter is left out: the bridge's unembed bias is a buffer. So is a bias the paper's recipe does not
+    train (:func:`modadd_interp.config.frozen_biases`: the attention's ``b_Q``, ``b_K``, ``b_V``, ``b_O`` and
+    ``b_U``) when it is exactly zero: it is not a weight of the model that was trained, and sampling it would
+    count directions training never used (on the shipped model, half the attention's restricted LLC). A family
+    model that trained those biases (nonzero) keeps them.
 
     Examples:
         >>> import modadd_interp as mi
@@ -477,8 +481,8 @@ def component_parameters(model) -> dict[str, dict[str, torch.Tensor | None]]:
         >>> sorted(component_parameters(model))
         ['embed', 'l0 attn', 'l0 mlp', 'l0h0', 'l0h1', 'l0h2', 'l0h3', 'pos_embed', 'unembed']
         >>> masks = component_parameters(model)["l0h1"]
-        >>> sum(int(m.sum()) for m in masks.values())     # W_Q, W_K, W_V, W_O and b_Q, b_K, b_V of head 1
-        16480
+        >>> sum(int(m.sum()) for m in masks.values())     # W_Q, W_K, W_V, W_O of head 1 (its biases are zero)
+        16384
     """
     cfg = model_config(model)
     if is_hooked_mlp(model):
@@ -488,11 +492,14 @@ def component_parameters(model) -> dict[str, dict[str, torch.Tensor | None]]:
         return {component: {name: None for name in names if name in trained} for component, names in groups.items()}
     native = model.state_dict(keep_vars=True)
     names = {id(p): name for name, p in model.named_parameters()}
+    canonical = canonical_weights(model)
+    untrained = {k for k in frozen_biases(cfg) if k in canonical and not bool(canonical[k].any())}
     out: dict[str, dict[str, torch.Tensor | None]] = {}
     for component, selection in component_weights(cfg).items():
         chosen = {k: torch.zeros(shape) for k, shape in cfg.shapes().items()}
         for weight, head in selection:
-            (chosen[weight] if head is None else chosen[weight][head]).fill_(1.0)
+            if weight not in untrained:
+                (chosen[weight] if head is None else chosen[weight][head]).fill_(1.0)
         laid_out = canonical_to_bridge(cfg, chosen) if is_bridge(model) else chosen  # the same layout moves
         masks: dict[str, torch.Tensor | None] = {}
         for key, mask in laid_out.items():
