@@ -364,6 +364,36 @@ def test_component_masks_select_exactly_the_components_weights(backend, n_layers
 
 
 @pytest.mark.adapter
+def test_biases_the_recipe_never_trains_are_in_no_component_while_zero(backend):
+    """The paper's recipe keeps the attention's and the unembedding's biases at zero (config.frozen_biases): zero,
+    they are in no component (not weights of the trained model); nonzero (a model that trained them), they are."""
+    from conftest import random_weights
+
+    from modadd_interp.config import frozen_biases
+
+    cfg = small_config(p=13, d_mlp=16)
+    trained = random_weights(cfg)
+    untrained = {k: torch.zeros_like(v) if k in frozen_biases(cfg) else v for k, v in trained.items()}
+    head_weights = 4 * cfg.d_model * cfg.d_head
+
+    def size(masks, model):
+        params = dict(model.named_parameters())
+        return sum(params[k].numel() if m is None else int(m.sum()) for k, m in masks.items())
+
+    for weights, bias_entries in ((untrained, 0), (trained, 3 * cfg.d_head)):
+        model = tl_adapter.build_model(cfg, weights, backend=backend)
+        table = tl_adapter.component_parameters(model)
+        assert size(table["l0h1"], model) == head_weights + bias_entries
+        attn = 4 * cfg.d_model * cfg.n_heads * cfg.d_head + (4 * cfg.d_model if bias_entries else 0)
+        assert size(table["l0 attn"], model) == attn
+        # the whole model (and "full") still samples every parameter: frozen biases included
+        full = slt.component_masks(model, slt.FULL)[slt.FULL]
+        assert size(full, model) == sum(p.numel() for p in model.parameters())
+        # the recipe trains the MLP's biases: they stay in
+        assert size(table["l0 mlp"], model) == 2 * cfg.d_model * cfg.d_mlp + cfg.d_mlp + cfg.d_model
+
+
+@pytest.mark.adapter
 def test_component_masks_match_devinterps_on_a_hooked_transformer():
     """On a TL 3 HookedTransformer, which devinterp's create_param_masks understands, ours are the same."""
     if not tl_adapter.HAS_HOOKED_TRANSFORMER:
@@ -392,7 +422,8 @@ def test_llc_per_component_frame(fitted):
     assert frame["kind"].tolist() == ["pos_embed", "head", "mlp", "full"]
     assert frame["layer"].tolist()[1:3] == [0, 0] and frame["head"].tolist()[1] == 1
     n_all = sum(p.numel() for p in model.parameters())
-    assert frame["n_params"].tolist() == [3 * 16, 4 * 16 * 8 + 3 * 8, 2 * 16 * 16 + 16 + 16, n_all]
+    # trained by the recipe, its attention biases are zero: a head is its 4 weight slices alone
+    assert frame["n_params"].tolist() == [3 * 16, 4 * 16 * 8, 2 * 16 * 16 + 16 + 16, n_all]
     assert (frame["lr"] == QUICK["lr"]).all() and frame["lr2"].isna().all() and (frame["tries"] == 1).all()
     assert (frame["n_beta"] == QUICK["n_beta"]).all() and (frame["num_draws"] == QUICK["num_draws"]).all()
     # the whole model as a component is the whole-model estimate, to the bit (the same masks, seeds and batches)
