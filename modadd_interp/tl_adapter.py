@@ -488,7 +488,7 @@ def component_parameters(model) -> dict[str, dict[str, torch.Tensor | None]]:
     if is_hooked_mlp(model):
         own = model.own_weights()
         groups = {"embed": ("embed_x", "embed_y"), "l0 mlp": ("W_in", "b_in"), "unembed": ("W_U", "b_U")}
-        trained = {name for name in own if cfg.mlp_bias or name not in ("b_in", "b_U")}
+        trained = {name for name in own if name not in frozen_biases(cfg)}
         return {component: {name: None for name in names if name in trained} for component, names in groups.items()}
     native = model.state_dict(keep_vars=True)
     names = {id(p): name for name, p in model.named_parameters()}
